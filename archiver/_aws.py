@@ -1,0 +1,246 @@
+"""The boundary to AWS: client construction, rate limiting and error translation.
+
+Everything that talks to HealthOmics or STS goes through :class:`OmicsApi`. It owns one
+aiobotocore client (opened with :func:`open_omics_api` as an ``async with``), paces each call with
+the per-operation :class:`~archiver._ratelimit.RateLimiter`, lets botocore's own retry mode deal
+with throttling and server errors, and turns every botocore exception into the archiver error tree
+(``raise ... from exc``), so no other module imports botocore's exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiobotocore.session import AioSession
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from ._errors import (
+    AccessDenied,
+    ResourceNotFound,
+    ServiceError,
+    ServiceValidationError,
+    Throttled,
+    UsageError,
+)
+from ._ratelimit import DEFAULT_RATES, RateLimiter
+
+__all__ = ["AwsSettings", "CallerIdentity", "OmicsApi", "open_omics_api", "translate_client_error"]
+
+EXPORT_ALL = ["DEFINITION", "README"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsSettings:
+    """Where and how to reach HealthOmics.
+
+    ``endpoint_url`` points the omics client elsewhere (the emulator); host-prefix injection is
+    then disabled, since ``workflows-<host>`` would not resolve. ``sts_endpoint_url`` likewise for
+    STS, used only to learn the account when it cannot be read from an ARN.
+    """
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    sts_endpoint_url: str | None = None
+    retry_mode: str = "standard"
+    max_attempts: int = 8
+    max_pool_connections: int = 32
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    rates: Mapping[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentity:
+    partition: str
+    account: str
+    region: str
+
+
+_ERROR_CLASSES: dict[str, type[ServiceError]] = {
+    "AccessDeniedException": AccessDenied,
+    "AccessDenied": AccessDenied,
+    "ResourceNotFoundException": ResourceNotFound,
+    "ThrottlingException": Throttled,
+    "TooManyRequestsException": Throttled,
+    "ValidationException": ServiceValidationError,
+}
+
+
+def translate_client_error(exc: Exception, operation: str, resource: str | None = None) -> ServiceError:
+    """Map a botocore exception to the archiver error tree (the caller raises it ``from exc``)."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "") or "")
+        message = str(err.get("Message", "") or "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        cls = _ERROR_CLASSES.get(code, ServiceError)
+        where = f" for {resource}" if resource else ""
+        text = f"{operation}{where} failed: {code or 'error'}: {message}".rstrip(": ")
+        return cls(text, operation=operation, code=code, status=status, resource=resource)
+    if isinstance(exc, NoCredentialsError):
+        return ServiceError(
+            "no AWS credentials found (set a profile, environment credentials or an instance role)",
+            operation=operation,
+            code="NoCredentials",
+        )
+    if isinstance(exc, NoRegionError):
+        return ServiceError("no AWS region configured (use --region)", operation=operation, code="NoRegion")
+    return ServiceError(f"{operation} failed: {exc}", operation=operation, code=type(exc).__name__)
+
+
+def _client_config(settings: AwsSettings, *, custom_endpoint: bool) -> Config:
+    return Config(
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        max_pool_connections=settings.max_pool_connections,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        inject_host_prefix=not custom_endpoint,
+        user_agent_extra="omics-archiver",
+    )
+
+
+class OmicsApi:
+    """The HealthOmics operations omics-archiver uses, paced and with translated errors.
+
+    Methods return botocore's parsed response dicts (``ResponseMetadata`` included); list methods
+    are async generators over every page's items.
+    """
+
+    def __init__(self, client: Any, settings: AwsSettings, session: AioSession) -> None:
+        self._client = client
+        self._settings = settings
+        self._session = session
+        self.limiter = RateLimiter(settings.rates)
+
+    @property
+    def region(self) -> str:
+        return str(self._client.meta.region_name)
+
+    async def call(self, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
+        """Call one operation by its API name (``GetWorkflow``), paced and translated."""
+        method = getattr(self._client, _snake(operation))
+        await self.limiter.acquire(operation)
+        try:
+            response: dict[str, Any] = await method(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_client_error(exc, operation, resource) from exc
+        return response
+
+    async def _pages(
+        self, operation: str, items_key: str, *, token_in: str, resource: str | None = None, **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = await self.call(operation, resource, **params, **({token_in: token} if token else {}))
+            for item in page.get(items_key, []):
+                yield item
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def list_workflows(self, *, workflow_type: str = "PRIVATE") -> AsyncIterator[dict[str, Any]]:
+        return self._pages("ListWorkflows", "items", token_in="startingToken", type=workflow_type, maxResults=100)
+
+    def list_workflow_versions(
+        self, workflow_id: str, *, owner_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        extra = {"workflowOwnerId": owner_id} if owner_id else {}
+        return self._pages(
+            "ListWorkflowVersions",
+            "items",
+            token_in="startingToken",
+            resource=f"workflow {workflow_id}",
+            workflowId=workflow_id,
+            maxResults=100,
+            **extra,
+        )
+
+    def list_shares(self, *, resource_owner: str) -> AsyncIterator[dict[str, Any]]:
+        return self._pages(
+            "ListShares",
+            "shares",
+            token_in="nextToken",
+            resourceOwner=resource_owner,
+            filter={"type": ["WORKFLOW"]},
+        )
+
+    async def get_workflow(
+        self, workflow_id: str, *, export: bool = False, owner_id: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"id": workflow_id, "type": "PRIVATE"}
+        if export:
+            params["export"] = EXPORT_ALL
+        if owner_id:
+            params["workflowOwnerId"] = owner_id
+        return await self.call("GetWorkflow", f"workflow {workflow_id}", **params)
+
+    async def get_workflow_version(
+        self, workflow_id: str, version_name: str, *, export: bool = False, owner_id: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"workflowId": workflow_id, "versionName": version_name, "type": "PRIVATE"}
+        if export:
+            params["export"] = EXPORT_ALL
+        if owner_id:
+            params["workflowOwnerId"] = owner_id
+        return await self.call("GetWorkflowVersion", f"workflow {workflow_id} version {version_name}", **params)
+
+    async def caller_identity(self, fallback_arn: str | None = None) -> CallerIdentity:
+        """The account and partition: from a workflow ARN if one is known, else from STS."""
+        if fallback_arn:
+            parts = fallback_arn.split(":")
+            if len(parts) > 4 and parts[4].isdigit():
+                return CallerIdentity(partition=parts[1], account=parts[4], region=self.region)
+        s = self._settings
+        async with self._session.create_client(
+            "sts",
+            region_name=self.region,
+            endpoint_url=s.sts_endpoint_url,
+            config=_client_config(s, custom_endpoint=s.sts_endpoint_url is not None),
+        ) as sts:
+            try:
+                ident = await sts.get_caller_identity()
+            except (ClientError, BotoCoreError) as exc:
+                raise translate_client_error(exc, "GetCallerIdentity") from exc
+        arn = str(ident.get("Arn", ""))
+        partition = arn.split(":")[1] if arn.count(":") >= 4 else "aws"
+        return CallerIdentity(partition=partition, account=str(ident["Account"]), region=self.region)
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+@contextlib.asynccontextmanager
+async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
+    """Open an omics client for ``settings``; closed when the block exits."""
+    try:
+        session = AioSession(profile=settings.profile)
+    except BotoCoreError as exc:
+        raise UsageError(f"cannot use AWS profile {settings.profile!r}: {exc}") from exc
+    custom = settings.endpoint_url is not None
+    try:
+        cm = session.create_client(
+            "omics",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=_client_config(settings, custom_endpoint=custom),
+        )
+        client = await cm.__aenter__()
+    except NoRegionError as exc:
+        raise UsageError("no AWS region configured: pass --region or set a default region") from exc
+    except BotoCoreError as exc:
+        raise UsageError(f"cannot create the HealthOmics client: {exc}") from exc
+    try:
+        yield OmicsApi(client, settings, session)
+    finally:
+        await cm.__aexit__(None, None, None)

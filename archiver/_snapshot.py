@@ -1,0 +1,123 @@
+"""Snapshots: the record of an account's state at the end of a backup run.
+
+A snapshot lists every bundle that made up one account and region's state when the run finished
+(unchanged bundles included), what was skipped and why, and what failed. It is written last, after
+every bundle it names is durably in the store, and never overwritten, so a snapshot that exists is
+always complete and always points at bundles that exist (see ``docs/format.md``). A run that is
+interrupted writes none.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from . import _layout, _schema
+from ._errors import BundleError, ObjectExists
+from ._version import __version__
+from .store import Store
+
+__all__ = [
+    "SNAPSHOT_FORMAT_VERSION",
+    "list_snapshot_keys",
+    "load_snapshot",
+    "latest_snapshot",
+    "new_snapshot",
+    "write_snapshot",
+]
+
+SNAPSHOT_FORMAT_VERSION = 1
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_snapshot(
+    *,
+    snapshot_id: str,
+    run_id: str,
+    started_at: datetime,
+    finished_at: datetime,
+    partition: str,
+    account: str,
+    region: str,
+    complete: bool,
+    filters: Mapping[str, Any],
+    bundles: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    quarantined: list[dict[str, Any]],
+    stats: Mapping[str, int],
+) -> dict[str, Any]:
+    """Build a snapshot document (format version 1); validated before it is written."""
+    return {
+        "format": "omics-archiver-snapshot",
+        "formatVersion": SNAPSHOT_FORMAT_VERSION,
+        "toolVersion": __version__,
+        "id": snapshot_id,
+        "runId": run_id,
+        "startedAt": rfc3339(started_at),
+        "finishedAt": rfc3339(finished_at),
+        "partition": partition,
+        "account": account,
+        "region": region,
+        "complete": complete,
+        "filters": dict(filters),
+        "bundles": sorted(bundles, key=lambda b: str(b["key"])),
+        "skipped": skipped,
+        "failed": failed,
+        "quarantined": quarantined,
+        "stats": dict(stats),
+    }
+
+
+def _encode(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:
+    """Validate and write ``doc`` under its key; never replaces an existing snapshot."""
+    _schema.check("snapshot", doc)
+    key = _layout.snapshot_key(doc["partition"], doc["account"], doc["region"], doc["id"])
+    if not await store.put_bytes(key, _encode(doc), if_absent=True):
+        raise ObjectExists(f"a snapshot already exists under {key}", key=key)
+    return key
+
+
+async def load_snapshot(store: Store, key: str) -> dict[str, Any]:
+    """Read and validate one snapshot. Raises BundleError if it does not parse or validate."""
+    raw = await store.get_bytes(key)
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise BundleError(f"snapshot {key} is not valid JSON: {exc}", key=key) from exc
+    problems = _schema.problems("snapshot", doc)
+    if problems:
+        first = problems[0]
+        raise BundleError(f"snapshot {key} is invalid at {first.path}: {first.message}", key=key)
+    if not isinstance(doc, dict):
+        raise BundleError(f"snapshot {key} is not a JSON object", key=key)
+    return doc
+
+
+async def list_snapshot_keys(
+    store: Store, *, partition: str | None = None, account: str | None = None, region: str | None = None
+) -> list[str]:
+    """Snapshot keys in time order, optionally for one partition/account/region."""
+    prefix = "snapshots/"
+    for part in (partition, account, region):
+        if part is None:
+            break
+        prefix += part + "/"
+    return [info.key for info in [i async for i in store.list(prefix)] if info.key.endswith(".json")]
+
+
+async def latest_snapshot(store: Store, *, partition: str, account: str, region: str) -> dict[str, Any] | None:
+    """The newest snapshot of one account and region, or ``None``."""
+    keys = await list_snapshot_keys(store, partition=partition, account=account, region=region)
+    if not keys:
+        return None
+    return await load_snapshot(store, keys[-1])

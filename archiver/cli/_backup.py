@@ -1,0 +1,150 @@
+"""``omics-archiver backup``: the nightly disaster-recovery job."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._aws import open_omics_api
+from .._backup import BackupConfig, run_backup
+from .._ratelimit import DEFAULT_RATES
+from .._report import BackupReport
+from ..store import open_store
+from ._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Progress,
+    add_aws_options,
+    add_output_options,
+    add_store_options,
+    aws_settings,
+    key_value,
+    positive_int,
+    rate_pair,
+    setup_logging,
+    store_options,
+)
+
+_EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "backup",
+        help="back up every private workflow and version of an account and region",
+        description=(
+            "Back up every private HealthOmics workflow of the account and region, and every version of "
+            "each, into immutable zstd-compressed bundles, then write a snapshot of the account's state. "
+            "Workflows shared with the account by others cannot be exported and are skipped with a "
+            "warning; Ready2Run workflows are left out. A state already in the store is not downloaded "
+            "again. Exit codes: 0 done (skips included), 3 partial (some workflows failed or were "
+            "quarantined), 1 failure, 2 usage error."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_store_options(parser)
+    add_aws_options(parser)
+    sel = parser.add_argument_group("selection (any filter makes the snapshot partial)")
+    sel.add_argument("--workflow-id", action="append", default=[], metavar="ID", help="only this workflow (repeatable)")
+    sel.add_argument(
+        "--name", action="append", default=[], metavar="GLOB", help="only workflows whose name matches (repeatable)"
+    )
+    sel.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="only workflows carrying this tag (repeatable; all must match)",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="workflows in flight at once (versions: twice that); the API rate limits set the pace",
+    )
+    run.add_argument("--download-concurrency", type=positive_int, default=8, metavar="N")
+    run.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        type=rate_pair,
+        metavar="OPERATION=RATE",
+        help="requests per second allowed for an operation, if your account's quota differs "
+        "(defaults: the published quotas, e.g. GetWorkflow=10, ListShares=1)",
+    )
+    run.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls (rely on retries)")
+    run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
+    run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)")
+    add_output_options(parser)
+    parser.set_defaults(run=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = setup_logging(args)
+    rates: dict[str, float] | None = None if args.no_rate_limit else {**DEFAULT_RATES, **dict(args.rate)}
+    settings = aws_settings(args, rates=rates)
+    config = BackupConfig(
+        workflow_ids=tuple(args.workflow_id),
+        names=tuple(args.name),
+        tags=dict(args.tag),
+        account=args.account_id,
+        workflow_concurrency=args.concurrency,
+        version_concurrency=args.concurrency * 2,
+        download_concurrency=args.download_concurrency,
+        dry_run=args.dry_run,
+        work_dir=args.work_dir,
+    )
+
+    async def go() -> BackupReport:
+        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+            return await run_backup(api, store, config, progress=_progress_callback(progress))
+
+    report = asyncio.run(go())
+    if progress is not None:
+        progress.clear()
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        _summary(report)
+    return _EXIT[report.outcome]
+
+
+def _progress_callback(progress: Progress | None) -> Any:
+    if progress is None:
+        return None
+
+    def show(report: BackupReport) -> None:
+        s = report.stats
+        progress.update(
+            f"workflows {s['workflows']}  versions {s['versions']}  new bundles {s['bundlesWritten']}  "
+            f"skipped {len(report.skipped)}  failed {len(report.failed)}"
+        )
+
+    return show
+
+
+def _summary(report: BackupReport) -> None:
+    s = report.stats
+    verb = "would write" if report.dry_run else "wrote"
+    lines = [
+        f"{report.outcome}: {s['workflows']} workflows and {s['versions']} versions of account "
+        f"{report.account} in {report.region}",
+        f"  {verb} {s['bundlesWritten']} new bundles ({s['bytesWritten']} bytes); "
+        f"{len(report.bundles) - s['bundlesWritten']} unchanged",
+        f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, failed {len(report.failed)}",
+    ]
+    if report.snapshot_key:
+        lines.append(f"  snapshot {report.snapshot_key}")
+    for f in report.failed:
+        version = f" version {f['versionName']}" if f.get("versionName") else ""
+        lines.append(f"  FAILED workflow {f['workflowId']}{version} at {f['stage']}: {f['error']}")
+    print("\n".join(lines))

@@ -1,0 +1,257 @@
+"""What every command shares: AWS and store options, the environment, logging, progress, exit codes.
+
+Logs go to stderr: JSON lines when stderr is not a terminal (for the nightly job's log collector),
+short human lines when it is, with a progress line kept at the bottom. Every message passes
+through :func:`archiver._errors.redact`, so no presigned URL or credential can reach a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from .._aws import AwsSettings
+from .._errors import UsageError, redact
+from .._ratelimit import DEFAULT_RATES
+from ..store import StoreOptions
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def print_error(message: str) -> None:
+    print(f"omics-archiver: error: {redact(message)}", file=sys.stderr)
+
+
+# -- options --------------------------------------------------------------------------------------
+
+
+def add_aws_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    g = parser.add_argument_group("AWS")
+    g.add_argument(f"--{prefix}region", metavar="REGION", help="AWS region (default: the profile's or AWS_REGION)")
+    g.add_argument(f"--{prefix}profile", metavar="NAME", help="named profile from ~/.aws/config")
+    g.add_argument(
+        f"--{prefix}endpoint-url",
+        metavar="URL",
+        help="HealthOmics endpoint (default: AWS_ENDPOINT_URL_OMICS, else the regional endpoint); "
+        "host-prefix injection is disabled for a custom endpoint, as the emulator needs",
+    )
+    g.add_argument(
+        f"--{prefix}sts-endpoint-url",
+        metavar="URL",
+        help="STS endpoint used to learn the account (default: AWS_ENDPOINT_URL_STS; with a custom "
+        "HealthOmics endpoint and no STS endpoint, the HealthOmics endpoint, which the emulator answers)",
+    )
+    g.add_argument(
+        f"--{prefix}account-id",
+        metavar="ID",
+        help="the account's 12-digit id, to skip the STS GetCallerIdentity call",
+    )
+
+
+def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    g = parser.add_argument_group("store")
+    g.add_argument(
+        "--store",
+        required=required,
+        metavar="URL",
+        help="where the archive lives: file://PATH, a bare PATH, or s3://BUCKET/PREFIX",
+    )
+    g.add_argument("--s3-endpoint-url", metavar="URL", help="S3 endpoint for an s3:// store (default: AWS_ENDPOINT_URL_S3)")
+    g.add_argument("--kms-key-id", metavar="KEY", help="encrypt S3 objects with this KMS key (SSE-KMS)")
+    g.add_argument(
+        "--object-lock-days",
+        type=_positive_int,
+        metavar="DAYS",
+        help="S3 Object Lock retention for every object written (the bucket must have Object Lock enabled)",
+    )
+    g.add_argument(
+        "--object-lock-mode",
+        choices=["GOVERNANCE", "COMPLIANCE"],
+        default="COMPLIANCE",
+        help="S3 Object Lock mode (default: %(default)s)",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
+    g.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: %(default)s"
+    )
+    g.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        default="auto",
+        help="stderr log format: JSON lines, or text with a progress line (auto: text on a terminal)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+positive_int = _positive_int
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def rate_pair(text: str) -> tuple[str, float]:
+    op, value = key_value(text)
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rate must be a number in {text!r}") from None
+    if op not in DEFAULT_RATES:
+        raise argparse.ArgumentTypeError(f"unknown operation {op!r}; one of {', '.join(sorted(DEFAULT_RATES))}")
+    return op, rate
+
+
+def aws_settings(
+    args: argparse.Namespace,
+    *,
+    prefix: str = "",
+    rates: Mapping[str, float] | None = DEFAULT_RATES,
+    env: Mapping[str, str] | None = None,
+) -> AwsSettings:
+    """AwsSettings from the command line, then the environment."""
+    env = os.environ if env is None else env
+    p = prefix.replace("-", "_")
+    endpoint = getattr(args, f"{p}endpoint_url") or (None if prefix else env.get("AWS_ENDPOINT_URL_OMICS"))
+    sts = getattr(args, f"{p}sts_endpoint_url") or (None if prefix else env.get("AWS_ENDPOINT_URL_STS"))
+    if endpoint and not sts:
+        sts = endpoint
+    return AwsSettings(
+        region=getattr(args, f"{p}region"),
+        profile=getattr(args, f"{p}profile"),
+        endpoint_url=endpoint,
+        sts_endpoint_url=sts,
+        rates=dict(rates) if rates is not None else None,
+    )
+
+
+def store_options(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> StoreOptions:
+    env = os.environ if env is None else env
+    return StoreOptions(
+        region=getattr(args, "region", None),
+        profile=getattr(args, "profile", None),
+        endpoint_url=args.s3_endpoint_url or env.get("AWS_ENDPOINT_URL_S3"),
+        kms_key_id=args.kms_key_id,
+        object_lock_days=args.object_lock_days,
+        object_lock_mode=args.object_lock_mode,
+    )
+
+
+# -- logging and progress -------------------------------------------------------------------------
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message and the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                doc[key] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            doc["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(doc, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {redact(record.getMessage())}"
+        if record.exc_info:
+            text += "\n" + redact(self.formatException(record.exc_info))
+        return text
+
+
+class Progress:
+    """A single status line on a terminal, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._last = 0.0
+        self._text = ""
+
+    def update(self, text: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            self._text = text
+            return
+        self._last = now
+        self._text = text
+        self._stream.write("\r\x1b[2K" + text)
+        self._stream.flush()
+
+    def clear(self) -> None:
+        if self._text:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+
+    def restore(self) -> None:
+        if self._text:
+            self._stream.write(self._text)
+            self._stream.flush()
+
+
+class _ProgressAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self, stream: TextIO, progress: Progress | None) -> None:
+        super().__init__(stream)
+        self._progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._progress is not None:
+            self._progress.clear()
+        super().emit(record)
+        if self._progress is not None:
+            self._progress.restore()
+
+
+def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Progress | None:
+    """Configure the ``archiver`` logger; return a Progress line when stderr is a terminal."""
+    stream = stream or sys.stderr
+    fmt = getattr(args, "log_format", "auto")
+    text = fmt == "text" or (fmt == "auto" and stream.isatty())
+    progress = Progress(stream) if text and stream.isatty() else None
+    handler = _ProgressAwareHandler(stream, progress)
+    handler.setFormatter(TextFormatter() if text else JsonLinesFormatter())
+    logger = logging.getLogger("archiver")
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(getattr(args, "log_level", "INFO"))
+    logger.propagate = False
+    return progress
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise UsageError(message)
