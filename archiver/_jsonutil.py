@@ -1,0 +1,91 @@
+"""The two JSON spellings the archive uses, and RFC 3339 time stamps.
+
+Everything the archive hashes or compares must have exactly one byte form, or the same workflow
+state would get two identities and two bundles. So there are exactly two encoders, and nothing else
+in the package calls :func:`json.dumps` for stored data:
+
+* :func:`canonical_json` — sorted keys, no whitespace, UTF-8 without ``\\u`` escapes. Used only as
+  hash input (state ids).
+* :func:`pretty_json` — sorted keys, two-space indent, trailing newline, UTF-8. Used for every JSON
+  file a person may read: bundle members, snapshots, quarantine documents.
+
+Both refuse NaN and infinities (not JSON) and anything that is not a JSON value; datetimes must be
+turned into strings first with :func:`rfc3339` (``sanitize_metadata`` does that for service
+responses). Time stamps are always written in UTC with a ``Z`` suffix, with microseconds only when
+the time has them, so that one instant has one spelling.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "canonical_json",
+    "is_rfc3339",
+    "load_json_object",
+    "parse_rfc3339",
+    "pretty_json",
+    "rfc3339",
+]
+
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The hashing form: sorted keys, no whitespace, ``ensure_ascii=False``, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def pretty_json(value: Any) -> bytes:
+    """The stored form: sorted keys, two-space indent, trailing newline, UTF-8."""
+    text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def load_json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse ``data`` as a UTF-8 JSON object; raise ``ValueError`` naming ``what`` otherwise."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what} is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object but {type(value).__name__}")
+    return value
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``.
+
+    A naive datetime is taken to be UTC (botocore always returns aware ones; the emulator and tests
+    may not).
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    spec = "microseconds" if moment.microsecond else "seconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def is_rfc3339(text: str) -> bool:
+    """True if ``text`` is an RFC 3339 date-time with an explicit offset (``Z`` or ``±HH:MM``)."""
+    if not _RFC3339.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text.upper())
+    except ValueError:
+        return False
+    return True
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 date-time into an aware datetime; ``ValueError`` if it is not one."""
+    if not is_rfc3339(text):
+        raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+    return datetime.fromisoformat(text.upper())

@@ -1,0 +1,160 @@
+"""JSON Schema validation of everything the archive stores, with errors a person can act on.
+
+Four schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
+version as we store it, the bundle manifest, and the snapshot. They are the contract between the
+backup run that writes and the restore that may run years later, so every document is checked
+before it is written (and manifests again when read).
+
+Following cloud-custodian's ``c7n/schema.py``, each validator is built once, and a failure is
+reported as its most relevant problem (``jsonschema.exceptions.best_match``) with a JSON path such as
+``$.tags.owner`` or ``$.members[2].sha256`` rather than as a dump of every error. The full list,
+best first, is still available on :class:`MetadataInvalid` for the quarantine record.
+
+The schemas ship inside the wheel as ``archiver/schemas``; in a source checkout they are at
+``<repo>/schemas``. Format checking is our own for ``date-time`` (RFC 3339 with an offset), so
+validation does not depend on which optional jsonschema extras happen to be installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, best_match, relevance
+
+from ._errors import MetadataInvalid, SchemaProblem
+from ._jsonutil import is_rfc3339
+
+__all__ = ["SCHEMA_NAMES", "SchemaName", "check", "json_path", "problems", "schema"]
+
+SchemaName = Literal["workflow", "workflow-version", "manifest", "snapshot"]
+SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_MESSAGE = 300
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time")
+def _is_date_time(instance: object) -> bool:
+    return not isinstance(instance, str) or is_rfc3339(instance)
+
+
+def _schema_text(name: str) -> str:
+    filename = f"{name}.schema.json"
+    packaged = importlib.resources.files("archiver") / "schemas" / filename
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    source_tree = Path(__file__).resolve().parent.parent / "schemas" / filename
+    return source_tree.read_text(encoding="utf-8")
+
+
+@functools.cache
+def _schema(name: SchemaName) -> dict[str, Any]:
+    if name not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {name!r}; expected one of {', '.join(SCHEMA_NAMES)}")
+    document: dict[str, Any] = json.loads(_schema_text(name))
+    Draft202012Validator.check_schema(document)
+    return document
+
+
+@functools.cache
+def _validator(name: SchemaName) -> Draft202012Validator:
+    return Draft202012Validator(_schema(name), format_checker=_FORMATS)
+
+
+def schema(name: SchemaName) -> dict[str, Any]:
+    """A copy of the named schema document."""
+    result: dict[str, Any] = json.loads(json.dumps(_schema(name)))
+    return result
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``["tags", "owner"]`` → ``$.tags.owner``; indices as ``[2]``; odd keys as ``['a.b']``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}"
+        else:
+            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
+            out += f"['{escaped}']"
+    return out
+
+
+def _leaf(error: ValidationError) -> list[str | int]:
+    """The path of the value a person must fix, one level deeper than jsonschema's for a missing or
+    an unexpected property (``$.source.uuid`` rather than ``$.source``)."""
+    path: list[str | int] = list(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        for prop in error.validator_value:
+            if prop not in instance and error.message == f"{prop!r} is a required property":
+                return [*path, prop]
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        known = error.schema.get("properties", {})
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        if isinstance(instance, dict):
+            extra = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+            if len(extra) == 1:
+                return [*path, extra[0]]
+    return path
+
+
+def _problem(error: ValidationError) -> SchemaProblem:
+    message = error.message
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return SchemaProblem(json_path(_leaf(error)), message)
+
+
+def _root(error: ValidationError) -> ValidationError:
+    while error.parent is not None:
+        error = error.parent
+    return error
+
+
+def problems(name: SchemaName, document: object) -> list[SchemaProblem]:
+    """Every problem of ``document`` against the named schema, most relevant first; ``[]`` if valid."""
+    errors = list(_validator(name).iter_errors(document))
+    if not errors:
+        return []
+    best = best_match(errors)
+    assert best is not None
+    rest = sorted(errors, key=relevance, reverse=True)
+    best_root = _root(best)
+    ordered = [best, *(e for e in rest if e is not best_root)]
+    seen: set[tuple[str, str]] = set()
+    result: list[SchemaProblem] = []
+    for error in ordered:
+        problem = _problem(error)
+        if (problem.path, problem.message) not in seen:
+            seen.add((problem.path, problem.message))
+            result.append(problem)
+    return result
+
+
+def check(name: SchemaName, document: object) -> None:
+    """Raise :class:`MetadataInvalid` if ``document`` does not match the named schema.
+
+    The message names the schema, the best problem's JSON path and what is wrong; ``problems``
+    carries all of them, best first.
+    """
+    found = problems(name, document)
+    if not found:
+        return
+    first = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise MetadataInvalid(
+        f"{name} document does not match its schema at {first.path}: {first.message}{more}",
+        schema=name,
+        problems=found,
+    )
