@@ -1,0 +1,94 @@
+"""The downloader streams, hashes, notices truncation and expiry, and never leaks the URL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from archiver._download import Downloader
+from archiver._errors import ExportError, ExportExpired, redact
+
+PAYLOAD = bytes(range(256)) * 8192  # 2 MiB
+
+
+async def _full(request: web.Request) -> web.Response:
+    return web.Response(body=PAYLOAD, content_type="application/zip")
+
+
+async def _expired(request: web.Request) -> web.Response:
+    body = "<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    return web.Response(status=403, text=body, content_type="application/xml")
+
+
+async def _truncated(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Length": str(len(PAYLOAD))})
+    await resp.prepare(request)
+    await resp.write(PAYLOAD[: len(PAYLOAD) // 3])
+    assert request.transport is not None
+    request.transport.close()
+    return resp
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/full", _full)
+    app.router.add_get("/expired", _expired)
+    app.router.add_get("/truncated", _truncated)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+SECRET = "?X-Amz-Credential=AKIDEXAMPLE%2F20261124&X-Amz-Signature=deadbeef"
+
+
+async def test_download_streams_and_hashes(server: str, tmp_path: Path) -> None:
+    async with Downloader() as dl:
+        got = await dl.fetch(server + "/full" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+    assert got.size == len(PAYLOAD)
+    assert got.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert (tmp_path / "d.zip").read_bytes() == PAYLOAD
+    assert (tmp_path / "d.zip").stat().st_mode & 0o777 == 0o600
+
+
+async def test_expired_url_raises_export_expired(server: str, tmp_path: Path) -> None:
+    async with Downloader() as dl:
+        with pytest.raises(ExportExpired) as info:
+            await dl.fetch(server + "/expired" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+    assert "X-Amz" not in str(info.value) and "deadbeef" not in str(info.value)
+    assert not (tmp_path / "d.zip").exists()
+
+
+async def test_truncated_download_is_an_error_and_leaves_no_file(server: str, tmp_path: Path) -> None:
+    async with Downloader() as dl:
+        with pytest.raises(ExportError) as info:
+            await dl.fetch(server + "/truncated" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+    assert "deadbeef" not in str(info.value)
+    assert "deadbeef" not in repr(info.value.__cause__)
+    assert not (tmp_path / "d.zip").exists()
+
+
+async def test_concurrency_is_bounded(server: str, tmp_path: Path) -> None:
+    async with Downloader(concurrency=2) as dl:
+        results = await asyncio.gather(
+            *(dl.fetch(server + "/full", tmp_path / f"{i}.zip", resource="wf", what="definition") for i in range(6))
+        )
+    assert {r.size for r in results} == {len(PAYLOAD)}
+
+
+def test_redact_removes_query_strings_and_credentials() -> None:
+    text = "GET https://bucket.s3.amazonaws.com/k.zip?X-Amz-Signature=abc&X-Amz-Credential=AKID failed"
+    out = redact(text)
+    assert "abc" not in out and "AKID" not in out
+    assert "https://bucket.s3.amazonaws.com/k.zip" in out
+    assert redact("token X-Amz-Security-Token=SESSION123 here") == "token X-Amz-Security-Token=<redacted> here"
