@@ -1,0 +1,86 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: Workflow
+label: bwa-align
+doc: |
+  Align paired-end (or single-end) reads to a reference with BWA-MEM and
+  produce a coordinate-sorted, indexed BAM (samtools sort + samtools index).
+
+requirements:
+  MultipleInputFeatureRequirement: {}
+  StepInputExpressionRequirement: {}
+  InlineJavascriptRequirement: {}
+
+inputs:
+  sample_id:
+    type: string
+    doc: Sample name; used for the read group and output file names
+  reference:
+    type: File
+    doc: Reference FASTA, with BWA index files next to it
+    secondaryFiles:
+      - .amb
+      - .ann
+      - .bwt
+      - .pac
+      - .sa
+  reads_1:
+    type: File
+    doc: FASTQ, read 1
+  reads_2:
+    type: File?
+    doc: FASTQ, read 2 (omit for single-end)
+  platform:
+    type: string
+    default: ILLUMINA
+    doc: Read-group PL tag (ILLUMINA, ULTIMA, ELEMENT, ...)
+  library_id:
+    type: string?
+    doc: Read-group LB tag; defaults to sample_id
+  threads:
+    type: int
+    default: 16
+    doc: Threads for bwa mem and samtools sort
+
+outputs:
+  sorted_bam:
+    type: File
+    secondaryFiles: [.bai]
+    outputSource: index/indexed_bam
+
+steps:
+  align:
+    run: tools/bwa-mem.cwl
+    in:
+      reference: reference
+      reads_1: reads_1
+      reads_2: reads_2
+      threads: threads
+      read_group:
+        source: [sample_id, platform, library_id]
+        valueFrom: |
+          ${
+            var sm = self[0];
+            var lb = self[2] ? self[2] : sm;
+            return "@RG\\tID:" + sm + "\\tSM:" + sm + "\\tLB:" + lb + "\\tPL:" + self[1];
+          }
+      output_name:
+        source: sample_id
+        valueFrom: $(self + ".sam")
+    out: [aligned_sam]
+
+  sort:
+    run: tools/samtools-sort.cwl
+    in:
+      input_alignments: align/aligned_sam
+      threads: threads
+      output_name:
+        source: sample_id
+        valueFrom: $(self + ".sorted.bam")
+    out: [sorted_bam]
+
+  index:
+    run: tools/samtools-index.cwl
+    in:
+      bam: sort/sorted_bam
+    out: [indexed_bam]
