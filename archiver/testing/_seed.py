@@ -1,0 +1,139 @@
+"""Loading a seed directory: workflows that already exist when a test or demo starts.
+
+A seed is a directory tree (its format is documented in docs/emulator.md)::
+
+    <seed>/accounts/<account>/<region>/workflows/<dir>/
+        workflow.json  definition/  README.md
+        versions/<versionName>/version.json  definition/  README.md
+
+Definitions are zipped deterministically at load time, so the same seed always yields the same
+digests. Seeding bypasses the inline size limit and the asynchronous create: it represents state
+that exists already. Workflows load in sorted directory order, so creation times increase in load
+order; versions in sorted name order unless ``version.json`` gives ``"order"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._definition import deterministic_zip, inspect_definition
+from ._state import Caller, Workflow, WorkflowVersion
+
+if TYPE_CHECKING:
+    from ._server import Core
+
+__all__ = ["SeedError", "load_seed"]
+
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_COMMON_KEYS = {
+    "description",
+    "engine",
+    "main",
+    "parameterTemplate",
+    "storageType",
+    "storageCapacity",
+    "accelerators",
+    "tags",
+    "containerRegistryMap",
+    "uuid",
+    "status",
+}
+_WORKFLOW_KEYS = _COMMON_KEYS | {"name", "type", "id", "shareWith"}
+_VERSION_KEYS = _COMMON_KEYS | {"order"}
+
+
+class SeedError(ValueError):
+    """A seed directory does not follow the documented format."""
+
+
+def _read_json(path: Path, allowed: set[str]) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise SeedError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SeedError(f"{path}: must hold a JSON object")
+    unknown = set(data) - allowed
+    if unknown:
+        raise SeedError(f"{path}: unknown key(s) {sorted(unknown)}")
+    return data
+
+
+def _fill(record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path) -> None:
+    definition = directory / "definition"
+    if not definition.is_dir():
+        raise SeedError(f"{directory}: has no definition/ directory")
+    data = deterministic_zip(definition)
+    verdict = inspect_definition(data, spec.get("main"), spec.get("engine"))
+    readme = directory / "README.md"
+    record.description = spec.get("description")
+    record.engine = verdict.engine
+    record.main = verdict.main
+    record.parameter_template = spec.get("parameterTemplate")
+    record.storage_type = spec.get("storageType")
+    record.storage_capacity = spec.get("storageCapacity")
+    record.accelerators = spec.get("accelerators")
+    record.container_registry_map = spec.get("containerRegistryMap")
+    record.tags = dict(spec.get("tags") or {})
+    record.readme = readme.read_text(encoding="utf-8") if readme.is_file() else None
+    record.definition = data
+    record.digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    record.status = spec.get("status", verdict.status)
+    record.status_message = None if record.status == "ACTIVE" else verdict.message
+    record.final_status, record.final_message = record.status, record.status_message
+
+
+def _load_workflow(core: Core, account: str, region: str, directory: Path) -> None:
+    spec = _read_json(directory / "workflow.json", _WORKFLOW_KEYS)
+    type_ = spec.get("type", "PRIVATE")
+    if type_ not in ("PRIVATE", "READY2RUN"):
+        raise SeedError(f"{directory}: type must be PRIVATE or READY2RUN")
+    try:
+        workflow = core.ops.new_workflow(
+            account, region, fixed_id=spec.get("id"), fixed_uuid=spec.get("uuid"), type_=type_
+        )
+    except ValueError as exc:
+        raise SeedError(f"{directory}: {exc}") from exc
+    workflow.name = spec.get("name", directory.name)
+    _fill(workflow, spec, directory)
+    versions_dir = directory / "versions"
+    entries = []
+    if versions_dir.is_dir():
+        for version_dir in sorted(p for p in versions_dir.iterdir() if p.is_dir()):
+            version_spec = _read_json(version_dir / "version.json", _VERSION_KEYS)
+            entries.append((version_spec.get("order", 0), version_dir.name, version_dir, version_spec))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    for _, name, version_dir, version_spec in entries:
+        # Seed convenience: a version without engine/main takes the workflow's.
+        version_spec.setdefault("engine", spec.get("engine", workflow.engine))
+        version_spec.setdefault("main", spec.get("main", workflow.main))
+        version = core.ops.new_version(workflow, name, fixed_uuid=version_spec.get("uuid"))
+        _fill(version, version_spec, version_dir)
+    for principal in spec.get("shareWith", []):
+        if not _ACCOUNT.fullmatch(str(principal)):
+            raise SeedError(f"{directory}: shareWith entries must be 12-digit account ids")
+        owner = Caller(account=account, region=region, access_key=account)
+        share = core.ops.create_share(owner, workflow.arn, str(principal), f"seed-{workflow.id}-{principal}")
+        share.status = "ACTIVE"
+
+
+def load_seed(core: Core, seed_dir: Path) -> None:
+    """Create every workflow, version and share of ``seed_dir`` in ``core``'s state."""
+    accounts = seed_dir / "accounts"
+    if not accounts.is_dir():
+        raise SeedError(f"{seed_dir}: has no accounts/ directory")
+    for account_dir in sorted(p for p in accounts.iterdir() if p.is_dir()):
+        if not _ACCOUNT.fullmatch(account_dir.name):
+            raise SeedError(f"{account_dir}: account directories must be 12-digit account ids")
+        for region_dir in sorted(p for p in account_dir.iterdir() if p.is_dir()):
+            workflows = region_dir / "workflows"
+            if not workflows.is_dir():
+                continue
+            for workflow_dir in sorted(p for p in workflows.iterdir() if p.is_dir()):
+                _load_workflow(core, account_dir.name, region_dir.name, workflow_dir)

@@ -1,0 +1,203 @@
+"""The emulator's HTTP face: one aiohttp application serving the API, STS, downloads and control.
+
+:class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
+statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
+downloads, ``/_emulator/`` control, ``POST /`` STS GetCallerIdentity, everything else is routed by
+the botocore model. Caller identity comes from the SigV4 Authorization header (signatures are not
+verified: the emulator trusts localhost). API errors answer the rest-json way: status, header
+``x-amzn-ErrorType: <Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from ._config import EmulatorConfig, config_from_json, stats_to_json
+from ._definition import S3Reader
+from ._export import Exporter, stream_grant
+from ._faults import Governor, StatsRecorder
+from ._model import ApiError, match_route, parse_request, serialize_output
+from ._ops import CallContext, Operations
+from ._state import DEFAULT_ACCOUNT, DEFAULT_REGION, Caller, World
+
+__all__ = ["MAX_REQUEST_BYTES", "Core", "build_app", "caller_of"]
+
+log = logging.getLogger("archiver.testing")
+
+# Large enough for a base64 definitionZip well over the 4.4 MB limit, so the limit answers, not aiohttp.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[0-9]{8}/([^/,\s]+)/")
+_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazonaws.omics/"
+
+
+def caller_of(headers: Mapping[str, str], query: Mapping[str, str]) -> Caller:
+    """Account and region from the SigV4 credential scope; 12-digit access keys are account ids."""
+    match = _CREDENTIAL.search(headers.get("Authorization", ""))
+    if match is None and "X-Amz-Credential" in query:
+        match = _CREDENTIAL.search("Credential=" + query["X-Amz-Credential"])
+    access_key, region = (match.group(1), match.group(2)) if match else ("AKIDEMULATOR", DEFAULT_REGION)
+    account = access_key if re.fullmatch(r"[0-9]{12}", access_key) else DEFAULT_ACCOUNT
+    return Caller(account=account, region=region, access_key=access_key)
+
+
+class Core:
+    """Everything one emulator instance holds; used from its event loop thread."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.world = World(config.random_seed)
+        self.exporter = Exporter()
+        self.governor = Governor(config.random_seed)
+        self.stats = StatsRecorder()
+        self._s3 = S3Reader(config.s3_endpoint_url)
+        self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
+
+    def s3(self) -> S3Reader:
+        if self._s3.endpoint_url != self.config.s3_endpoint_url:
+            self._s3.close()
+            self._s3 = S3Reader(self.config.s3_endpoint_url)
+        return self._s3
+
+    def reconfigure(self, config: EmulatorConfig) -> None:
+        if config.random_seed != self.config.random_seed:
+            self.governor.reseed(config.random_seed)
+        self.config = config
+
+    def load_seed(self, seed_dir: Path) -> None:
+        from ._seed import load_seed
+
+        load_seed(self, seed_dir)
+
+    def close(self) -> None:
+        self._s3.close()
+
+
+def _error(code: str, message: str, status: int) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps({"message": message}).encode(),
+        content_type="application/json",
+        headers={"x-amzn-ErrorType": f"{code}:{_ERROR_NAMESPACE}", "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _sts_identity(caller: Caller) -> web.Response:
+    body = (
+        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        "<GetCallerIdentityResult>"
+        f"<Arn>arn:aws:iam::{caller.account}:user/omics-emulator</Arn>"
+        f"<UserId>{escape(caller.access_key)}</UserId>"
+        f"<Account>{caller.account}</Account>"
+        "</GetCallerIdentityResult>"
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        "</GetCallerIdentityResponse>"
+    )
+    return web.Response(body=body.encode(), content_type="text/xml")
+
+
+def _sts_error(code: str, message: str) -> web.Response:
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return web.Response(status=400, body=body.encode(), content_type="text/xml")
+
+
+def build_app(core: Core) -> web.Application:
+    """The aiohttp application of ``core``."""
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST" and request.raw_path.split("?")[0] == "/":
+            return await sts(request)
+        route = match_route(request.method, request.raw_path)
+        if route is None:
+            return _error("UnknownOperationException", "Unknown operation", 404)
+        op, labels = route
+        caller = caller_of(request.headers, request.query)
+        core.stats.call(op.name)
+        config = core.config
+        try:
+            if config.latency > 0:
+                await asyncio.sleep(config.latency)
+            core.governor.admit(config, caller.account, caller.region, op.name)
+            body = await request.read()
+            query = {key: request.query.getall(key) for key in request.query}
+            params = parse_request(op, labels, query, request.headers, body)
+            ctx = CallContext(caller=caller, base_url=f"{request.scheme}://{request.host}")
+            result = await core.ops.call(op.name, ctx, params)
+        except ApiError as exc:
+            core.stats.failed(op.name, exc.code)
+            return _error(exc.code, exc.message, exc.status)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("emulator bug in %s", op.name)
+            core.stats.failed(op.name, "InternalServerException")
+            return _error("InternalServerException", "Internal emulator error", 500)
+        payload = serialize_output(op, result)
+        headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+        status = int(op.http.get("responseCode", 200))
+        if not payload:
+            return web.Response(status=status, headers=headers)
+        return web.Response(status=status, body=payload, content_type="application/json", headers=headers)
+
+    async def sts(request: web.Request) -> web.Response:
+        form: Mapping[str, Any] = await request.post()
+        action = form.get("Action") or request.query.get("Action")
+        if action != "GetCallerIdentity":
+            return _sts_error("InvalidAction", f"The emulator does not implement STS action {action}")
+        return _sts_identity(caller_of(request.headers, request.query))
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        checked = core.exporter.check(request)
+        if isinstance(checked, web.Response):
+            return checked
+        config = core.config
+        if config.download_latency > 0:
+            await asyncio.sleep(config.download_latency)
+        cut_at = None if request.method == "HEAD" else core.governor.truncate_at(config, len(checked.data))
+        if request.method != "HEAD":
+            core.stats.download()
+        return await stream_grant(
+            request,
+            checked,
+            cut_at=cut_at,
+            bytes_per_second=config.faults.slow_download_bps,
+            on_bytes=core.stats.sent,
+        )
+
+    async def get_stats(request: web.Request) -> web.Response:
+        return web.json_response(stats_to_json(core.stats.snapshot()))
+
+    async def reset_stats(request: web.Request) -> web.Response:
+        core.stats.reset()
+        return web.json_response({})
+
+    async def set_config(request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            core.reconfigure(config_from_json(core.config, data))
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"message": str(exc)}, status=400)
+        return web.json_response({})
+
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.router.add_get("/_export/{token}/{filename}", download)
+    app.router.add_get("/_emulator/stats", get_stats)
+    app.router.add_post("/_emulator/reset-stats", reset_stats)
+    app.router.add_post("/_emulator/config", set_config)
+    app.router.add_route("*", "/{tail:.*}", api)
+    return app
