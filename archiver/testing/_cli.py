@@ -1,0 +1,133 @@
+"""Command line entry of the emulator: ``omics-archiver emulator`` and ``python -m archiver.testing``.
+
+This is the only part of the emulator that reads arguments, prints and handles signals. The first
+line on stdout is the endpoint URL, printed and flushed once the port accepts connections, so a
+parent process (bench, demo) can read one line and start talking; the server then runs until SIGINT
+or SIGTERM and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._config import EmulatorConfig, Faults
+from ._emulator import open_emulator
+from ._seed import SeedError
+
+__all__ = ["add_arguments", "main", "run"]
+
+
+def _pair(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected OP=NUMBER, got {text!r}")
+    try:
+        return name, float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected OP=NUMBER, got {text!r}") from exc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's flags to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument(
+        "--seed", type=Path, action="append", default=[], metavar="DIR", help="seed directory"
+    )
+    parser.add_argument("--url-ttl", type=float, default=300.0, metavar="S", help="export URL lifetime")
+    parser.add_argument("--create-delay", type=float, default=0.0, metavar="S", help="seconds in CREATING")
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="added to every API call")
+    parser.add_argument(
+        "--quota",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="OP=RATE",
+        help="requests/s for an operation",
+    )
+    parser.add_argument("--no-quotas", action="store_true", help="lift every quota")
+    parser.add_argument(
+        "--error-rate",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="OP=P",
+        help="InternalServerException rate",
+    )
+    parser.add_argument(
+        "--throttle-rate",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="OP=P",
+        help="extra throttling rate",
+    )
+    parser.add_argument("--truncate-rate", type=float, default=0.0, metavar="P")
+    parser.add_argument("--expire-early-rate", type=float, default=0.0, metavar="P")
+    parser.add_argument("--slow-download-bps", type=int, default=None, metavar="N")
+    parser.add_argument("--random-seed", type=int, default=0, metavar="N")
+    parser.add_argument("--s3-endpoint-url", default=None, metavar="URL")
+    parser.add_argument("--list-shared-workflows", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    base = EmulatorConfig()
+    quotas = None if args.no_quotas else {**(base.quotas or {}), **dict(args.quota)}
+    return EmulatorConfig(
+        url_ttl=args.url_ttl,
+        create_delay=args.create_delay,
+        latency=args.latency_ms / 1000.0,
+        quotas=quotas,
+        faults=Faults(
+            error_rate=dict(args.error_rate),
+            throttle_rate=dict(args.throttle_rate),
+            truncate_rate=args.truncate_rate,
+            expire_early_rate=args.expire_early_rate,
+            slow_download_bps=args.slow_download_bps,
+        ),
+        random_seed=args.random_seed,
+        s3_endpoint_url=args.s3_endpoint_url,
+        list_shared_workflows=args.list_shared_workflows,
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with open_emulator(config_from_args(args), host=args.host, port=args.port) as emulator:
+            for seed in args.seed:
+                emulator.load_seed(seed)
+            print(emulator.url, flush=True)
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad seed or an unusable address."""
+    try:
+        asyncio.run(_serve(args))
+    except SeedError as exc:
+        print(f"omics-archiver emulator: bad seed: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"omics-archiver emulator: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m archiver.testing", description="Local HealthOmics emulator"
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
