@@ -1,0 +1,307 @@
+"""The ``file://`` store: the archive as a directory tree on a local (POSIX) file system.
+
+Why a file store: tests, air-gapped copies and a quick local backup need the same archive layout
+without S3. A key ``a/b/c`` is the file ``ROOT/a/b/c``; directories exist only while they hold
+objects (``delete`` prunes empty ones, never the root). The root and every directory are 0700,
+every object 0600: an archive holds private workflow definitions.
+
+Writes follow :mod:`archiver.store._local`: a temporary file (``.~tmp-*``) in the destination
+directory, fsync, publish with ``os.link`` for ``if_absent=True`` (atomic, refuses an existing name)
+or ``os.replace`` otherwise, fsync the directory. A crashed writer leaves only temporary files,
+which no key can name, ``list`` skips, and :meth:`FileStore.cleanup_temporary` removes.
+
+Limits: the file system must support hard links (any local POSIX one does); a key cannot be both
+an object and a prefix of other keys (``a`` and ``a/b``), which S3 allows; files and directories
+whose names are not valid key segments are ignored by ``list``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import stat as stat_mod
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from .._errors import ObjectNotFound, StoreError, UsageError
+from ._base import ObjectInfo, check_key
+from ._local import DIR_MODE, TEMP_PREFIX, AtomicFile, copy_file_atomic, in_thread, make_dirs
+from ._prefix import check_prefix, is_key_segment
+
+__all__ = ["FileStore"]
+
+_READ_ALL_LIMIT = 1 << 30
+
+
+class _Entry(NamedTuple):
+    sort_key: str  # a directory sorts as "name/", so the walk yields keys in lexicographic order
+    name: str
+    is_dir: bool
+    size: int
+    mtime: float
+
+
+def _scan(directory: Path, start: str) -> builtins.list[_Entry]:
+    """The entries of one directory whose names start with ``start``, in key order."""
+    entries: builtins.list[_Entry] = []
+    try:
+        it = os.scandir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return entries
+    with it:
+        for e in it:
+            if not e.name.startswith(start) or e.name.startswith(TEMP_PREFIX) or not is_key_segment(e.name):
+                continue
+            st = e.stat(follow_symlinks=False)
+            if stat_mod.S_ISDIR(st.st_mode):
+                entries.append(_Entry(e.name + "/", e.name, True, 0, st.st_mtime))
+            elif stat_mod.S_ISREG(st.st_mode):
+                entries.append(_Entry(e.name, e.name, False, st.st_size, st.st_mtime))
+    entries.sort()
+    return entries
+
+
+def _mtime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class FileStore:
+    """A :class:`~archiver.store.Store` kept in a local directory. Open it with ``open_store``."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._closed = False
+
+    @classmethod
+    async def open(cls, root: Path) -> FileStore:
+        """Open the store at ``root`` (made absolute), creating the directory 0700 if missing."""
+
+        def create() -> Path:
+            path = Path(os.path.abspath(root))
+            if path.is_dir():
+                return path
+            if path.parent != path:
+                path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_dirs(path, path.parent)
+            os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
+            return path
+
+        with _errors(f"open the store at {root}"):
+            return cls(await in_thread(create))
+
+    @property
+    def url(self) -> str:
+        return self._root.as_uri()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def _path(self, key: str) -> Path:
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed", key=key)
+        return self._root / check_key(key)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def put_file(self, key: str, path: Path, *, if_absent: bool = True) -> bool:
+        final = self._path(key)
+        with _errors(f"put {key}", key=key):
+            if if_absent and await in_thread(partial(os.path.lexists, final)):
+                return False  # saves copying a large file; the link in commit() is the real guard
+            return await copy_file_atomic(final, Path(path), if_absent=if_absent, root=self._root)
+
+    async def put_bytes(self, key: str, data: bytes, *, if_absent: bool = True) -> bool:
+        final = self._path(key)
+
+        def write() -> bool:
+            out = AtomicFile(final, root=self._root)
+            try:
+                out.write(data)
+                return out.commit(if_absent=if_absent)
+            except BaseException:
+                out.discard()
+                raise
+
+        with _errors(f"put {key}", key=key):
+            return await in_thread(write)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def open_read(self, key: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        if chunk_size <= 0:
+            raise UsageError(f"chunk_size must be positive, not {chunk_size}")
+        return self._read(key, self._path(key), chunk_size)
+
+    async def _read(self, key: str, path: Path, chunk_size: int) -> AsyncIterator[bytes]:
+        with _errors(f"read {key}", key=key, reading=True):
+            f: BinaryIO = await in_thread(partial(_open_object, path), cleanup=_close)
+        try:
+            while True:
+                with _errors(f"read {key}", key=key):
+                    chunk = await in_thread(partial(f.read, chunk_size))
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            f.close()
+
+    async def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+
+        def read() -> bytes:
+            with _open_object(path) as f:
+                return f.read(_READ_ALL_LIMIT)
+
+        with _errors(f"read {key}", key=key, reading=True):
+            return await in_thread(read)
+
+    async def download(self, key: str, path: Path) -> None:
+        source = self._path(key)
+        if not await in_thread(partial(_is_object, source)):
+            raise ObjectNotFound(f"no object {key!r} in the store", key=key)
+        with _errors(f"download {key} to {path}", key=key):
+            await copy_file_atomic(Path(path), source, if_absent=False)
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+
+        def do_stat() -> ObjectInfo | None:
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if not stat_mod.S_ISREG(st.st_mode):
+                return None
+            return ObjectInfo(key=key, size=st.st_size, modified=_mtime(st.st_mtime))
+
+        with _errors(f"stat {key}", key=key):
+            return await in_thread(do_stat)
+
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        check_prefix(prefix)
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        return self._list(prefix)
+
+    async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        # Depth-first, one directory per thread hop: memory is bounded by depth x directory size.
+        base, _, start = prefix.rpartition("/")
+        stack: builtins.list[tuple[str, Iterator[_Entry]]] = []
+        with _errors(f"list {prefix!r}"):
+            top = await in_thread(partial(_scan, self._root / base if base else self._root, start))
+        stack.append((base + "/" if base else "", iter(top)))
+        while stack:
+            rel, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                continue
+            key = rel + entry.name
+            if not entry.is_dir:
+                yield ObjectInfo(key=key, size=entry.size, modified=_mtime(entry.mtime))
+                continue
+            with _errors(f"list {prefix!r}"):
+                children = await in_thread(partial(_scan, self._root / key, ""))
+            stack.append((key + "/", iter(children)))
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+
+        def remove() -> None:
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return
+            self._prune(path.parent)
+
+        with _errors(f"delete {key}", key=key):
+            await in_thread(remove)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove empty directories from ``directory`` up to, not including, the root."""
+        while directory != self._root and self._root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return  # not empty (or already gone): stop
+            directory = directory.parent
+
+    async def cleanup_temporary(self, older_than: float) -> int:
+        """Remove temporary files a crashed writer left, if older than ``older_than`` seconds.
+
+        Keep ``older_than`` well above the longest upload time: a live writer's temporary file must
+        not be removed. Empty directories left behind are pruned. Returns how many files went.
+        """
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        cutoff = time.time() - older_than
+
+        def sweep() -> int:
+            removed = 0
+            for dirpath, _dirs, files in os.walk(self._root):
+                for name in files:
+                    if not name.startswith(TEMP_PREFIX):
+                        continue
+                    p = Path(dirpath, name)
+                    try:
+                        if p.lstat().st_mtime < cutoff:
+                            p.unlink()
+                            removed += 1
+                            self._prune(p.parent)
+                    except FileNotFoundError:
+                        continue
+            return removed
+
+        with _errors("clean up temporary files"):
+            return await in_thread(sweep)
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
+def _open_object(path: Path) -> BinaryIO:
+    """Open an object for reading; only regular files are objects."""
+    f = path.open("rb")
+    try:
+        if not stat_mod.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise FileNotFoundError(path)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _close(f: BinaryIO) -> None:
+    f.close()
+
+
+def _is_object(path: Path) -> bool:
+    try:
+        return stat_mod.S_ISREG(os.stat(path, follow_symlinks=False).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+@contextmanager
+def _errors(what: str, *, key: str | None = None, reading: bool = False) -> Iterator[None]:
+    """Translate file-system errors into the archiver error tree (the only place that does).
+
+    Only when ``reading`` the object ``key`` does a missing file mean :class:`ObjectNotFound`; when
+    writing, a missing source file or destination directory is a plain :class:`StoreError`.
+    """
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        if key is None or not reading:
+            raise StoreError(f"cannot {what}: {exc.strerror or exc}", key=key) from exc
+        raise ObjectNotFound(f"no object {key!r} in the store", key=key) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot {what}: {exc.strerror or exc}", key=key) from exc
