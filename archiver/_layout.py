@@ -276,9 +276,12 @@ def parse_snapshot_key(key: str) -> SnapshotKey:
 def quarantine_prefix(
     account: str, region: str, run_id: str, workflow_id: str, version_name: str | None
 ) -> str:
-    """``quarantine/<account>/<region>/<run-id>/<workflow-id>[@<version-name>]/`` (note the final
-    ``/``: append :data:`QUARANTINE_METADATA` or :data:`QUARANTINE_ERRORS`; as a listing prefix it
-    does not also match the workflow's versions)."""
+    """``quarantine/<account>/<region>/<run-id>/<workflow-id>[@<version-name>]``, without a final ``/``.
+
+    Keys below it are ``prefix + "/" + QUARANTINE_METADATA`` (or ``QUARANTINE_ERRORS``, ``README.md``,
+    ``definition.zip``). To list one item's files use ``prefix + "/"``: the bare prefix of a workflow
+    also matches its versions (``1234567`` is a prefix of ``1234567@v1``).
+    """
     _need(re.compile(r"^[0-9]{12}$"), account, "account id")
     _need(re.compile(r"^[a-z0-9-]+$"), region, "region")
     _need(_SEGMENT, run_id, "run id")
@@ -286,4 +289,4 @@ def quarantine_prefix(
     leaf = workflow_id
     if version_name is not None:
         leaf += "@" + _need(_VERSION_NAME, version_name, "version name")
-    return f"quarantine/{account}/{region}/{run_id}/{leaf}/"
+    return f"quarantine/{account}/{region}/{run_id}/{leaf}"

@@ -31,7 +31,7 @@ from jsonschema.exceptions import ValidationError, best_match, relevance
 from ._errors import MetadataInvalid, SchemaProblem
 from ._jsonutil import is_rfc3339
 
-__all__ = ["SCHEMA_NAMES", "SchemaName", "check", "json_path", "problems", "schema"]
+__all__ = ["SCHEMA_NAMES", "SchemaName", "SchemaProblem", "check", "json_path", "problems", "schema"]
 
 SchemaName = Literal["workflow", "workflow-version", "manifest", "snapshot"]
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
@@ -42,9 +42,11 @@ _MAX_MESSAGE = 300
 _FORMATS = FormatChecker(formats=())
 
 
-@_FORMATS.checks("date-time")
 def _is_date_time(instance: object) -> bool:
     return not isinstance(instance, str) or is_rfc3339(instance)
+
+
+_FORMATS.checks("date-time")(_is_date_time)
 
 
 def _schema_text(name: str) -> str:
