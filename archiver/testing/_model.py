@@ -34,6 +34,7 @@ __all__ = [
     "parse_request",
     "serialize_output",
     "service_model",
+    "validate_input",
     "validation_error",
 ]
 
@@ -351,6 +352,14 @@ def parse_request(
         if member.type_name == "blob" and isinstance(params.get(name), str):
             params[name] = base64.b64decode(params[name])
     return params
+
+
+def validate_input(op_name: str, params: Mapping[str, Any]) -> None:
+    """Validate ``params`` against an operation's input shape (used for seed files)."""
+    problems: list[str] = []
+    _validate_structure(service_model().operation_model(op_name).input_shape, params, "", problems)
+    if problems:
+        raise validation_error(problems)
 
 
 def format_timestamp(value: dt.datetime, fmt: str = "iso8601") -> Any:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._definition import deterministic_zip, inspect_definition
+from ._model import ApiError, validate_input
 from ._state import Caller, Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _COMMON_KEYS = {
 }
 _WORKFLOW_KEYS = _COMMON_KEYS | {"name", "type", "id", "shareWith"}
 _VERSION_KEYS = _COMMON_KEYS | {"order"}
+_SEED_ONLY = {"type", "id", "shareWith", "uuid", "status", "order"}
 
 
 class SeedError(ValueError):
@@ -63,6 +65,14 @@ def _read_json(path: Path, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         raise SeedError(f"{path}: unknown key(s) {sorted(unknown)}")
     return data
+
+
+def _check(op_name: str, spec: dict[str, Any], path: Path, extra: dict[str, Any]) -> None:
+    fields = {k: v for k, v in spec.items() if k not in _SEED_ONLY}
+    try:
+        validate_input(op_name, {**fields, **extra, "requestId": "seed"})
+    except ApiError as exc:
+        raise SeedError(f"{path}: {exc.message}") from exc
 
 
 def _fill(record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path) -> None:
@@ -91,6 +101,7 @@ def _fill(record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: P
 
 def _load_workflow(core: Core, account: str, region: str, directory: Path) -> None:
     spec = _read_json(directory / "workflow.json", _WORKFLOW_KEYS)
+    _check("CreateWorkflow", spec, directory / "workflow.json", {})
     type_ = spec.get("type", "PRIVATE")
     if type_ not in ("PRIVATE", "READY2RUN"):
         raise SeedError(f"{directory}: type must be PRIVATE or READY2RUN")
@@ -107,6 +118,8 @@ def _load_workflow(core: Core, account: str, region: str, directory: Path) -> No
     if versions_dir.is_dir():
         for version_dir in sorted(p for p in versions_dir.iterdir() if p.is_dir()):
             version_spec = _read_json(version_dir / "version.json", _VERSION_KEYS)
+            extra = {"workflowId": "1", "versionName": version_dir.name}
+            _check("CreateWorkflowVersion", version_spec, version_dir / "version.json", extra)
             entries.append((version_spec.get("order", 0), version_dir.name, version_dir, version_spec))
     entries.sort(key=lambda e: (e[0], e[1]))
     for _, name, version_dir, version_spec in entries:
