@@ -49,6 +49,7 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.loaders import Loader, create_loader
 
 from .._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
@@ -67,6 +68,15 @@ _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
 _PRECONDITION = frozenset({"PreconditionFailed", "412"})
 _DENIED = frozenset({"AccessDenied", "Forbidden", "403", "AllAccessDisabled"})
 _TRANSPORT_ERRORS = (BotoCoreError, aiohttp.ClientError, TimeoutError)
+_loader: Loader | None = None
+
+
+def _shared_loader() -> Loader:
+    """One botocore data loader for every session: it caches the parsed S3 model (~0.1 s a load)."""
+    global _loader
+    if _loader is None:
+        _loader = create_loader()
+    return _loader
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +138,7 @@ class S3Store:
         stack = AsyncExitStack()
         try:
             session = AioSession(profile=options.profile)
+            session.register_component("data_loader", _shared_loader())
             client = await stack.enter_async_context(
                 session.create_client(
                     "s3", region_name=options.region, endpoint_url=options.endpoint_url, config=config
