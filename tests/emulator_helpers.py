@@ -121,7 +121,9 @@ def omics_client(
         region_name=region,
         aws_access_key_id=account,
         aws_secret_access_key="testing-secret",
-        config=Config(inject_host_prefix=False, retries={"max_attempts": retries + 1, "mode": "standard"}),
+        config=Config(
+            inject_host_prefix=False, retries={"total_max_attempts": retries + 1, "mode": "standard"}
+        ),
     )
 
     def hook(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
