@@ -2,9 +2,10 @@
 
 As cloud-custodian's ``c7n/output.py`` does, the URL scheme selects the backend: ``file:///abs/path``
 or a bare local path (relative or absolute) opens a :class:`FileStore`; ``s3://bucket/prefix`` an
-:class:`S3Store`. Anything else is a :class:`~archiver.UsageError` naming the URL (without any
-``user:password@`` part) and the supported schemes. The store, and for S3 its aiobotocore client,
-lives exactly as long as the ``async with open_store(...)`` block.
+:class:`S3Store`. A bare path that starts like a URL scheme (``s3:bucket``) is taken for a typo:
+write ``./s3:bucket`` for such a directory. Anything else is a :class:`~archiver.UsageError` naming
+the URL (without any ``user:password@`` part) and the supported schemes. The store, and for S3 its
+aiobotocore client, lives exactly as long as the ``async with open_store(...)`` block.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["open_store", "parse_store_url"]
 
 _SUPPORTED = "file:///absolute/path, a local path, or s3://bucket/prefix"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
 
 
@@ -37,6 +39,10 @@ def parse_store_url(url: str) -> tuple[str, str, str]:
     if not url:
         raise UsageError(f"empty store URL: use {_SUPPORTED}")
     if "://" not in url:
+        if _SCHEME.match(url):  # "s3:bucket", "s3:/bucket": a mistyped URL, not a directory name
+            raise UsageError(
+                f"unsupported store URL {_safe(url)!r}: use {_SUPPORTED} (write ./{url} for a path)"
+            )
         return "file", url, ""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
