@@ -154,8 +154,8 @@ async def stream_grant(
     offset = 0
     while offset < end:
         piece = data[offset : min(offset + chunk, end)]
+        on_bytes(grant.kind, len(piece))  # before the write, so stats never lag what a client has read
         await response.write(piece)
-        on_bytes(grant.kind, len(piece))
         offset += len(piece)
         if bytes_per_second:
             await asyncio.sleep(len(piece) / bytes_per_second)
