@@ -31,7 +31,7 @@ from typing import BinaryIO, NamedTuple
 from .._errors import ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
 from ._local import DIR_MODE, TEMP_PREFIX, AtomicFile, copy_file_atomic, in_thread, make_dirs
-from ._prefix import check_prefix, is_key_segment
+from ._open import check_prefix, is_key_segment
 
 __all__ = ["FileStore"]
 

@@ -54,7 +54,7 @@ from botocore.loaders import Loader, create_loader
 from .._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
 from ._local import COPY_CHUNK, in_thread, settle, write_atomic
-from ._prefix import check_prefix, is_key
+from ._open import check_prefix, is_key
 
 __all__ = ["S3Store", "StoreOptions"]
 
