@@ -1,0 +1,321 @@
+"""``omics-archiver restore``: recreate archived workflows, here or in another account or region."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .._aws import open_omics_api
+from .._errors import UsageError
+from .._ratelimit import DEFAULT_RATES
+from .._restore import RestoreReport, run_restore
+from .._restore_plan import ItemPlan, RestoreConfig, Staging
+from .._rewrite import EcrMapping
+from ..store import open_store
+from ._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_aws_options,
+    add_output_options,
+    add_store_options,
+    aws_settings,
+    key_value,
+    positive_int,
+    print_error,
+    rate_pair,
+    setup_logging,
+    store_options,
+)
+
+_EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "restore",
+        help="recreate archived workflows and versions (restore, roll back, migrate)",
+        description=(
+            "Recreate workflows and all their versions from the archive, in the current account and region "
+            "or in another (--to-profile, --to-region). The state restored is the latest snapshot's, or that "
+            "of --snapshot ID or --at TIME (workflows deleted since included). The whole plan is checked "
+            "before anything is created; a rerun skips what an earlier run created (provenance tags). "
+            "Exit codes: 0 done, 3 partial (some workflows failed), 1 failure or a plan that cannot be "
+            "carried out (nothing created), 2 usage error."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_store_options(parser)
+    add_aws_options(parser, prefix="to-")
+    src = parser.add_argument_group("source state")
+    src.add_argument(
+        "--from-account", metavar="ID", help="the archived account (default: the only one in the store)"
+    )
+    src.add_argument("--from-region", metavar="REGION", help="the archived region (default: the only one)")
+    when = src.add_mutually_exclusive_group()
+    when.add_argument("--snapshot", metavar="ID", help="restore exactly this snapshot's state")
+    when.add_argument(
+        "--at",
+        metavar="TIME",
+        type=_timestamp,
+        help="restore the state at this time (ISO 8601, UTC unless an offset is given): the latest "
+        "complete snapshot at or before it, with later partial ones up to it laid over it",
+    )
+    sel = parser.add_argument_group("selection (at least one, or --all)")
+    sel.add_argument(
+        "--uuid", action="append", default=[], metavar="UUID", help="source workflow uuid (repeatable)"
+    )
+    sel.add_argument(
+        "--workflow-id", action="append", default=[], metavar="ID", help="source workflow id (repeatable)"
+    )
+    sel.add_argument(
+        "--name", action="append", default=[], metavar="GLOB", help="source workflow name (repeatable)"
+    )
+    sel.add_argument("--all", action="store_true", help="every workflow of the snapshot")
+    names = parser.add_argument_group("names")
+    names.add_argument(
+        "--name-prefix", default="", metavar="PREFIX", help="prepend this to each restored name"
+    )
+    names.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="OLD=NEW",
+        help="restore the workflow named OLD as NEW (repeatable; takes precedence over --name-prefix)",
+    )
+    mig = parser.add_argument_group("migration")
+    mig.add_argument(
+        "--map-account",
+        action="append",
+        default=[],
+        type=_account_pair,
+        metavar="SRC=DST",
+        help="move private ECR references of account SRC to DST in container registry maps (repeatable)",
+    )
+    mig.add_argument(
+        "--map-region",
+        action="append",
+        default=[],
+        type=_region_pair,
+        metavar="SRC=DST",
+        help="move private ECR references in region SRC to DST in container registry maps (repeatable)",
+    )
+    mig.add_argument(
+        "--rewrite-images",
+        action="store_true",
+        help="also rewrite the private ECR image URIs inside the definition files (changes the digest; "
+        "every rewritten reference is reported with file and line)",
+    )
+    stg = parser.add_argument_group("large definitions")
+    stg.add_argument(
+        "--staging-bucket",
+        metavar="S3URL",
+        help="s3://BUCKET/PREFIX in the target region for definitions over 4.4 MB (staged objects are "
+        "removed afterwards)",
+    )
+    stg.add_argument(
+        "--staging-bucket-owner", metavar="ID", help="the staging bucket's account, if not the target's"
+    )
+    stg.add_argument(
+        "--staging-endpoint-url",
+        metavar="URL",
+        help="S3 endpoint for the staging bucket (default: --s3-endpoint-url)",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--wait-timeout", type=_seconds, default=900.0, metavar="SECONDS", help="how long to wait for ACTIVE"
+    )
+    run.add_argument(
+        "--poll-interval", type=_seconds, default=3.0, metavar="SECONDS", help="status poll interval"
+    )
+    run.add_argument(
+        "--concurrency", type=positive_int, default=4, metavar="N", help="workflows restored at once"
+    )
+    run.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        type=rate_pair,
+        metavar="OPERATION=RATE",
+        help="requests per second allowed for an operation in the target (defaults: the published quotas)",
+    )
+    run.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the plan; create, stage and change nothing"
+    )
+    run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
+    add_output_options(parser)
+    parser.set_defaults(run=run_command)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
+    return value
+
+
+def _account_pair(text: str) -> tuple[str, str]:
+    src, dst = key_value(text)
+    if not (_ACCOUNT.match(src) and _ACCOUNT.match(dst)):
+        raise argparse.ArgumentTypeError(f"expected two 12-digit account ids as SRC=DST, got {text!r}")
+    return src, dst
+
+
+def _region_pair(text: str) -> tuple[str, str]:
+    src, dst = key_value(text)
+    if not (_REGION.match(src) and _REGION.match(dst)):
+        raise argparse.ArgumentTypeError(f"expected two region names as SRC=DST, got {text!r}")
+    return src, dst
+
+
+def _staging(args: argparse.Namespace) -> Staging | None:
+    if not args.staging_bucket:
+        if args.staging_bucket_owner:
+            raise UsageError("--staging-bucket-owner needs --staging-bucket")
+        return None
+    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", args.staging_bucket)
+    if not m:
+        raise UsageError(f"--staging-bucket must be s3://BUCKET[/PREFIX], not {args.staging_bucket!r}")
+    if args.staging_bucket_owner and not _ACCOUNT.match(args.staging_bucket_owner):
+        raise UsageError("--staging-bucket-owner must be a 12-digit account id")
+    return Staging(
+        bucket=m.group(1),
+        prefix=(m.group(2) or "").strip("/"),
+        owner_id=args.staging_bucket_owner,
+        endpoint_url=args.staging_endpoint_url
+        or args.s3_endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_S3"),
+        profile=args.to_profile,
+        region=args.to_region,
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> RestoreConfig:
+    if args.rewrite_images and not (args.map_account or args.map_region):
+        raise UsageError("--rewrite-images needs --map-account and/or --map-region")
+    if args.from_account and not _ACCOUNT.match(args.from_account):
+        raise UsageError("--from-account must be a 12-digit account id")
+    return RestoreConfig(
+        source_account=args.from_account,
+        source_region=args.from_region,
+        snapshot_id=args.snapshot,
+        at=args.at,
+        workflow_uuids=tuple(args.uuid),
+        workflow_ids=tuple(args.workflow_id),
+        names=tuple(args.name),
+        select_all=args.all,
+        name_prefix=args.name_prefix,
+        renames=dict(args.rename),
+        mapping=EcrMapping(accounts=dict(args.map_account), regions=dict(args.map_region)),
+        rewrite_images=args.rewrite_images,
+        staging=_staging(args),
+        target_account=args.to_account_id,
+        wait_timeout=args.wait_timeout,
+        poll_interval=args.poll_interval,
+        workflow_concurrency=args.concurrency,
+        dry_run=args.dry_run,
+        work_dir=args.work_dir,
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = setup_logging(args)
+    config = config_from_args(args)
+    if not (config.selective or config.select_all):
+        raise UsageError("say what to restore: --uuid, --workflow-id, --name or --all")
+    rates: dict[str, float] | None = None if args.no_rate_limit else {**DEFAULT_RATES, **dict(args.rate)}
+    settings = aws_settings(args, prefix="to-", rates=rates)
+
+    async def go() -> RestoreReport:
+        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+            return await run_restore(api, store, config)
+
+    report = asyncio.run(go())
+    if progress is not None:
+        progress.clear()
+    for problem in report.problems:
+        print_error(problem)
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(summary(report))
+    return _EXIT[report.outcome]
+
+
+def _line(item: ItemPlan, dry_run: bool, indent: str) -> list[str]:
+    what = f"version {item.version_name}" if item.version_name else f"workflow {item.name}"
+    source = f"from {item.source_arn}"
+    if item.action == "create":
+        verb = (
+            "would create"
+            if dry_run
+            else {"created": "created", "failed": "FAILED", "not-attempted": "not created"}.get(
+                item.result, item.result
+            )
+        )
+    else:
+        verb = "would skip" if dry_run else ("skipped" if item.result == "skipped" else item.result.upper())
+        source += f" (restored before as {item.target_arn})"
+    extras = []
+    if item.staged_key:
+        extras.append(f"staged, {item.definition_size} bytes")
+    zipped = sum(1 for r in item.rewrites if r.line is not None)
+    if zipped:
+        extras.append(f"{zipped} image references rewritten, new digest")
+    tail = f" [{'; '.join(extras)}]" if extras else ""
+    target = f" -> {item.target_arn}" if item.result == "created" else ""
+    lines = [f"{indent}{verb} {what} {source}{target}{tail}"]
+    for r in item.rewrites:
+        where = r.file if r.line is None else f"{r.file}:{r.line}"
+        lines.append(f"{indent}    rewrote {where}: {r.old} -> {r.new}")
+    for w in item.warnings:
+        lines.append(f"{indent}    warning: {w}")
+    if item.error:
+        lines.append(f"{indent}    error: {item.error}")
+    return lines
+
+
+def summary(report: RestoreReport) -> str:
+    s = report.stats
+    src = report.source
+    head = "plan" if report.dry_run else report.outcome
+    lines = [
+        f"{head}: account {src.get('account')} {src.get('region')} -> account {report.target_account} "
+        f"{report.target_region}, from {', '.join(report.snapshots)}",
+    ]
+    for plan in report.workflows:
+        lines += _line(plan.workflow, report.dry_run, "  ")
+        for version in plan.versions:
+            lines += _line(version, report.dry_run, "    ")
+    if report.problems:
+        lines.append(f"  nothing was created: {len(report.problems)} problems")
+        lines += [f"  PROBLEM {p}" for p in report.problems]
+    elif not report.dry_run:
+        lines.append(
+            f"  created {s['workflowsCreated']} workflows and {s['versionsCreated']} versions; skipped "
+            f"{s['workflowsSkipped']} and {s['versionsSkipped']}; failed {s['failed']}"
+        )
+    return "\n".join(lines)
