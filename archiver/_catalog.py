@@ -1,0 +1,391 @@
+"""Browsing an archive: its snapshots, its workflows, one bundle, and the selectors that name a bundle.
+
+Why: people on call need to see what the archive holds without unpacking it by hand. Everything here
+is read-only and built from two store reads: the listing of ``bundles/`` and the snapshot documents
+(which the optional :class:`~archiver._cache.Cache` keeps locally, since snapshots never change).
+The commands ``list``, ``snapshots`` and ``show`` and the ``diff`` selectors are built on it.
+
+Selectors name one bundle (documented in ``docs/format.md`` and ``omics-archiver show --help``)::
+
+    bundles/<uuid>/.../<state>.tar.zst   that bundle
+    <uuid>                               the newest state of the workflow or version with that uuid
+    <uuid>@<state-id prefix>             one state of it (at least 4 hex digits, must be unique)
+    <workflow-id>                        the newest state of the workflow with that id
+    <workflow-id>:<version-name>         the newest state of that version
+
+"Newest" means: in the newest snapshot that lists it; a bundle no snapshot lists is found only by its
+key or by ``<uuid>@<state>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import _layout, _schema
+from ._bundle import BundleContents, read_bundle
+from ._cache import Cache
+from ._errors import BundleError, ObjectNotFound, UsageError
+from ._jsonutil import canonical_json, load_json_object
+from .store import ObjectInfo, Store
+
+__all__ = [
+    "Catalog",
+    "SnapshotRecord",
+    "fetch_bundle",
+    "load_catalog",
+    "parse_snapshot",
+    "show_bundle",
+    "snapshot_rows",
+    "workflow_rows",
+]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID_STATE = re.compile(r"^(?P<uuid>[0-9a-fA-F-]{36})@(?P<state>[0-9a-f]{4,32})$")
+_WORKFLOW = re.compile(r"^(?P<id>[0-9]{1,18})(?::(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,63}))?$")
+_LOAD_CONCURRENCY = 8
+_SUMMARY_NAMESPACE = "bundle-summaries"
+_SNAPSHOT_NAMESPACE = "snapshots"
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One snapshot: its parsed key and its validated document."""
+
+    key: _layout.SnapshotKey
+    doc: dict[str, Any]
+
+    @property
+    def time(self) -> datetime:
+        return self.key.time
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        return (self.key.partition, self.key.account, self.key.region)
+
+    @property
+    def filters(self) -> bytes:
+        """The run's filters, canonical: differently filtered runs are different series."""
+        return canonical_json(self.doc.get("filters", {}))
+
+
+@dataclass
+class Catalog:
+    """What a store holds: snapshots (oldest first), bundle objects by key, and unreadable snapshots."""
+
+    snapshots: list[SnapshotRecord]
+    bundles: dict[str, ObjectInfo]
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def referenced(self) -> dict[str, list[SnapshotRecord]]:
+        """Bundle key -> the snapshots that list it."""
+        refs: dict[str, list[SnapshotRecord]] = {}
+        for snap in self.snapshots:
+            for entry in snap.doc["bundles"]:
+                refs.setdefault(str(entry["key"]), []).append(snap)
+        return refs
+
+    def resolve(self, selector: str) -> str:
+        """The bundle key a selector names (see the module docstring); UsageError if none or ambiguous."""
+        sel = selector.strip()
+        if sel.startswith("bundles/"):
+            try:
+                _layout.parse_bundle_key(sel)
+            except ValueError:
+                raise UsageError(f"{selector!r} is not a bundle key") from None
+            if sel not in self.bundles:
+                raise UsageError(f"no bundle {sel} in the store")
+            return sel
+        m = _UUID_STATE.match(sel)
+        if m:
+            uuid, prefix = m.group("uuid").lower(), m.group("state")
+            hits = [
+                k
+                for k in self.bundles
+                if _uuid_of(k) == uuid and _layout.parse_bundle_key(k).state_id.startswith(prefix)
+            ]
+            return _one(selector, hits)
+        if _UUID.match(sel):
+            return _one(selector, self._newest(lambda e: str(e["uuid"]).lower() == sel.lower()), newest=True)
+        m = _WORKFLOW.match(sel)
+        if m:
+            wf_id, version = m.group("id"), m.group("version")
+            return _one(
+                selector,
+                self._newest(lambda e: str(e["workflowId"]) == wf_id and e.get("versionName") == version),
+                newest=True,
+            )
+        raise UsageError(
+            f"cannot understand {selector!r}: give a bundle key, UUID, UUID@STATE, "
+            "WORKFLOW_ID or WORKFLOW_ID:VERSION"
+        )
+
+    def _newest(self, match: Any) -> list[str]:
+        """Keys matching, from the newest snapshot listing any (one per account/region series)."""
+        found: dict[tuple[str, str, str], str] = {}
+        for snap in reversed(self.snapshots):
+            if snap.group in found:
+                continue
+            for entry in snap.doc["bundles"]:
+                if match(entry) and str(entry["key"]) in self.bundles:
+                    found[snap.group] = str(entry["key"])
+                    break
+        return sorted(set(found.values()))
+
+    def states_of(self, uuid: str) -> list[dict[str, Any]]:
+        """Every bundle of the workflow or version ``uuid``, with the snapshots that list it."""
+        refs = self.referenced()
+        out = []
+        for key, info in self.bundles.items():
+            if _uuid_of(key) != uuid.lower():
+                continue
+            snaps = refs.get(key, [])
+            out.append(
+                {
+                    "key": key,
+                    "stateId": _layout.parse_bundle_key(key).state_id,
+                    "size": info.size,
+                    "snapshots": len(snaps),
+                    "firstSeen": snaps[0].doc["finishedAt"] if snaps else None,
+                    "lastSeen": snaps[-1].doc["finishedAt"] if snaps else None,
+                }
+            )
+        return sorted(out, key=lambda s: (s["lastSeen"] or "", s["key"]))
+
+
+def _uuid_of(key: str) -> str:
+    parsed = _layout.parse_bundle_key(key)
+    return (parsed.version_uuid or parsed.workflow_uuid).lower()
+
+
+def _one(selector: str, hits: list[str], *, newest: bool = False) -> str:
+    if not hits:
+        raise UsageError(f"no bundle in the store matches {selector!r}")
+    if len(hits) > 1:
+        what = "accounts or regions" if newest else "bundles"
+        listed = "\n  ".join(hits[:10])
+        raise UsageError(f"{selector!r} matches bundles of several {what}; give a key:\n  {listed}")
+    return hits[0]
+
+
+def parse_snapshot(key: str, raw: bytes) -> dict[str, Any]:
+    """Parse and validate a snapshot's bytes; :class:`BundleError` naming the key and the problem."""
+    try:
+        doc = load_json_object(raw, f"snapshot {key}")
+    except ValueError as exc:
+        raise BundleError(str(exc), key=key) from None
+    found = _schema.problems("snapshot", doc)
+    if found:
+        raise BundleError(f"snapshot {key} is invalid at {found[0].path}: {found[0].message}", key=key)
+    parsed = _layout.parse_snapshot_key(key)
+    if (doc["partition"], doc["account"], doc["region"], doc["id"]) != (
+        parsed.partition,
+        parsed.account,
+        parsed.region,
+        parsed.snapshot_id,
+    ):
+        raise BundleError(f"snapshot {key} names another account, region or id than its key", key=key)
+    return doc
+
+
+async def _load_one(store: Store, cache: Cache, info: ObjectInfo) -> dict[str, Any] | None:
+    cached = cache.get(_SNAPSHOT_NAMESPACE, info.key, size=info.size)
+    if cached is not None:
+        try:
+            return parse_snapshot(info.key, cached)
+        except BundleError:
+            cache.discard(_SNAPSHOT_NAMESPACE, info.key)
+    try:
+        raw = await store.get_bytes(info.key)
+    except ObjectNotFound:
+        return None  # deleted (pruned) since it was listed
+    doc = parse_snapshot(info.key, raw)
+    cache.put(_SNAPSHOT_NAMESPACE, info.key, raw)
+    return doc
+
+
+async def load_catalog(
+    store: Store,
+    cache: Cache | None = None,
+    *,
+    account: str | None = None,
+    region: str | None = None,
+    bundles: bool = True,
+) -> Catalog:
+    """List and load every snapshot (through the cache) and, with ``bundles``, list every bundle.
+
+    Snapshot keys that do not parse or validate are reported in ``problems`` rather than raised, so
+    one damaged snapshot does not hide the rest of the archive.
+    """
+    cache = cache or Cache(None)
+    listed: list[ObjectInfo] = []
+    problems: list[tuple[str, str]] = []
+    async for info in store.list("snapshots/"):
+        try:
+            parsed = _layout.parse_snapshot_key(info.key)
+        except ValueError:
+            problems.append((info.key, "not a snapshot key (unexpected object under snapshots/)"))
+            continue
+        if (account and parsed.account != account) or (region and parsed.region != region):
+            continue
+        listed.append(info)
+    if account is None and region is None:
+        cache.retain(_SNAPSHOT_NAMESPACE, (i.key for i in listed))
+    sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
+
+    async def load(info: ObjectInfo) -> tuple[ObjectInfo, dict[str, Any] | None, str | None]:
+        async with sem:
+            try:
+                return info, await _load_one(store, cache, info), None
+            except BundleError as exc:
+                return info, None, exc.message
+
+    results = await asyncio.gather(*(load(i) for i in listed))
+    records: list[SnapshotRecord] = []
+    for info, doc, error in results:
+        if error is not None:
+            problems.append((info.key, error))
+        elif doc is not None:
+            records.append(SnapshotRecord(_layout.parse_snapshot_key(info.key), doc))
+    records.sort(key=lambda r: (r.key.snapshot_id, r.key.key))
+    objects: dict[str, ObjectInfo] = {}
+    if bundles:
+        async for info in store.list("bundles/"):
+            try:
+                _layout.parse_bundle_key(info.key)
+            except ValueError:
+                problems.append((info.key, "not a bundle key (unexpected object under bundles/)"))
+                continue
+            objects[info.key] = info
+        cache.retain(_SUMMARY_NAMESPACE, objects)
+    return Catalog(records, objects, problems)
+
+
+def snapshot_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """One row per snapshot, grouped by account and region, oldest first."""
+    rows = []
+    for snap in sorted(catalog.snapshots, key=lambda s: (s.group, s.key.snapshot_id)):
+        d = snap.doc
+        rows.append(
+            {
+                "key": snap.key.key,
+                "id": d["id"],
+                "partition": d["partition"],
+                "account": d["account"],
+                "region": d["region"],
+                "time": d["finishedAt"],
+                "complete": d["complete"],
+                "archived": len(d["bundles"]),
+                "new": d["stats"]["bundlesWritten"],
+                "skipped": len(d["skipped"]),
+                "failed": len(d["failed"]),
+                "quarantined": len(d["quarantined"]),
+                "bytesWritten": d["stats"]["bytesWritten"],
+            }
+        )
+    return rows
+
+
+def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """One row per workflow (by uuid): its newest state, versions, bundle count, last backup time.
+
+    ``current`` says whether the newest complete snapshot of its account and region still lists it
+    (``false``: deleted from HealthOmics since, or it failed in the last run).
+    """
+    latest_complete: dict[tuple[str, str, str], SnapshotRecord] = {}
+    for snap in catalog.snapshots:
+        if snap.doc["complete"]:
+            latest_complete[snap.group] = snap
+    seen: dict[str, dict[str, Any]] = {}
+    for snap in reversed(catalog.snapshots):
+        by_wf: dict[str, list[Mapping[str, Any]]] = {}
+        for entry in snap.doc["bundles"]:
+            by_wf.setdefault(str(entry["workflowUuid"]), []).append(entry)
+        for wf_uuid, entries in by_wf.items():
+            if wf_uuid in seen:
+                continue
+            wf = next((e for e in entries if e["kind"] == "workflow"), None)
+            if wf is None:
+                continue
+            versions = sorted(str(e["versionName"]) for e in entries if e["kind"] == "workflow-version")
+            current = latest_complete.get(snap.group)
+            seen[wf_uuid] = {
+                "account": snap.key.account,
+                "region": snap.key.region,
+                "workflowId": wf["workflowId"],
+                "name": wf["name"],
+                "uuid": wf_uuid,
+                "digest": wf["digest"],
+                "stateId": wf["stateId"],
+                "key": wf["key"],
+                "versions": versions,
+                "bundles": 0,
+                "lastBackup": snap.doc["finishedAt"],
+                "snapshot": snap.key.key,
+                "current": current is not None
+                and any(e["workflowUuid"] == wf_uuid for e in current.doc["bundles"]),
+            }
+    for key in catalog.bundles:
+        row = seen.get(_layout.parse_bundle_key(key).workflow_uuid)
+        if row is not None:
+            row["bundles"] += 1
+    return sorted(seen.values(), key=lambda r: (r["account"], r["region"], r["name"], r["workflowId"]))
+
+
+async def fetch_bundle(
+    store: Store, key: str, workdir: Path, *, definition_to: Path | None = None
+) -> BundleContents:
+    """Download the bundle ``key`` into ``workdir`` and read it (members checked on the way).
+
+    Memory stays bounded: the bundle is streamed to a temporary file and read from there; the
+    definition, if wanted, goes to ``definition_to``. The downloaded bundle is removed afterwards.
+    """
+    local = workdir / f"bundle-{secrets.token_hex(6)}.tar.zst"
+    try:
+        await store.download(key, local)
+        try:
+            return await asyncio.to_thread(read_bundle, local, definition_to=definition_to)
+        except BundleError as exc:
+            raise BundleError(f"bundle {key} is damaged: {exc.message}", key=key) from exc
+    finally:
+        local.unlink(missing_ok=True)
+
+
+async def show_bundle(
+    store: Store, catalog: Catalog, key: str, cache: Cache | None = None, *, work_dir: Path | None = None
+) -> dict[str, Any]:
+    """The manifest, metadata, parameter template and README of one bundle, and the states of its uuid."""
+    cache = cache or Cache(None)
+    summary: dict[str, Any] | None = None
+    cached = cache.get(_SUMMARY_NAMESPACE, key)
+    if cached is not None:
+        try:
+            summary = json.loads(cached)
+        except ValueError:
+            summary = None
+    if not isinstance(summary, dict):
+        with tempfile.TemporaryDirectory(prefix="omics-show-", dir=work_dir) as tmp:
+            contents = await fetch_bundle(store, key, Path(tmp))
+        summary = {
+            "manifest": contents.manifest,
+            "metadata": contents.metadata,
+            "parameterTemplate": contents.parameter_template,
+            "readme": contents.readme.decode("utf-8", "replace") if contents.readme is not None else None,
+        }
+        cache.put(_SUMMARY_NAMESPACE, key, json.dumps(summary, sort_keys=True).encode("utf-8"))
+    refs = catalog.referenced().get(key, [])
+    return {
+        "key": key,
+        "size": catalog.bundles[key].size if key in catalog.bundles else None,
+        **summary,
+        "snapshots": [s.key.key for s in refs],
+        "states": catalog.states_of(_uuid_of(key)),
+    }

@@ -1,0 +1,332 @@
+"""Markers that keep ``prune`` from deleting what a running backup is about to reference.
+
+The race prune must not lose: a backup writes a new bundle (referenced by no snapshot yet), or finds
+an old bundle already in the store and decides to reuse it; meanwhile prune forgets the snapshots
+that referenced the old one and deletes every unreferenced bundle; then the backup writes a snapshot
+naming a bundle that is gone. A grace period on bundle age cannot prevent the second case (the
+reused bundle is old), so we use markers, as restic's locks do, in a form that works on any store
+with read-after-write listing (local directories, S3 since December 2020) and with S3 Object Lock:
+
+* ``locks/backup-<id>.json``: a backup run holds one from before it reads the store until its
+  snapshot is written. ``locks/prune-<id>.json``: a prune holds one while it deletes.
+* Each side writes its own marker first, then lists the others'. A prune that sees a live backup
+  marker withdraws (and fails, or waits). A backup that sees a live prune marker waits until it is
+  gone. Whatever the interleaving, at least one of the two sees the other's marker, so a prune never
+  deletes while a backup that could reference an unreferenced bundle is running.
+* Markers are refreshed every ``refresh`` seconds (overwritten with a new ``refreshedAt``). One not
+  refreshed for ``stale_after`` seconds belongs to a crashed process and is ignored (prune removes
+  it). A holder that could not refresh for ``stale_after`` seconds has lost its lock: its task is
+  cancelled and :class:`StoreError` raised, so a backup never writes a snapshot after its marker may
+  have been ignored. Clocks of the hosts must agree to well within ``stale_after``.
+* Releasing deletes the marker; where S3 Object Lock forbids that, the marker is overwritten with
+  ``"ended": true`` (a new object version is always allowed), which counts as released.
+
+Described for users in ``docs/format.md`` ("Concurrency and pruning").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ._errors import ObjectLocked, ObjectNotFound, StoreError
+from ._jsonutil import is_rfc3339, parse_rfc3339, rfc3339
+from ._version import __version__
+from .store import Store
+
+__all__ = [
+    "LOCK_PREFIX",
+    "LockInfo",
+    "LockTiming",
+    "StoreLock",
+    "backup_lock",
+    "list_locks",
+    "prune_lock",
+    "remove_dead_locks",
+]
+
+log = logging.getLogger("archiver.lock")
+
+LOCK_PREFIX = "locks/"
+LockKind = Literal["backup", "prune"]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockTiming:
+    """``refresh``: seconds between marker refreshes; ``stale_after``: a marker older than this is
+    dead; ``poll``: seconds between looks while waiting; ``wait``: how long a backup waits for a
+    running prune (a prune waits only as long as its caller asks)."""
+
+    refresh: float = 120.0
+    stale_after: float = 900.0
+    poll: float = 5.0
+    wait: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.refresh < self.stale_after:
+            raise ValueError("refresh must be positive and shorter than stale_after")
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """A marker as found in the store."""
+
+    key: str
+    kind: str
+    run_id: str
+    host: str
+    pid: int | None
+    created_at: datetime | None
+    refreshed_at: datetime | None
+    ended: bool
+    modified: datetime | None
+
+    def last_sign_of_life(self) -> datetime | None:
+        times = [t for t in (self.refreshed_at, self.modified) if t is not None]
+        return max(times) if times else None
+
+    def live(self, now: datetime, stale_after: float) -> bool:
+        seen = self.last_sign_of_life()
+        return not self.ended and seen is not None and (now - seen).total_seconds() < stale_after
+
+    def describe(self) -> str:
+        since = rfc3339(self.created_at) if self.created_at else "an unknown time"
+        return f"{self.kind} run {self.run_id} on {self.host} (pid {self.pid}) since {since}"
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_rfc3339(value) if isinstance(value, str) and is_rfc3339(value) else None
+
+
+async def _read_marker(store: Store, key: str, modified: datetime | None) -> LockInfo | None:
+    name = key[len(LOCK_PREFIX) :]
+    kind = name.split("-", 1)[0]
+    try:
+        raw = await store.get_bytes(key)
+    except ObjectNotFound:
+        return None
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        doc = {}  # unreadable: judged by its age alone
+    pid = doc.get("pid")
+    return LockInfo(
+        key=key,
+        kind=str(doc.get("kind", kind)),
+        run_id=str(doc.get("runId", name)),
+        host=str(doc.get("host", "?")),
+        pid=pid if isinstance(pid, int) else None,
+        created_at=_time(doc.get("createdAt")),
+        refreshed_at=_time(doc.get("refreshedAt")),
+        ended=doc.get("ended") is True,
+        modified=modified,
+    )
+
+
+async def list_locks(store: Store, kind: LockKind | None = None) -> list[LockInfo]:
+    """Every marker in the store (of one kind), live or not."""
+    prefix = LOCK_PREFIX + (f"{kind}-" if kind else "")
+    found = []
+    async for info in store.list(prefix):
+        if info.key.endswith(".json"):
+            marker = await _read_marker(store, info.key, info.modified)
+            if marker is not None:
+                found.append(marker)
+    return found
+
+
+class StoreLock:
+    """A marker this process holds; refreshed in the background until released."""
+
+    def __init__(self, store: Store, kind: LockKind, run_id: str, timing: LockTiming, clock: Clock) -> None:
+        self.store, self.kind, self.run_id, self.timing, self.clock = store, kind, run_id, timing, clock
+        stamp = clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.key = f"{LOCK_PREFIX}{kind}-{stamp}-{secrets.token_hex(4)}.json"
+        self.created = clock()
+        self.lost = False
+        self._last_ok = time.monotonic()
+        self._refresher: asyncio.Task[None] | None = None
+        self._owner: asyncio.Task[Any] | None = None
+
+    def _doc(self, *, ended: bool) -> bytes:
+        doc = {
+            "format": "omics-archiver-lock",
+            "formatVersion": 1,
+            "toolVersion": __version__,
+            "kind": self.kind,
+            "runId": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "createdAt": rfc3339(self.created),
+            "refreshedAt": rfc3339(self.clock()),
+            "ended": ended,
+        }
+        return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
+
+    async def acquire(self) -> None:
+        if not await self.store.put_bytes(self.key, self._doc(ended=False), if_absent=True):
+            raise StoreError(f"lock marker {self.key} already exists", key=self.key)
+        self._last_ok = time.monotonic()
+        self._owner = asyncio.current_task()
+        self._refresher = asyncio.create_task(self._refresh_loop(), name=f"refresh {self.key}")
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.refresh)
+            try:
+                await self.store.put_bytes(self.key, self._doc(ended=False), if_absent=False)
+                self._last_ok = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "cannot refresh lock marker %s: %s", self.key, exc, extra={"event": "lock-refresh"}
+                )
+            if time.monotonic() - self._last_ok >= self.timing.stale_after:
+                self.lost = True
+                log.error(
+                    "lost lock marker %s: not refreshed in time", self.key, extra={"event": "lock-lost"}
+                )
+                if self._owner is not None:
+                    self._owner.cancel()
+                return
+
+    async def release(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        try:
+            await self.store.delete(self.key)
+        except ObjectLocked:
+            await self.store.put_bytes(self.key, self._doc(ended=True), if_absent=False)
+
+    async def others(self, kind: LockKind) -> list[LockInfo]:
+        now = self.clock()
+        return [
+            m
+            for m in await list_locks(self.store, kind)
+            if m.key != self.key and m.live(now, self.timing.stale_after)
+        ]
+
+
+@asynccontextmanager
+async def _held(lock: StoreLock) -> AsyncIterator[StoreLock]:
+    """Release on the way out; turn the cancellation a lost lock caused into a StoreError."""
+    try:
+        yield lock
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if lock.lost and task is not None and task.uncancel() == 0:
+            raise StoreError(
+                f"lost the {lock.kind} lock {lock.key}: it could not be refreshed for "
+                f"{lock.timing.stale_after:.0f} s, so a prune may have ignored it; nothing more was written",
+                key=lock.key,
+            ) from None
+        raise
+    finally:
+        await asyncio.shield(lock.release())
+
+
+@asynccontextmanager
+async def backup_lock(
+    store: Store,
+    *,
+    run_id: str,
+    timing: LockTiming | None = None,
+    enabled: bool = True,
+    clock: Clock = _utcnow,
+) -> AsyncIterator[StoreLock | None]:
+    """Hold a backup marker for the block; first wait (up to ``timing.wait``) for a running prune.
+
+    Wrap everything from the first read of the store to the snapshot write. ``enabled=False`` (a
+    dry run, which writes nothing) holds no marker. Raises :class:`StoreError` if a prune is still
+    running after ``timing.wait`` seconds, or if the marker is lost during the block.
+    """
+    if not enabled:
+        yield None
+        return
+    timing = timing or LockTiming()
+    lock = StoreLock(store, "backup", run_id, timing, clock)
+    await lock.acquire()
+    async with _held(lock):
+        deadline = time.monotonic() + timing.wait
+        while running := await lock.others("prune"):
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"a prune is still running after {timing.wait:.0f} s ({running[0].describe()}); "
+                    f"if it crashed, its marker {running[0].key} goes stale {timing.stale_after:.0f} s "
+                    "after its last refresh",
+                    key=running[0].key,
+                )
+            log.info("waiting for a running prune: %s", running[0].describe(), extra={"event": "lock-wait"})
+            await asyncio.sleep(timing.poll)
+        yield lock
+
+
+@asynccontextmanager
+async def prune_lock(
+    store: Store, *, timing: LockTiming | None = None, wait: float = 0.0, clock: Clock = _utcnow
+) -> AsyncIterator[StoreLock]:
+    """Hold a prune marker for the block, with no backup running.
+
+    If a live backup marker is found, the prune withdraws its own marker and tries again every
+    ``timing.poll`` seconds for up to ``wait`` seconds, then raises :class:`StoreError` naming the
+    backup.
+    """
+    timing = timing or LockTiming()
+    deadline = time.monotonic() + wait
+    while True:
+        lock = StoreLock(store, "prune", f"prune-{secrets.token_hex(4)}", timing, clock)
+        await lock.acquire()
+        running = await lock.others("backup")
+        if not running:
+            break
+        await lock.release()
+        if time.monotonic() >= deadline:
+            raise StoreError(
+                f"a backup is running ({running[0].describe()}); prune deleted nothing. Try again later "
+                f"or give --lock-wait; a crashed backup's marker {running[0].key} goes stale "
+                f"{timing.stale_after:.0f} s after its last refresh",
+                key=running[0].key,
+            )
+        await asyncio.sleep(timing.poll)
+    async with _held(lock):
+        yield lock
+
+
+async def remove_dead_locks(
+    store: Store, *, timing: LockTiming | None = None, clock: Clock = _utcnow
+) -> list[str]:
+    """Delete markers that are ended or stale; return their keys (Object Lock: left, not an error)."""
+    timing = timing or LockTiming()
+    now = clock()
+    removed = []
+    for marker in await list_locks(store):
+        if marker.live(now, timing.stale_after):
+            continue
+        try:
+            await store.delete(marker.key)
+        except ObjectLocked:
+            continue
+        removed.append(marker.key)
+    return removed

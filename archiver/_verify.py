@@ -1,0 +1,324 @@
+"""``verify``: is the archive still able to restore what its snapshots promise?
+
+A disaster-recovery archive is only trusted if it is checked. Two levels, as restic's ``check``:
+
+* structure (always): every snapshot parses and validates; every bundle a snapshot lists exists with
+  the size the snapshot recorded; every bundle's manifest (its first member, read from the first
+  few KiB of the object) parses, validates, and agrees with its key and with the snapshot entries
+  that list it;
+* data (``read_data_percent``): each bundle, or a random sample, is streamed to a temporary file
+  and checked whole with :func:`archiver._bundle.verify_bundle` (zstd frames and checksum, tar
+  structure, every member's size and SHA-256, the ZIP's integrity), and the file's own size and
+  SHA-256 are compared with the snapshot entries.
+
+Every problem names the object it concerns. Verify only reads: it never writes, deletes or caches
+anything in the store. Memory is bounded by ``concurrency`` downloads streamed to disk (each
+bundle's size in ``work_dir``), never by a bundle's size in RAM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import math
+import random
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import _layout
+from ._bundle import read_manifest, read_manifest_from, verify_bundle
+from ._catalog import Catalog, SnapshotRecord, load_catalog
+from ._errors import BundleError, ObjectNotFound
+from .store import Store
+
+__all__ = ["VerifyOptions", "VerifyProblem", "VerifyReport", "verify_store"]
+
+_HEAD_FIRST = 256 << 10
+_HEAD_MAX = 8 << 20
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyOptions:
+    """How deep to look. ``read_data_percent=None``: structure only; ``100``: read every bundle.
+
+    Disk use is at most ``concurrency`` bundles in ``work_dir`` (default: the system temp dir).
+    """
+
+    read_data_percent: float | None = None
+    concurrency: int = 4
+    manifest_concurrency: int = 16
+    work_dir: Path | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One problem: the object concerned (a bundle or snapshot key), what is wrong, who refers to it."""
+
+    key: str
+    message: str
+    snapshot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "problem": self.message, "snapshot": self.snapshot}
+
+
+@dataclass(kw_only=True)
+class VerifyReport:
+    store: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration: float = 0.0
+    read_data_percent: float | None = None
+    snapshots: int = 0
+    bundles: int = 0
+    referenced: int = 0
+    bundles_read: int = 0
+    bytes_read: int = 0
+    problems: list[VerifyProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, key: str, message: str, snapshot: str | None = None) -> None:
+        self.problems.append(VerifyProblem(key, message, snapshot))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "ok": self.ok,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "durationSeconds": round(self.duration, 3),
+            "readDataPercent": self.read_data_percent,
+            "snapshots": self.snapshots,
+            "bundles": self.bundles,
+            "referenced": self.referenced,
+            "unreferenced": max(0, self.bundles - self.referenced),
+            "bundlesRead": self.bundles_read,
+            "bytesRead": self.bytes_read,
+            "problems": [p.as_dict() for p in sorted(self.problems, key=lambda p: (p.key, p.message))],
+        }
+
+
+async def _read_head(store: Store, key: str, limit: int) -> bytes:
+    """The first ``limit`` bytes of an object (or all of it), closing the stream early."""
+    buf = bytearray()
+    chunks: AsyncIterator[bytes] = store.open_read(key, chunk_size=min(limit, 1 << 20))
+    try:
+        async for chunk in chunks:
+            buf += chunk
+            if len(buf) >= limit:
+                break
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return bytes(buf)
+
+
+async def _head_manifest(store: Store, key: str, size: int) -> dict[str, Any]:
+    limit = _HEAD_FIRST
+    while True:
+        head = await _read_head(store, key, limit)
+        try:
+            return await asyncio.to_thread(read_manifest_from, io.BytesIO(head), label=key)
+        except BundleError:
+            if len(head) >= size or limit >= _HEAD_MAX:
+                raise
+            limit = _HEAD_MAX
+
+
+def _manifest_problems(
+    key: str, manifest: Mapping[str, Any], entries: list[tuple[SnapshotRecord, Any]]
+) -> list[str]:
+    """Disagreements between a manifest, its key, and the snapshot entries that list it."""
+    out: list[str] = []
+    parsed = _layout.parse_bundle_key(key)
+    source = manifest["source"]
+    kind = "workflow" if parsed.kind == "workflow" else "workflow-version"
+    if manifest["kind"] != kind:
+        out.append(f"the manifest says kind {manifest['kind']}, the key says {kind}")
+    if manifest["stateId"] != parsed.state_id:
+        out.append(f"the manifest's state id {manifest['stateId']} differs from the key's {parsed.state_id}")
+    if str(source["workflowUuid"]).lower() != parsed.workflow_uuid.lower():
+        out.append("the manifest's workflow uuid differs from the key's")
+    if parsed.version_uuid is not None and str(source["uuid"]).lower() != parsed.version_uuid.lower():
+        out.append("the manifest's version uuid differs from the key's")
+    try:
+        segment = _layout.digest_segment(str(source["digest"]))
+    except ValueError:
+        segment = ""
+    if segment != parsed.digest_segment:
+        out.append(
+            f"the manifest's digest {source['digest']} does not match the key's {parsed.digest_segment}"
+        )
+    for snap, entry in entries:
+        for field_name, want in (
+            ("stateId", manifest["stateId"]),
+            ("digest", source["digest"]),
+            ("uuid", source["uuid"]),
+        ):
+            if entry[field_name] != want:
+                out.append(
+                    f"snapshot {snap.key.key} records {field_name} {entry[field_name]!r}, "
+                    f"the manifest {want!r}"
+                )
+        if (snap.key.account, snap.key.region) != (source["account"], source["region"]):
+            out.append(f"snapshot {snap.key.key} is of another account or region than the bundle's source")
+    return out
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class _Verifier:
+    def __init__(self, store: Store, options: VerifyOptions, report: VerifyReport, work: Path) -> None:
+        self.store, self.options, self.report, self.work = store, options, report, work
+        self.entries: dict[str, list[tuple[SnapshotRecord, Any]]] = {}
+
+    def first_snapshot(self, key: str) -> str | None:
+        refs = self.entries.get(key)
+        return refs[0][0].key.key if refs else None
+
+    async def structure(self, catalog: Catalog) -> list[str]:
+        """Check snapshots and references; return the keys of bundles that exist."""
+        report = self.report
+        for key, message in catalog.problems:
+            report.add(key, message)
+        for snap in catalog.snapshots:
+            for entry in snap.doc["bundles"]:
+                self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
+        report.snapshots = len(catalog.snapshots)
+        report.bundles = len(catalog.bundles)
+        report.referenced = len([k for k in self.entries if k in catalog.bundles])
+        for key, refs in sorted(self.entries.items()):
+            info = catalog.bundles.get(key)
+            if info is None:
+                await self._missing(key, refs)
+                continue
+            recorded = {(int(e["size"]), str(e["sha256"])) for _, e in refs}
+            if len(recorded) > 1:
+                report.add(
+                    key,
+                    f"snapshots disagree about its size and SHA-256: {sorted(recorded)}",
+                    refs[0][0].key.key,
+                )
+            for snap, entry in refs:
+                if int(entry["size"]) != info.size:
+                    report.add(
+                        key,
+                        f"the bundle is {info.size} bytes but the snapshot recorded {entry['size']}",
+                        snap.key.key,
+                    )
+                    break
+        return sorted(catalog.bundles)
+
+    async def _missing(self, key: str, refs: list[tuple[SnapshotRecord, Any]]) -> None:
+        if await self.store.stat(key) is not None:
+            return  # written since the listing
+        for snap, _ in refs:
+            # A snapshot pruned since we listed it no longer promises anything.
+            if await self.store.stat(snap.key.key) is not None:
+                self.report.add(key, "the bundle is missing from the store", snap.key.key)
+
+    async def manifest(self, key: str, size: int) -> None:
+        try:
+            manifest = await _head_manifest(self.store, key, size)
+        except ObjectNotFound:
+            return  # pruned since it was listed
+        except BundleError as exc:
+            self.report.add(key, f"the manifest cannot be read: {exc.message}", self.first_snapshot(key))
+            return
+        for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
+            self.report.add(key, message, self.first_snapshot(key))
+
+    async def read_data(self, key: str) -> None:
+        local = self.work / f"verify-{secrets.token_hex(6)}.tar.zst"
+        try:
+            try:
+                await self.store.download(key, local)
+            except ObjectNotFound:
+                return
+            size, sha256 = await asyncio.to_thread(_hash_file, local)
+            self.report.bundles_read += 1
+            self.report.bytes_read += size
+            for snap, entry in self.entries.get(key, []):
+                if (int(entry["size"]), str(entry["sha256"])) != (size, sha256):
+                    self.report.add(
+                        key,
+                        f"the bundle's SHA-256 is {sha256} ({size} bytes) but the snapshot recorded "
+                        f"{entry['sha256']} ({entry['size']} bytes)",
+                        snap.key.key,
+                    )
+            problems = await asyncio.to_thread(verify_bundle, local)
+            for message in problems:
+                self.report.add(key, message, self.first_snapshot(key))
+            if not problems:
+                manifest = await asyncio.to_thread(read_manifest, local)
+                for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
+                    self.report.add(key, message, self.first_snapshot(key))
+        finally:
+            local.unlink(missing_ok=True)
+
+
+def _sample(keys: list[str], percent: float, seed: int | None) -> list[str]:
+    if percent >= 100:
+        return keys
+    count = min(len(keys), math.ceil(len(keys) * percent / 100))
+    return sorted(random.Random(seed).sample(keys, count))
+
+
+async def _bounded(limit: int, jobs: list[Any]) -> None:
+    sem = asyncio.Semaphore(limit)
+
+    async def run(job: Any) -> None:
+        async with sem:
+            await job()
+
+    async with asyncio.TaskGroup() as tg:
+        for job in jobs:
+            tg.create_task(run(job))
+
+
+async def verify_store(store: Store, options: VerifyOptions | None = None) -> VerifyReport:
+    """Check the archive in ``store``; the report lists every problem found (none: it is sound)."""
+    options = options or VerifyOptions()
+    clock = time.monotonic()
+    report = VerifyReport(
+        store=store.url, started_at=datetime.now(UTC), read_data_percent=options.read_data_percent
+    )
+    catalog = await load_catalog(store)
+    with tempfile.TemporaryDirectory(prefix="omics-verify-", dir=options.work_dir) as tmp:
+        verifier = _Verifier(store, options, report, Path(tmp))
+        keys = await verifier.structure(catalog)
+        sampled = (
+            set(_sample(keys, options.read_data_percent, options.seed))
+            if options.read_data_percent
+            else set()
+        )
+        heads = [k for k in keys if k not in sampled]
+        await _bounded(
+            options.manifest_concurrency,
+            [(lambda k=k: verifier.manifest(k, catalog.bundles[k].size)) for k in heads],
+        )
+        await _bounded(options.concurrency, [(lambda k=k: verifier.read_data(k)) for k in sorted(sampled)])
+    report.finished_at = datetime.now(UTC)
+    report.duration = time.monotonic() - clock
+    report.problems.sort(key=lambda p: (p.key, p.message))
+    return report

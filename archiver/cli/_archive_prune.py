@@ -1,0 +1,142 @@
+"""``prune``: forget snapshots outside a retention policy, then delete the bundles nothing references."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from .._prune import Duration, PruneOptions, PruneReport, RetentionPolicy, parse_duration, prune_store
+from ..store import open_store
+from ._common import EXIT_OK, add_output_options, add_store_options, setup_logging, store_options
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _duration(text: str) -> Duration:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    d = _duration(text)
+    if d.years or d.months:
+        raise argparse.ArgumentTypeError("give the wait in days and hours (e.g. 2h)")
+    return float(d.days * 86400 + d.hours * 3600)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "prune",
+        help="forget old snapshots by a retention policy and delete unreferenced bundles",
+        description=(
+            "Apply a retention policy, as restic's 'forget --prune' does, to each series of snapshots "
+            "(one per account, region and run filters): a snapshot is kept if any --keep-* rule keeps it; "
+            "the others are deleted first, then every bundle that no remaining snapshot references. A "
+            "backup running at the same time is protected by lock markers (see docs/format.md): prune "
+            "refuses to start while one runs, unless --lock-wait lets it wait. Objects S3 Object Lock still "
+            "retains are reported, not an error. Quarantined exports are kept unless --quarantine-within "
+            "is given. Exit codes: 0 done, 1 failure (e.g. a backup is running), 2 usage error."
+        ),
+    )
+    add_store_options(parser)
+    p = parser.add_argument_group("policy (per series; at least one)")
+    p.add_argument("--keep-last", type=_count, default=0, metavar="N", help="keep the N newest snapshots")
+    p.add_argument(
+        "--keep-hourly", type=_count, default=0, metavar="N", help="the newest of each of the last N hours"
+    )
+    p.add_argument(
+        "--keep-daily", type=_count, default=0, metavar="N", help="the newest of each of the last N days"
+    )
+    p.add_argument("--keep-weekly", type=_count, default=0, metavar="N", help="... of the last N ISO weeks")
+    p.add_argument("--keep-monthly", type=_count, default=0, metavar="N", help="... of the last N months")
+    p.add_argument("--keep-yearly", type=_count, default=0, metavar="N", help="... of the last N years")
+    p.add_argument(
+        "--keep-within",
+        type=_duration,
+        metavar="DURATION",
+        help="keep every snapshot taken within DURATION of the newest one (e.g. 30d, 12h, 1y2m; m = months)",
+    )
+    s = parser.add_argument_group("scope")
+    s.add_argument("--account", metavar="ID", help="apply the policy to this account's snapshots only")
+    s.add_argument("--region", metavar="REGION", help="apply the policy to this region's snapshots only")
+    s.add_argument(
+        "--quarantine-within",
+        type=_duration,
+        metavar="DURATION",
+        help="also delete quarantined exports older than DURATION (default: keep them all)",
+    )
+    r = parser.add_argument_group("run")
+    r.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
+    r.add_argument(
+        "--lock-wait",
+        type=_seconds,
+        default=0.0,
+        metavar="DURATION",
+        help="if a backup is running, wait up to DURATION (e.g. 2h) for it to finish (default: fail at once)",
+    )
+    add_output_options(parser)
+    parser.set_defaults(run=run_prune)
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    setup_logging(args)
+    policy = RetentionPolicy(
+        last=args.keep_last,
+        hourly=args.keep_hourly,
+        daily=args.keep_daily,
+        weekly=args.keep_weekly,
+        monthly=args.keep_monthly,
+        yearly=args.keep_yearly,
+        within=args.keep_within,
+    )
+    options = PruneOptions(
+        policy=policy,
+        dry_run=args.dry_run,
+        account=args.account,
+        region=args.region,
+        quarantine_within=args.quarantine_within,
+        lock_wait=args.lock_wait,
+    )
+
+    async def go() -> PruneReport:
+        async with open_store(args.store, store_options(args)) as store:
+            return await prune_store(store, options)
+
+    report = asyncio.run(go())
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _summary(report)
+    return EXIT_OK
+
+
+def _summary(report: PruneReport) -> None:
+    would = "would " if report.dry_run else ""
+    lines = [
+        f"{'dry run: ' if report.dry_run else ''}kept {len(report.kept)} snapshots, {would}forget "
+        f"{len(report.forgotten)}; {would}delete {len(report.bundles_deleted)} unreferenced bundles "
+        f"({report.bytes_deleted} bytes), keep {report.bundles_kept}"
+    ]
+    lines += [f"  keep    {k['key']}  ({', '.join(k['reasons'])})" for k in report.kept]
+    lines += [f"  forget  {key}" for key in report.forgotten]
+    lines += [f"  delete  {key}" for key in report.bundles_deleted]
+    lines += [f"  delete  {key}" for key in report.quarantine_deleted]
+    lines += [
+        f"  LOCKED  {x['key']}: {x['reason']} (kept; prune again after the retention date)"
+        for x in report.locked
+    ]
+    print("\n".join(lines))
