@@ -215,6 +215,15 @@ async def run_delete(
     ``confirm`` is asked (on a worker thread) after verification, with the report saying what will
     be deleted; ``None`` means confirmed.
     """
+    report = await _run_delete(api, store, config, confirm)
+    for reason in report.refused:
+        log.error("not deleting workflow %s: %s", config.workflow_id, reason, extra={"event": "refused"})
+    return report
+
+
+async def _run_delete(
+    api: OmicsApi, store: Store, config: DeleteConfig, confirm: Callable[[DeleteReport], bool] | None
+) -> DeleteReport:
     wf_id = config.workflow_id
     report = DeleteReport(workflow_id=wf_id, dry_run=config.dry_run)
     backup_config = BackupConfig(
@@ -232,11 +241,7 @@ async def run_delete(
         except ArchiverError as exc:
             report.refused.append(f"verification failed: {exc.message}")
             return report
-    if report.refused:
-        for reason in report.refused:
-            log.error("not deleting workflow %s: %s", wf_id, reason, extra={"event": "refused"})
-        return report
-    if config.dry_run:
+    if report.refused or config.dry_run:
         return report
     if confirm is not None:
         report.confirmed = await asyncio.to_thread(confirm, report)
@@ -263,6 +268,9 @@ async def run_delete(
             )
         except ArchiverError as exc:
             report.failed.append(f"version {name}: {exc.message}")
+            log.error(
+                "deletion of workflow %s stopped: %s", wf_id, exc.message, extra={"event": "delete-failed"}
+            )
             return report
         report.deleted.append(f"version {name}")
         log.info("deleted workflow %s version %s", wf_id, name, extra={"event": "deleted"})
@@ -270,6 +278,7 @@ async def run_delete(
         await _delete_workflow(api, config)
     except ArchiverError as exc:
         report.failed.append(f"workflow: {exc.message}")
+        log.error("deletion of workflow %s stopped: %s", wf_id, exc.message, extra={"event": "delete-failed"})
         return report
     report.deleted.append("workflow")
     log.info(

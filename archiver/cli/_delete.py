@@ -21,7 +21,6 @@ from ._common import (
     add_output_options,
     add_store_options,
     aws_settings,
-    print_error,
     setup_logging,
     store_options,
 )
@@ -86,10 +85,6 @@ def run_command(args: argparse.Namespace) -> int:
     report = asyncio.run(go())
     if progress is not None:
         progress.clear()
-    for reason in report.refused:
-        print_error(f"not deleting: {reason}")
-    for failure in report.failed:
-        print_error(f"deletion stopped: {failure}")
     if args.json:
         json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -99,7 +94,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _summary(report: DeleteReport) -> str:
-    head = f"workflow {report.workflow_id} ({report.name})"
+    head = f"workflow {report.workflow_id}" + (f" ({report.name})" if report.name else "")
     if report.outcome == "refused":
         return f"refused: {head} was not deleted ({len(report.refused)} problems)"
     if report.outcome == "declined":

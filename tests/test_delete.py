@@ -1,0 +1,172 @@
+"""Safe delete through the CLI, against the emulator: back up, read back, verify, then delete.
+
+Whatever goes wrong before the deletion (a store that cannot be written, a damaged bundle, no
+confirmation) leaves the workflow and every version in place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from archiver.cli import main
+from archiver.testing import Emulator, EmulatorConfig
+
+SEED = Path(__file__).resolve().parent.parent / "examples" / "seed"
+WF = "3145728"  # bwa-align: versions 1.0.0 and 1.1.0
+VERSIONS = {"1.0.0", "1.1.0"}
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        yield emu
+
+
+def omics(emu: Emulator) -> Any:
+    return boto3.client(
+        "omics", endpoint_url=emu.url, region_name="us-east-1", config=Config(inject_host_prefix=False)
+    )
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def delete(
+    emu: Emulator, store: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    code = main(
+        ["delete", "--workflow-id", WF, "--store", str(store), "--endpoint-url", emu.url, "--json", *extra]
+    )
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def deletes(emu: Emulator) -> int:
+    calls = emu.stats().calls
+    return calls.get("DeleteWorkflow", 0) + calls.get("DeleteWorkflowVersion", 0)
+
+
+def still_there(emu: Emulator) -> None:
+    client = omics(emu)
+    assert client.get_workflow(id=WF)["status"] == "ACTIVE"
+    assert {v["versionName"] for v in client.list_workflow_versions(workflowId=WF)["items"]} == VERSIONS
+
+
+def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    client = omics(emulator)
+    source = client.get_workflow(id=WF)
+    code, report, err = delete(emulator, store, capsys, "--yes")
+    assert code == 0, err
+    assert report["outcome"] == "ok" and report["deleted"] == ["version 1.1.0", "version 1.0.0", "workflow"]
+    assert len(report["bundles"]) == 3 and all(b["verified"] for b in report["bundles"])
+    assert (store / report["snapshot"]).exists()
+    assert WF not in {w["id"] for w in client.list_workflows()["items"]}
+
+    # the delete's own (partial) snapshot is part of the latest state: the restore finds it there
+    code = main(
+        [
+            "restore",
+            "--store",
+            str(store),
+            "--to-endpoint-url",
+            emulator.url,
+            "--workflow-id",
+            WF,
+            "--no-rate-limit",
+            "--poll-interval",
+            "0.05",
+            "--json",
+        ]
+    )
+    restored = json.loads(capsys.readouterr().out)
+    assert code == 0, restored["problems"]
+    new_id = restored["workflows"][0]["workflow"]["targetId"]
+    again = client.get_workflow(id=new_id)
+    assert (again["name"], again["digest"], again["uuid"] != source["uuid"]) == (
+        source["name"],
+        source["digest"],
+        True,
+    )
+    assert {v["versionName"] for v in client.list_workflow_versions(workflowId=new_id)["items"]} == VERSIONS
+
+
+def test_delete_refused_when_the_store_cannot_be_written(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a file where the store directory should be: the store cannot even be opened
+    store = tmp_path / "archive"
+    store.write_text("a file where the store directory should be\n")
+    code, report, err = delete(emulator, store, capsys, "--yes")
+    assert code == 1 and report == {} and "cannot open the store" in err
+    # a file where the bundles directory should be: the backup fails, so the delete is refused
+    store = tmp_path / "archive2"
+    store.mkdir()
+    (store / "bundles").write_text("in the way\n")
+    code, report, err = delete(emulator, store, capsys, "--yes")
+    assert code == 1 and report["outcome"] == "refused" and report["deleted"] == []
+    assert len(report["refused"]) == 1 + len(VERSIONS)
+    assert all("the backup failed" in r for r in report["refused"]) and "not deleting workflow" in err
+    assert deletes(emulator) == 0
+    still_there(emulator)
+
+
+def test_delete_refused_when_a_bundle_does_not_verify(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    assert (
+        main(["backup", "--store", str(store), "--endpoint-url", emulator.url, "--workflow-id", WF, "--json"])
+        == 0
+    )
+    bundles = json.loads(capsys.readouterr().out)["bundles"]
+    victim = store / next(b["key"] for b in bundles if b["versionName"] == "1.1.0")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: the backup sees the state as already archived
+    victim.write_bytes(bytes(data))
+    code, report, err = delete(emulator, store, capsys, "--yes")
+    assert code == 1 and report["outcome"] == "refused"
+    assert any("version 1.1.0" in r for r in report["refused"]) and "not deleting" in err
+    assert deletes(emulator) == 0
+    still_there(emulator)
+
+
+def test_confirmation_dry_run_and_no_terminal(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "archive"
+    # no terminal and no --yes: refused before anything happens
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = delete(emulator, store, capsys)
+    assert code == 2 and "--yes" in err
+    assert not store.exists()
+
+    # a dry run writes nothing and deletes nothing
+    code, report, _ = delete(emulator, store, capsys, "--dry-run")
+    assert code == 0 and report["dryRun"] and report["snapshot"] is None
+    assert report["toDelete"] == ["version 1.0.0", "version 1.1.0", "workflow"]
+    assert not store.exists() or not [p for p in store.rglob("*") if p.is_file()]
+
+    # on a terminal, anything but yes declines
+    monkeypatch.setattr("sys.stdin", _Tty("no\n"))
+    code, report, err = delete(emulator, store, capsys)
+    assert code == 1 and report["outcome"] == "declined" and report["confirmed"] is False
+    assert "Type 'yes' to delete" in err
+    assert deletes(emulator) == 0
+    still_there(emulator)
+
+    monkeypatch.setattr("sys.stdin", _Tty("yes\n"))
+    code, report, _ = delete(emulator, store, capsys)
+    assert code == 0 and report["confirmed"] is True and "workflow" in report["deleted"]
