@@ -24,6 +24,7 @@ import contextlib
 import logging
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ._aws import OmicsApi, translate_client_error
-from ._errors import ArchiverError, RestoreError, ServiceError, UsageError
+from ._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
 from ._restore_plan import (
     ItemPlan,
     RestoreConfig,
@@ -54,6 +55,7 @@ log = logging.getLogger("archiver.restore")
 
 _PENDING = {"CREATING", "UPDATING"}
 _PART_SIZE = 16 * 1024 * 1024
+_REQUEST_ATTEMPTS = 4
 
 
 def _read_at(path: Path, offset: int, size: int) -> bytes:
@@ -364,9 +366,9 @@ class _Restorer:
         if item.result == "planned":
             item.result = "created" if item.action == "create" else "skipped"
 
-    async def _create(self, item: ItemPlan, operation: str, extra: dict[str, Any]) -> None:
+    async def _create(self, item: ItemPlan, operation: str, extra: dict[str, Any]) -> dict[str, Any]:
         assert item.definition is not None
-        params: dict[str, Any] = {**item.params, **extra, "requestId": item.request_id}
+        params: dict[str, Any] = {**item.params, **extra}
         staging = self.config.staging
         if item.staged_key:
             assert self.stager is not None and staging is not None
@@ -376,28 +378,59 @@ class _Restorer:
         else:
             params["definitionZip"] = await asyncio.to_thread(item.definition.read_bytes)
         try:
-            response = await self.api.call(operation, item.label, **params)
+            response = await self._call_create(item, operation, params)
         except ServiceError:
             if self.stager is not None and item.staged_key:
                 await self.stager.remove(item.staged_key)
             raise
-        item.target_arn = str(response.get("arn", ""))
-        item.target_uuid = str(response.get("uuid", "")) or None
-        item.target_id = str(response.get("id") or extra.get("workflowId"))
         log.info(
             "created %s as %s",
             item.label,
             item.target_arn,
             extra={"event": "created", "bundle": item.entry["key"], "requestId": item.request_id},
         )
+        return response
+
+    async def _call_create(self, item: ItemPlan, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Create, with a fresh requestId when the service answers with a resource deleted since.
+
+        The service remembers a requestId and answers a repeated create with the first one's
+        result. If what it names no longer exists (an earlier restore was deleted), the next
+        requestId of a deterministic series is used, so reruns stay idempotent.
+        """
+        base = item.request_id
+        for attempt in range(_REQUEST_ATTEMPTS):
+            if attempt:
+                item.request_id = str(uuid.uuid5(uuid.UUID(base), str(attempt)))
+            response = await self.api.call(operation, item.label, **{**params, "requestId": item.request_id})
+            item.target_arn = str(response.get("arn", ""))
+            item.target_uuid = str(response.get("uuid", "")) or None
+            item.target_id = str(response.get("id") or params.get("workflowId"))
+            try:
+                await self._get(item)
+            except ResourceNotFound:
+                log.info(
+                    "requestId %s named %s, which no longer exists; creating with the next one",
+                    item.request_id,
+                    item.target_arn,
+                    extra={"event": "request-id-reused"},
+                )
+                continue
+            return response
+        raise RestoreError(
+            f"{item.label}: the service keeps answering with resources that no longer exist",
+            workflow=item.target_id,
+        )
+
+    async def _get(self, item: ItemPlan) -> dict[str, Any]:
+        if item.version_name is None:
+            return await self.api.get_workflow(str(item.target_id))
+        return await self.api.get_workflow_version(str(item.target_id), item.version_name)
 
     async def _wait(self, item: ItemPlan) -> None:
         deadline = time.monotonic() + self.config.wait_timeout
         while True:
-            if item.version_name is None:
-                got = await self.api.get_workflow(str(item.target_id))
-            else:
-                got = await self.api.get_workflow_version(str(item.target_id), item.version_name)
+            got = await self._get(item)
             status = str(got.get("status", ""))
             item.target_uuid = str(got.get("uuid", "")) or item.target_uuid
             item.target_arn = str(got.get("arn", "")) or item.target_arn

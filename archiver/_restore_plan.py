@@ -26,6 +26,7 @@ import fnmatch
 import hashlib
 import logging
 import uuid
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -522,22 +523,25 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     registry, reg_changes = rewrite_registry_map(meta.get("containerRegistryMap"), config.mapping)
     item.rewrites.extend(reg_changes)
     definition = ctx.work / f"{stem}.zip"
-    if config.rewrite_images:
-        item.rewrites.extend(
-            await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
-        )
-        original.unlink(missing_ok=True)
-    else:
-        original.replace(definition)
-    item.definition = definition
-    item.definition_size = definition.stat().st_size
-    item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
+    try:
+        if config.rewrite_images:
+            changes = await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
+            item.rewrites.extend(changes)
+            original.unlink(missing_ok=True)
+        else:
+            original.replace(definition)
+        item.definition = definition
+        item.definition_size = definition.stat().st_size
+        item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
+        await _warn_references(ctx, item, registry)
+    except (zipfile.BadZipFile, OSError) as exc:
+        ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
+        return None
     if meta.get("definitionRepositoryDetails"):
         item.warnings.append(
             "the source was created from a code repository; it is restored from the exported ZIP and "
             "is no longer linked to the repository"
         )
-    await _warn_references(ctx, item, registry)
     item.params = create_params(item, meta, contents.readme, registry, ctx.problems)
     if item.definition_size > DEFINITION_URI_MAX_BYTES:
         ctx.problems.append(

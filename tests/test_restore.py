@@ -262,12 +262,12 @@ def test_dry_run_and_rewrite_images(
 
 
 def _big_zip() -> bytes:
-    """A definition ZIP over the 4.4 MB inline limit (incompressible padding)."""
+    """A definition ZIP over the 4.4 MB inline limit and over one 16 MiB staging part (incompressible)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("main.wdl", "version 1.0\nworkflow big {}\n", compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(
-            "data/blob.bin", random.Random(7).randbytes(4_600_000), compress_type=zipfile.ZIP_STORED
+            "data/blob.bin", random.Random(7).randbytes(17_000_000), compress_type=zipfile.ZIP_STORED
         )
     return buffer.getvalue()
 
@@ -382,6 +382,17 @@ def test_workflow_deleted_after_its_backup_restored_from_the_older_snapshot(
         t_v, t_zip, t_readme = export(src, new_id, name)
         assert_same(s_v, t_v)
         assert (t_zip, t_readme) == (s_zip, s_readme)
+
+    # the restored copy deleted in turn: the same restore again creates it anew, although the
+    # service still remembers the first requestIds
+    for name in versions:
+        src.delete_workflow_version(workflowId=new_id, versionName=name)
+    src.delete_workflow(id=new_id)
+    code, report, _ = restore(emulator, store, capsys, "--workflow-id", "3145728", "--snapshot", snapshot_id)
+    assert code == 0, report["problems"]
+    third = report["workflows"][0]["workflow"]["targetId"]
+    assert third not in (new_id, "3145728")
+    assert {v["versionName"] for v in src.list_workflow_versions(workflowId=third)["items"]} == set(versions)
 
 
 def test_wait_timeout_then_rerun_waits_without_creating(

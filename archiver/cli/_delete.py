@@ -39,7 +39,6 @@ def add_parser(sub: Any) -> None:
             "0 deleted (or dry run passed), 1 refused or declined (nothing deleted), 3 deletion stopped "
             "part-way (the archive holds everything), 2 usage error."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--workflow-id", required=True, metavar="ID", help="the workflow to delete")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -49,10 +49,10 @@ def add_parser(sub: Any) -> None:
             "or in another (--to-profile, --to-region). The state restored is the latest snapshot's, or that "
             "of --snapshot ID or --at TIME (workflows deleted since included). The whole plan is checked "
             "before anything is created; a rerun skips what an earlier run created (provenance tags). "
+            "The store is read with the default credentials; the target is reached with the --to-* options. "
             "Exit codes: 0 done, 3 partial (some workflows failed), 1 failure or a plan that cannot be "
             "carried out (nothing created), 2 usage error."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_store_options(parser)
     add_aws_options(parser, prefix="to-")
@@ -133,13 +133,25 @@ def add_parser(sub: Any) -> None:
     )
     run = parser.add_argument_group("run")
     run.add_argument(
-        "--wait-timeout", type=_seconds, default=900.0, metavar="SECONDS", help="how long to wait for ACTIVE"
+        "--wait-timeout",
+        type=_seconds,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long to wait for each workflow and version to become ACTIVE (default: %(default)g)",
     )
     run.add_argument(
-        "--poll-interval", type=_seconds, default=3.0, metavar="SECONDS", help="status poll interval"
+        "--poll-interval",
+        type=_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="status poll interval (default: %(default)g)",
     )
     run.add_argument(
-        "--concurrency", type=positive_int, default=4, metavar="N", help="workflows restored at once"
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="workflows restored at once (default: %(default)s)",
     )
     run.add_argument(
         "--rate",
