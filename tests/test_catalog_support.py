@@ -54,7 +54,8 @@ class Archive:
     def list_keys(self, prefix: str = "") -> list[str]:
         if self.root is not None:
             base = self.root
-            return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+            found = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+            return sorted(k for k in found if k.startswith(prefix))
         s3 = self._s3()
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
         return sorted(o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", ()))
@@ -67,6 +68,7 @@ class Archive:
 
     def write(self, key: str, data: bytes) -> None:
         if self.root is not None:
+            (self.root / key).parent.mkdir(parents=True, exist_ok=True)
             (self.root / key).write_bytes(data)
         else:
             self._s3().put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
@@ -109,6 +111,11 @@ def _backup(emu: Emulator, archive: Archive) -> dict[str, Any]:
 
 def build_archives(tmp: Path, moto_endpoint: str | None) -> dict[str, Archive]:
     """One archive in a directory and (with a moto endpoint) one in S3, both of the same history."""
+    with fake_aws_env(tmp):
+        return _build(tmp, moto_endpoint)
+
+
+def _build(tmp: Path, moto_endpoint: str | None) -> dict[str, Archive]:
     archives = {"file": Archive("file", str(tmp / "archive"), (), root=tmp / "archive")}
     if moto_endpoint is not None:
         from .s3server import make_bucket  # imported late: pytest registers it as a plugin first
@@ -122,7 +129,7 @@ def build_archives(tmp: Path, moto_endpoint: str | None) -> dict[str, Archive]:
             bucket=bucket,
             prefix="dr/",
         )
-    with fake_aws_env(tmp), Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
         for archive in archives.values():
             _backup(emu, archive)
         omics = boto3.client(

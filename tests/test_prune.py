@@ -69,6 +69,7 @@ def test_keep_last_one_keeps_exactly_the_referenced_bundles(
     assert {k for k in after if k.startswith("bundles/")} == newest_refs == referenced(archive)
     assert not [k for k in after if k.startswith("locks/")]  # the prune marker is gone
     assert main(archive.cli("verify")) == 0
+    assert ": ok" in capsys.readouterr().out
     # idempotent: nothing more to do
     code, again = run(archive, capsys, "prune", "--keep-last", "1")
     assert code == 0 and again["forgotten"] == [] and again["bundlesDeleted"] == []
@@ -102,7 +103,9 @@ def test_running_backup_blocks_prune(archive: Archive, capsys: pytest.CaptureFix
 
 def test_no_policy_is_a_usage_error(archive: Archive, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(archive.cli("prune")) == 2
-    assert main(archive.cli("prune", "--keep-within", "3x")) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(archive.cli("prune", "--keep-within", "3x"))
+    assert exc.value.code == 2
     capsys.readouterr()
 
 
