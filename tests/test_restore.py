@@ -22,6 +22,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from archiver import _layout
+from archiver._bundle import BundleSource, read_bundle, write_bundle
+from archiver._jsonutil import parse_rfc3339
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
 
@@ -430,3 +433,63 @@ def test_usage_errors(emulator: Emulator, tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit):
         main([*base, "--all", "--map-account", "123=456"])
     capsys.readouterr()
+
+
+def _break_main(store: Path, snapshot_key: str, workflow_id: str, tmp: Path) -> None:
+    """Archive a state of ``workflow_id`` whose main file is not in its definition, as a new snapshot."""
+    snap = json.loads((store / snapshot_key).read_text())
+    entry = next(b for b in snap["bundles"] if b["workflowId"] == workflow_id and b["kind"] == "workflow")
+    definition = tmp / "definition.zip"
+    contents = read_bundle(store / entry["key"], definition_to=definition)
+    meta = {**contents.metadata, "main": "missing.wdl"}
+    sid = _layout.state_id(meta, _layout.readme_sha256(contents.readme))
+    key = _layout.bundle_key(
+        workflow_uuid=entry["workflowUuid"], version_uuid=None, digest=meta["digest"], state_id=sid
+    )
+    src = contents.manifest["source"]
+    source = BundleSource(
+        kind="workflow",
+        partition=src["partition"],
+        account=src["account"],
+        region=src["region"],
+        arn=src["arn"],
+        workflow_id=src["workflowId"],
+        workflow_uuid=src["workflowUuid"],
+        version_name=None,
+        uuid=src["uuid"],
+        digest=src["digest"],
+        creation_time=parse_rfc3339(src["creationTime"]),
+        status=src["status"],
+        name=src["name"],
+    )
+    (store / key).parent.mkdir(parents=True, exist_ok=True)
+    info = write_bundle(
+        store / key, source=source, state_id=sid, metadata=meta, definition=definition, readme=None
+    )
+    entry.update(key=key, stateId=sid, size=info.size, sha256=info.sha256)
+    snap["id"] = _layout.new_snapshot_id(datetime.now(UTC))
+    new_key = _layout.snapshot_key(snap["partition"], snap["account"], snap["region"], snap["id"])
+    (store / new_key).write_text(json.dumps(snap))
+
+
+def test_failed_create_is_reported_with_its_status_message_and_the_rest_goes_on(
+    emulator: Emulator, tmp_path: Path, target_profile: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    first = backup(emulator, store, capsys)
+    _break_main(store, first["snapshot"], "4194304", tmp_path)
+    code, report, err = restore(
+        emulator, store, capsys, "--name", "deepvariant-gpu", "--name", "bwa-align", *to_b(target_profile)
+    )
+    assert code == 3 and report["outcome"] == "partial"
+    broken = next(w for w in report["workflows"] if w["workflow"]["name"] == "deepvariant-gpu")
+    assert broken["workflow"]["result"] == "failed"
+    assert (
+        broken["workflow"]["statusMessage"]
+        == "Main workflow file missing.wdl was not found in the definition"
+    )
+    assert "FAILED: Main workflow file missing.wdl" in broken["workflow"]["error"]
+    assert [v["result"] for v in broken["versions"]] == ["not-attempted"]
+    fine = next(w for w in report["workflows"] if w["workflow"]["name"] == "bwa-align")
+    assert [i["result"] for i in [fine["workflow"], *fine["versions"]]] == ["created"] * 3
+    assert "missing.wdl" in err
