@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check archiver tests bench
-	$(BIN)/ruff format --check archiver tests bench
+	$(BIN)/ruff check archiver tests bench examples
+	$(BIN)/ruff format --check archiver tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict archiver

@@ -144,7 +144,9 @@ class OmicsApi:
                 return
 
     def list_workflows(self, *, workflow_type: str = "PRIVATE") -> AsyncIterator[dict[str, Any]]:
-        return self._pages("ListWorkflows", "items", token_in="startingToken", type=workflow_type, maxResults=100)
+        return self._pages(
+            "ListWorkflows", "items", token_in="startingToken", type=workflow_type, maxResults=100
+        )
 
     def list_workflow_versions(
         self, workflow_id: str, *, owner_id: str | None = None
@@ -187,7 +189,9 @@ class OmicsApi:
             params["export"] = EXPORT_ALL
         if owner_id:
             params["workflowOwnerId"] = owner_id
-        return await self.call("GetWorkflowVersion", f"workflow {workflow_id} version {version_name}", **params)
+        return await self.call(
+            "GetWorkflowVersion", f"workflow {workflow_id} version {version_name}", **params
+        )
 
     async def caller_identity(self, fallback_arn: str | None = None) -> CallerIdentity:
         """The account and partition: from a workflow ARN if one is known, else from STS."""

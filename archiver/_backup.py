@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import fnmatch
 import hashlib
-import json
 import logging
 import secrets
 import tempfile
@@ -44,6 +43,7 @@ from ._errors import (
     ServiceValidationError,
     StoreError,
 )
+from ._jsonutil import pretty_json
 from ._report import BackupReport
 from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
 from .store import Store
@@ -116,10 +116,6 @@ class _Run:
             self.progress(self.report)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -172,7 +168,13 @@ class _Pipeline:
             wf_id,
             name,
             owner,
-            extra={"event": "skipped", "workflowId": wf_id, "name": name, "owner": owner, "reason": "shared"},
+            extra={
+                "event": "skipped",
+                "workflowId": wf_id,
+                "workflowName": name,
+                "owner": owner,
+                "reason": "shared",
+            },
         )
         self.run.report.skipped.append(
             {"workflowId": wf_id, "name": name, "owner": owner, "versionName": None, "reason": "shared"}
@@ -319,7 +321,6 @@ class _Pipeline:
             await self._guarded(item, self._export(item, None))
 
     async def _archive(self, item: _Item, response: Mapping[str, Any]) -> None:
-        run = self.run
         meta = _layout.sanitize_metadata(response)
         schema: _schema.SchemaName = "workflow" if item.kind == "workflow" else "workflow-version"
         problems = _schema.problems(schema, meta)
@@ -327,7 +328,7 @@ class _Pipeline:
             await self._quarantine(item, response, meta, problems)
             return
         readme = await self._readme(item, response)
-        sid = _layout.state_id(meta, _sha256(readme) if readme is not None else None)
+        sid = _layout.state_id(meta, _layout.readme_sha256(readme))
         assert item.workflow_uuid is not None
         key = _layout.bundle_key(
             workflow_uuid=item.workflow_uuid,
@@ -404,7 +405,9 @@ class _Pipeline:
         url = response.get("definition")
         if not url:
             raise ExportError(
-                f"the service returned no definition URL for {item.label}", resource=item.label, what="definition"
+                f"the service returned no definition URL for {item.label}",
+                resource=item.label,
+                what="definition",
             )
         path = self.run.work / f"definition-{secrets.token_hex(8)}.zip"
         got = await self.dl.fetch(str(url), path, resource=item.label, what="definition")
@@ -487,26 +490,30 @@ class _Pipeline:
             if readme is None and response.get("readme"):
                 with contextlib.suppress(ExportError):
                     readme = await self._readme(item, response)
-            await self.store.put_bytes(f"{prefix}/metadata.json", _json(meta), if_absent=False)
-            await self.store.put_bytes(f"{prefix}/errors.json", _json({"problems": listed}), if_absent=False)
+            await self.store.put_bytes(f"{prefix}/metadata.json", pretty_json(meta), if_absent=False)
+            await self.store.put_bytes(
+                f"{prefix}/errors.json", pretty_json({"problems": listed}), if_absent=False
+            )
             if readme is not None:
                 await self.store.put_bytes(f"{prefix}/README.md", readme, if_absent=False)
             if definition is not None and definition.exists():
                 await self.store.put_file(f"{prefix}/definition.zip", definition, if_absent=False)
         run.report.quarantined.append(
-            {"workflowId": item.workflow_id, "versionName": item.version_name, "prefix": prefix, "problems": listed}
+            {
+                "workflowId": item.workflow_id,
+                "versionName": item.version_name,
+                "prefix": prefix,
+                "problems": listed,
+            }
         )
         if problems:
             best = problems[0]
             raise MetadataInvalid(
-                f"metadata of {item.label} is invalid at {best.path}: {best.message}; quarantined under {prefix}",
+                f"metadata of {item.label} is invalid at {best.path}: {best.message}; "
+                f"quarantined under {prefix}",
                 schema="workflow" if item.kind == "workflow" else "workflow-version",
                 problems=problems,
             )
-
-
-def _json(doc: Any) -> bytes:
-    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def _parse_time(value: Any) -> datetime:
@@ -553,12 +560,18 @@ async def run_backup(
                 identity = CallerIdentity(partition="aws", account=config.account, region=api.region)
             else:
                 identity = await api.caller_identity()
-            report.partition, report.account, report.region = identity.partition, identity.account, identity.region
+            report.partition, report.account, report.region = (
+                identity.partition,
+                identity.account,
+                identity.region,
+            )
             previous = await latest_snapshot(
                 store, partition=identity.partition, account=identity.account, region=identity.region
             )
             known = {str(b["key"]): b for b in (previous or {}).get("bundles", [])}
-            pipeline.run = _Run(report=report, identity=identity, known=known, work=Path(tmp), progress=progress)
+            pipeline.run = _Run(
+                report=report, identity=identity, known=known, work=Path(tmp), progress=progress
+            )
             shared = await pipeline.shared_with_us()
             async with asyncio.TaskGroup() as tg:
                 for item in listed:
@@ -591,7 +604,11 @@ async def run_backup(
             account=report.account,
             region=report.region,
             complete=not config.filtered,
-            filters={"workflowIds": list(config.workflow_ids), "names": list(config.names), "tags": dict(config.tags)},
+            filters={
+                "workflowIds": list(config.workflow_ids),
+                "names": list(config.names),
+                "tags": dict(config.tags),
+            },
             bundles=report.bundles,
             skipped=report.skipped,
             failed=report.failed,

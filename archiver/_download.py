@@ -11,6 +11,7 @@ credentials in its query string.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ class Downloader:
             try:
                 return await self._fetch(self._session, url, dest, resource=resource, what=what)
             except BaseException:
-                dest.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(dest)
                 raise
 
     async def _fetch(

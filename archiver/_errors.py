@@ -51,9 +51,7 @@ __all__ = [
 ]
 
 _URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
-_SECRET_PARAMS = re.compile(
-    r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"'<>]+", re.IGNORECASE
-)
+_SECRET_PARAMS = re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:

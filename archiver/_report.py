@@ -17,7 +17,13 @@ Outcome = Literal["ok", "partial", "failed"]
 
 
 def _stats() -> dict[str, int]:
-    return {"workflows": 0, "versions": 0, "bundlesWritten": 0, "bytesWritten": 0, "definitionBytesDownloaded": 0}
+    return {
+        "workflows": 0,
+        "versions": 0,
+        "bundlesWritten": 0,
+        "bytesWritten": 0,
+        "definitionBytesDownloaded": 0,
+    }
 
 
 @dataclass(kw_only=True)

@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import _layout, _schema
 from ._errors import BundleError, ObjectExists
+from ._jsonutil import pretty_json, rfc3339
 from ._version import __version__
 from .store import Store
 
 __all__ = [
     "SNAPSHOT_FORMAT_VERSION",
+    "latest_snapshot",
     "list_snapshot_keys",
     "load_snapshot",
-    "latest_snapshot",
     "new_snapshot",
     "write_snapshot",
 ]
 
 SNAPSHOT_FORMAT_VERSION = 1
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def new_snapshot(
@@ -74,15 +71,11 @@ def new_snapshot(
     }
 
 
-def _encode(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
-
-
 async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:
     """Validate and write ``doc`` under its key; never replaces an existing snapshot."""
     _schema.check("snapshot", doc)
     key = _layout.snapshot_key(doc["partition"], doc["account"], doc["region"], doc["id"])
-    if not await store.put_bytes(key, _encode(doc), if_absent=True):
+    if not await store.put_bytes(key, pretty_json(doc), if_absent=True):
         raise ObjectExists(f"a snapshot already exists under {key}", key=key)
     return key
 
@@ -115,7 +108,9 @@ async def list_snapshot_keys(
     return [info.key for info in [i async for i in store.list(prefix)] if info.key.endswith(".json")]
 
 
-async def latest_snapshot(store: Store, *, partition: str, account: str, region: str) -> dict[str, Any] | None:
+async def latest_snapshot(
+    store: Store, *, partition: str, account: str, region: str
+) -> dict[str, Any] | None:
     """The newest snapshot of one account and region, or ``None``."""
     keys = await list_snapshot_keys(store, partition=partition, account=account, region=region)
     if not keys:

@@ -18,7 +18,9 @@ CLI = [sys.executable, "-m", "archiver.cli"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--archive", default="./archive", help="store URL or path (default: %(default)s)")
     parser.add_argument("--seed", default=str(HERE / "seed"), help="emulator seed directory")
     args = parser.parse_args()

@@ -7,9 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ("tests.s3server",)
+
 
 @pytest.fixture(autouse=True)
-def _clean_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _clean_aws_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name, raising=False)

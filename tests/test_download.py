@@ -21,7 +21,9 @@ async def _full(request: web.Request) -> web.Response:
 
 
 async def _expired(request: web.Request) -> web.Response:
-    body = "<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    body = (
+        "<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    )
     return web.Response(status=403, text=body, content_type="application/xml")
 
 
@@ -54,7 +56,9 @@ SECRET = "?X-Amz-Credential=AKIDEXAMPLE%2F20261124&X-Amz-Signature=deadbeef"
 
 async def test_download_streams_and_hashes(server: str, tmp_path: Path) -> None:
     async with Downloader() as dl:
-        got = await dl.fetch(server + "/full" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+        got = await dl.fetch(
+            server + "/full" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition"
+        )
     assert got.size == len(PAYLOAD)
     assert got.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
     assert (tmp_path / "d.zip").read_bytes() == PAYLOAD
@@ -64,7 +68,9 @@ async def test_download_streams_and_hashes(server: str, tmp_path: Path) -> None:
 async def test_expired_url_raises_export_expired(server: str, tmp_path: Path) -> None:
     async with Downloader() as dl:
         with pytest.raises(ExportExpired) as info:
-            await dl.fetch(server + "/expired" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+            await dl.fetch(
+                server + "/expired" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition"
+            )
     assert "X-Amz" not in str(info.value) and "deadbeef" not in str(info.value)
     assert not (tmp_path / "d.zip").exists()
 
@@ -72,7 +78,9 @@ async def test_expired_url_raises_export_expired(server: str, tmp_path: Path) ->
 async def test_truncated_download_is_an_error_and_leaves_no_file(server: str, tmp_path: Path) -> None:
     async with Downloader() as dl:
         with pytest.raises(ExportError) as info:
-            await dl.fetch(server + "/truncated" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition")
+            await dl.fetch(
+                server + "/truncated" + SECRET, tmp_path / "d.zip", resource="wf 1", what="definition"
+            )
     assert "deadbeef" not in str(info.value)
     assert "deadbeef" not in repr(info.value.__cause__)
     assert not (tmp_path / "d.zip").exists()
@@ -81,7 +89,10 @@ async def test_truncated_download_is_an_error_and_leaves_no_file(server: str, tm
 async def test_concurrency_is_bounded(server: str, tmp_path: Path) -> None:
     async with Downloader(concurrency=2) as dl:
         results = await asyncio.gather(
-            *(dl.fetch(server + "/full", tmp_path / f"{i}.zip", resource="wf", what="definition") for i in range(6))
+            *(
+                dl.fetch(server + "/full", tmp_path / f"{i}.zip", resource="wf", what="definition")
+                for i in range(6)
+            )
         )
     assert {r.size for r in results} == {len(PAYLOAD)}
 
@@ -91,4 +102,6 @@ def test_redact_removes_query_strings_and_credentials() -> None:
     out = redact(text)
     assert "abc" not in out and "AKID" not in out
     assert "https://bucket.s3.amazonaws.com/k.zip" in out
-    assert redact("token X-Amz-Security-Token=SESSION123 here") == "token X-Amz-Security-Token=<redacted> here"
+    assert (
+        redact("token X-Amz-Security-Token=SESSION123 here") == "token X-Amz-Security-Token=<redacted> here"
+    )

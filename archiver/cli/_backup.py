@@ -50,9 +50,15 @@ def add_parser(sub: Any) -> None:
     add_store_options(parser)
     add_aws_options(parser)
     sel = parser.add_argument_group("selection (any filter makes the snapshot partial)")
-    sel.add_argument("--workflow-id", action="append", default=[], metavar="ID", help="only this workflow (repeatable)")
     sel.add_argument(
-        "--name", action="append", default=[], metavar="GLOB", help="only workflows whose name matches (repeatable)"
+        "--workflow-id", action="append", default=[], metavar="ID", help="only this workflow (repeatable)"
+    )
+    sel.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only workflows whose name matches (repeatable)",
     )
     sel.add_argument(
         "--tag",
@@ -82,7 +88,9 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls (rely on retries)")
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
-    run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)")
+    run.add_argument(
+        "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
+    )
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -140,7 +148,8 @@ def _summary(report: BackupReport) -> None:
         f"{report.account} in {report.region}",
         f"  {verb} {s['bundlesWritten']} new bundles ({s['bytesWritten']} bytes); "
         f"{len(report.bundles) - s['bundlesWritten']} unchanged",
-        f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, failed {len(report.failed)}",
+        f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, "
+        f"failed {len(report.failed)}",
     ]
     if report.snapshot_key:
         lines.append(f"  snapshot {report.snapshot_key}")

@@ -39,7 +39,9 @@ def print_error(message: str) -> None:
 
 def add_aws_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
     g = parser.add_argument_group("AWS")
-    g.add_argument(f"--{prefix}region", metavar="REGION", help="AWS region (default: the profile's or AWS_REGION)")
+    g.add_argument(
+        f"--{prefix}region", metavar="REGION", help="AWS region (default: the profile's or AWS_REGION)"
+    )
     g.add_argument(f"--{prefix}profile", metavar="NAME", help="named profile from ~/.aws/config")
     g.add_argument(
         f"--{prefix}endpoint-url",
@@ -68,7 +70,11 @@ def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True)
         metavar="URL",
         help="where the archive lives: file://PATH, a bare PATH, or s3://BUCKET/PREFIX",
     )
-    g.add_argument("--s3-endpoint-url", metavar="URL", help="S3 endpoint for an s3:// store (default: AWS_ENDPOINT_URL_S3)")
+    g.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="S3 endpoint for an s3:// store (default: AWS_ENDPOINT_URL_S3)",
+    )
     g.add_argument("--kms-key-id", metavar="KEY", help="encrypt S3 objects with this KMS key (SSE-KMS)")
     g.add_argument(
         "--object-lock-days",
@@ -88,7 +94,10 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
     g.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: %(default)s"
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default: %(default)s",
     )
     g.add_argument(
         "--log-format",
@@ -125,7 +134,9 @@ def rate_pair(text: str) -> tuple[str, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"rate must be a number in {text!r}") from None
     if op not in DEFAULT_RATES:
-        raise argparse.ArgumentTypeError(f"unknown operation {op!r}; one of {', '.join(sorted(DEFAULT_RATES))}")
+        raise argparse.ArgumentTypeError(
+            f"unknown operation {op!r}; one of {', '.join(sorted(DEFAULT_RATES))}"
+        )
     return op, rate
 
 

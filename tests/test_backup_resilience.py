@@ -1,0 +1,98 @@
+"""A backup survives throttling, server errors, truncated downloads, expired URLs and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver._bundle import read_manifest, verify_bundle
+from archiver.cli import main
+from archiver.testing import Emulator, EmulatorConfig, Faults
+
+SEED = Path(__file__).resolve().parent.parent / "examples" / "seed"
+EXPECTED_BUNDLES = 4 + 8  # seeded us-east-1 workflows of account 123456789012, and their versions
+
+
+def _check_archive(store: Path, report: dict[str, Any]) -> None:
+    for entry in report["bundles"]:
+        path = store / entry["key"]
+        assert verify_bundle(path) == [], entry["key"]
+        manifest = read_manifest(path)
+        definition = next(m for m in manifest["members"] if m["name"] == "definition.zip")
+        # the emulator's digest is sha256 of the stored ZIP: the archived bytes are exactly those
+        assert manifest["source"]["digest"] == f"sha256:{definition['sha256']}"
+
+
+def test_backup_archives_everything_despite_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = Faults(
+        error_rate={"*": 0.1},
+        throttle_rate={"*": 0.1},
+        truncate_rate=0.1,
+        expire_early_rate=0.1,
+    )
+    config = EmulatorConfig(faults=faults, random_seed=7)
+    store = tmp_path / "archive"
+    with Emulator(config, seed_dir=SEED) as emu:
+        code = main(
+            ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
+        )
+        out, err = capsys.readouterr()
+        stats = emu.stats()
+    report = json.loads(out)
+    assert code == 0, report["failed"]
+    assert len(report["bundles"]) == EXPECTED_BUNDLES
+    _check_archive(store, report)
+    # the faults really happened
+    assert sum(stats.errors.values()) > 0
+    assert sum(stats.throttled.values()) > 0
+    assert "X-Amz-Signature" not in out + err
+
+
+def test_kill_9_leaves_no_snapshot_and_no_partial_bundle(tmp_path: Path) -> None:
+    store = tmp_path / "archive"
+    config = EmulatorConfig(latency=0.15, faults=Faults(slow_download_bps=200_000))
+    with Emulator(config, seed_dir=SEED) as emu:
+        cmd = [
+            sys.executable,
+            "-m",
+            "archiver.cli",
+            "backup",
+            "--store",
+            str(store),
+            "--endpoint-url",
+            emu.url,
+        ]
+        proc = subprocess.Popen(
+            cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(store.glob("bundles/**/*.tar.zst")):
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        written = list(store.glob("bundles/**/*.tar.zst"))
+        assert written, "the run was killed before it wrote anything: the test proves nothing"
+        assert len(written) < EXPECTED_BUNDLES, "the run finished before it was killed"
+        assert not list(store.glob("snapshots/**/*.json"))
+        for path in written:  # every visible bundle is whole
+            assert verify_bundle(path) == [], path
+
+        emu.configure(latency=0.0, faults=Faults())
+        proc2 = subprocess.run([*cmd, "--json"], env=dict(os.environ), capture_output=True, text=True)
+    assert proc2.returncode == 0, proc2.stderr
+    report = json.loads(proc2.stdout)
+    assert len(report["bundles"]) == EXPECTED_BUNDLES
+    assert {str(p.relative_to(store)) for p in written} <= {b["key"] for b in report["bundles"]}
+    assert sum(1 for b in report["bundles"] if not b["new"]) >= len(written)
+    _check_archive(store, report)
+    assert len(list(store.glob("snapshots/**/*.json"))) == 1
