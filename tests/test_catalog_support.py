@@ -141,8 +141,8 @@ def _build(tmp: Path, moto_endpoint: str | None) -> dict[str, Archive]:
     return archives
 
 
-def copy_archive(archive: Archive, tmp: Path) -> Archive:
-    """A private copy of ``archive`` that a test may damage."""
+def copy_archive(archive: Archive, tmp: Path, *, object_lock: bool = False) -> Archive:
+    """A private copy of ``archive`` that a test may damage (S3: in a bucket with Object Lock, if asked)."""
     if archive.root is not None:
         root = tmp / f"copy-{uuid.uuid4().hex[:8]}"
         shutil.copytree(archive.root, root)
@@ -150,7 +150,7 @@ def copy_archive(archive: Archive, tmp: Path) -> Archive:
     assert archive.endpoint is not None and archive.bucket is not None
     from .s3server import make_bucket
 
-    bucket = make_bucket(archive.endpoint)
+    bucket = make_bucket(archive.endpoint, object_lock=object_lock)
     s3 = boto3.client("s3", endpoint_url=archive.endpoint, region_name="us-east-1")
     for key in archive.list_keys():
         s3.copy_object(

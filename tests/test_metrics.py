@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,3 +66,41 @@ def test_backup_metrics_and_last_success_survives_a_failure(tmp_path: Path) -> N
     assert v["omics_archiver_last_success_timestamp_seconds"] == first.timestamp()
     assert "omics_archiver_backup_workflows_archived" not in v
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example_commands() -> list[list[str]]:
+    """Every ``omics-archiver`` command line in examples/systemd and examples/cron, variables expanded."""
+    env = {}
+    for line in (EXAMPLES / "config" / "omics-archiver.env").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    text = "\n".join(
+        p.read_text().replace("\\\n", " ")
+        for p in [*sorted((EXAMPLES / "systemd").glob("*.service")), EXAMPLES / "cron" / "crontab"]
+    )
+    commands = []
+    for match in re.finditer(r"omics-archiver (backup|prune|verify)\b([^'>\n]*)", text):
+        line = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), match.group(0))
+        commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_examples_use_real_options() -> None:
+    from archiver.cli import build_parser
+
+    commands = _example_commands()
+    assert {c[0] for c in commands} == {"backup", "prune", "verify"}
+    parser = build_parser()
+    for argv in commands:
+        args, unknown = parser.parse_known_args(argv)
+        assert args.store == "s3://example-org-healthomics-dr/archive"
+        # until the backup command grows --metrics-file (its CLI calls archiver._metrics.write_metrics)
+        assert unknown in (
+            [],
+            ["--metrics-file", "/var/lib/node_exporter/textfile_collector/omics-archiver-backup.prom"],
+        )
+        assert not unknown or argv[0] == "backup"

@@ -101,6 +101,37 @@ def test_running_backup_blocks_prune(archive: Archive, capsys: pytest.CaptureFix
     assert report["locksRemoved"] == ["locks/backup-20990101T000000000000Z-00000000.json"]
 
 
+def test_object_lock_is_reported_not_an_error(
+    archives: dict[str, Archive], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = copy_archive(archives["s3"], tmp_path, object_lock=True)
+    s3 = archive._s3()
+    old_snapshot, new_snapshot = archive.list_keys("snapshots/")
+    old_bundle = sorted(set(archive.list_keys("bundles/")) - referenced_by(archive, new_snapshot))
+    hold = {"Bucket": archive.bucket, "Key": archive.prefix + old_snapshot}
+    s3.put_object_legal_hold(**hold, LegalHold={"Status": "ON"})
+    code, report = run(archive, capsys, "prune", "--keep-last", "1")
+    assert code == 0
+    assert [x["key"] for x in report["locked"]] == [old_snapshot] and "legal hold" in report["locked"][0][
+        "reason"
+    ]
+    assert report["forgotten"] == [] and report["bundlesDeleted"] == []  # its bundles stay with it
+    s3.put_object_legal_hold(**hold, LegalHold={"Status": "OFF"})
+    s3.put_object_legal_hold(
+        Bucket=archive.bucket, Key=archive.prefix + old_bundle[0], LegalHold={"Status": "ON"}
+    )
+    code, report = run(archive, capsys, "prune", "--keep-last", "1")
+    assert code == 0
+    assert report["forgotten"] == [old_snapshot] and report["bundlesDeleted"] == []
+    assert [x["key"] for x in report["locked"]] == old_bundle
+    assert main(archive.cli("verify")) == 0
+    capsys.readouterr()
+
+
+def referenced_by(archive: Archive, snapshot: str) -> set[str]:
+    return {b["key"] for b in json.loads(archive.read(snapshot))["bundles"]}
+
+
 def test_no_policy_is_a_usage_error(archive: Archive, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(archive.cli("prune")) == 2
     with pytest.raises(SystemExit) as exc:
@@ -132,6 +163,31 @@ async def test_backup_waits_for_a_running_prune_and_prune_withdraws(tmp_path: Pa
 async def _hold_backup(store: Any, timing: LockTiming, order: list[str]) -> None:
     async with backup_lock(store, run_id="run-2", timing=timing):
         order.append("backup in")
+
+
+class _RefreshFails:
+    """A store whose overwrites fail: the backup marker can be created but never refreshed."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def put_bytes(self, key: str, data: bytes, *, if_absent: bool = True) -> bool:
+        if not if_absent:
+            raise StoreError("refresh refused", key=key)
+        result: bool = await self._store.put_bytes(key, data, if_absent=if_absent)
+        return result
+
+
+async def test_a_backup_that_cannot_refresh_its_marker_stops(tmp_path: Path) -> None:
+    timing = LockTiming(refresh=0.02, stale_after=0.1, poll=0.01, wait=1.0)
+    async with open_store(str(tmp_path / "s")) as store:
+        with pytest.raises(StoreError, match="lost the backup lock"):
+            async with backup_lock(_RefreshFails(store), run_id="r", timing=timing):
+                await asyncio.sleep(5)  # cancelled long before this ends
+        assert await list_locks(store) == []
 
 
 def _record(when: datetime, series: str = "123456789012") -> SnapshotRecord:
