@@ -15,12 +15,10 @@ it streams past. Bundles are deterministic: fixed member order, mtime = the obje
 owner 0/0 with empty names, mode 0644, canonical JSON, and no time of writing anywhere, so the same
 state always produces the same bytes. The format is specified in ``docs/format.md``.
 
-Memory stays bounded whatever the definition's size: the ZIP is hashed in a first pass and streamed
-in a second, and readers stream it out again. Small members (JSON, README) are held in memory and are
-refused above :data:`SMALL_MEMBER_LIMIT`. Compression memory does not grow with the definition but
-with the number of zstd workers: about 25 MiB single-threaded at level 10, and about 25 MiB of
-match tables plus two 4 MiB jobs per worker with ``threads`` > 0 (``-1`` = one worker per core).
-Decompression needs under 10 MiB.
+Memory does not grow with the definition: it is hashed in a first pass and streamed in a second, and
+readers stream it out again; only the small members (at most :data:`SMALL_MEMBER_LIMIT`) are held.
+Compression at level 10 takes about 25 MiB single-threaded, plus about 25 MiB per zstd worker with
+``threads`` > 0 (``-1`` = one per core). Reading takes under 10 MiB.
 """
 
 from __future__ import annotations
@@ -32,11 +30,11 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal, Protocol, cast
+from typing import IO, Any, BinaryIO, Literal, cast
 
 import zstandard
 
@@ -75,9 +73,8 @@ _REQUIRED = (METADATA, PARAMETER_TEMPLATE, DEFINITION)
 SMALL_MEMBER_LIMIT = 16 << 20
 _CHUNK = 1 << 20
 _TAR_BUFSIZE = 1 << 16
-# With worker threads zstd buffers whole jobs; its default job (4 windows, 16 MiB at level 10) per
-# worker is most of the memory a bundle costs. 4 MiB keeps that small at a negligible ratio loss.
-_JOB_SIZE = 4 << 20
+_Sink = Callable[[bytes], object]  # where a streamed member goes (a file's write, or a no-op)
+_JOB_SIZE = 4 << 20  # zstd's default job (16 MiB at level 10) per worker would dominate memory
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,12 +131,9 @@ class BundleContents:
     readme: bytes | None
 
 
-class _Sink(Protocol):
-    def write(self, data: bytes, /) -> int: ...
-
-
-class _HashingWriter:
-    """Counts and hashes the compressed bytes on their way to the file."""
+class _Hashing:
+    """Counts and hashes the bytes that pass through it, in either direction: the compressed bytes on
+    their way to the file, and the definition as tarfile copies it (it may change between passes)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self.raw, self.size, self.hash = raw, 0, hashlib.sha256()
@@ -150,21 +144,14 @@ class _HashingWriter:
         self.hash.update(data)
         return len(data)
 
-    def flush(self) -> None:
-        self.raw.flush()
-
-
-class _HashingReader:
-    """Hashes what tarfile copies out of the definition (it may change between the two passes)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.size, self.hash = raw, 0, hashlib.sha256()
-
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         self.size += len(data)
         self.hash.update(data)
         return data
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
@@ -195,23 +182,20 @@ def _check_zip(path: Path) -> str | None:
 
 def _check_source(source: BundleSource, meta: Mapping[str, Any], sid: str, readme: bytes | None) -> None:
     """The manifest repeats facts from the metadata; refuse to write a bundle where they disagree."""
-    own_id = meta.get("id") if source.kind == "workflow" else meta.get("workflowId")
-    pairs: list[tuple[str, object, object]] = [
-        ("uuid", meta.get("uuid"), source.uuid),
-        ("digest", meta.get("digest"), source.digest),
-        ("arn", meta.get("arn"), source.arn),
-        ("workflow id", own_id, source.workflow_id),
-    ]
-    if source.kind == "workflow":
-        pairs += [
-            ("workflow uuid", source.uuid, source.workflow_uuid),
-            ("version name", None, source.version_name),
-        ]
-    else:
-        pairs.append(("version name", meta.get("versionName"), source.version_name))
-    for what, expected, got in pairs:
-        if expected != got:
-            raise ValueError(f"bundle source {what} {got!r} does not match the metadata's {expected!r}")
+    version = source.kind == "workflow-version"
+    expected = {
+        "uuid": meta.get("uuid"),
+        "digest": meta.get("digest"),
+        "arn": meta.get("arn"),
+        "workflow_id": meta.get("workflowId" if version else "id"),
+        "workflow_uuid": source.workflow_uuid if version else meta.get("uuid"),
+        "version_name": meta.get("versionName") if version else None,
+    }
+    for field, want in expected.items():
+        if getattr(source, field) != want:
+            raise ValueError(
+                f"bundle source {field} {getattr(source, field)!r} does not match the metadata's {want!r}"
+            )
     created = meta.get("creationTime")
     if not isinstance(created, str) or parse_rfc3339(created) != _aware(source.creation_time):
         raise ValueError("bundle source creation_time does not match the metadata's creationTime")
@@ -265,47 +249,33 @@ def write_bundle(
     }
     _schema.check("manifest", manifest)
     mtime = max(0, int(_aware(source.creation_time).timestamp()))
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, threads=threads, job_size=_JOB_SIZE if threads else 0, write_checksum=True
+    )
     try:
-        out = _compress(
-            dest, manifest, small, definition, def_size, digest.hexdigest(), mtime, level, threads
-        )
+        with open(dest, "wb") as raw:
+            out = _Hashing(raw)
+            zstd = zstandard.ZstdCompressor(compression_params=params)
+            with zstd.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
+                with tarfile.open(
+                    fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFSIZE
+                ) as tar:
+                    for name, data in [(MANIFEST, pretty_json(manifest)), *small]:
+                        tar.addfile(_tarinfo(name, len(data), mtime), io.BytesIO(data))
+                    with open(definition, "rb") as fh:
+                        copied = _Hashing(fh)
+                        try:
+                            tar.addfile(_tarinfo(DEFINITION, def_size, mtime), copied)
+                        except OSError as exc:
+                            raise BundleError(
+                                f"the definition of {source.arn} shrank while bundling"
+                            ) from exc
+                if copied.hash.hexdigest() != digest.hexdigest():
+                    raise BundleError(f"the definition of {source.arn} changed while bundling")
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
     return BundleInfo(size=out.size, sha256=out.hash.hexdigest(), manifest=manifest)
-
-
-def _compress(
-    dest: Path,
-    manifest: dict[str, Any],
-    small: list[tuple[str, bytes]],
-    definition: Path,
-    def_size: int,
-    def_sha256: str,
-    mtime: int,
-    level: int,
-    threads: int,
-) -> _HashingWriter:
-    params = zstandard.ZstdCompressionParameters.from_level(
-        level, threads=threads, job_size=_JOB_SIZE if threads else 0, write_checksum=True
-    )
-    cctx = zstandard.ZstdCompressor(compression_params=params)
-    arn = manifest["source"]["arn"]
-    with open(dest, "wb") as raw:
-        out = _HashingWriter(raw)
-        with cctx.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
-            with tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFSIZE) as tar:
-                for name, data in [(MANIFEST, pretty_json(manifest)), *small]:
-                    tar.addfile(_tarinfo(name, len(data), mtime), io.BytesIO(data))
-                with open(definition, "rb") as fh:
-                    copied = _HashingReader(fh)
-                    try:
-                        tar.addfile(_tarinfo(DEFINITION, def_size, mtime), copied)
-                    except OSError as exc:
-                        raise BundleError(f"the definition of {arn} shrank while bundling") from exc
-            if copied.hash.hexdigest() != def_sha256:
-                raise BundleError(f"the definition of {arn} changed while bundling")
-    return out
 
 
 class _FrameTracker:
@@ -321,8 +291,7 @@ class _FrameTracker:
         self.raw, self.offset, self.frames = raw, 0, 0
         self.problem: str | None = None
         self._state, self._need, self._skip = "magic", 4, 0
-        self._acc = bytearray()
-        self._checksum = False
+        self._acc, self._checksum = bytearray(), False
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -360,36 +329,26 @@ class _FrameTracker:
                 self._step(field)
 
     def _step(self, field: int) -> None:
-        state = self._state
-        if state == "magic":
+        if self._state == "magic":
             if field == self._ZSTD_MAGIC:
                 self._state, self._need = "descriptor", 1
             elif field & 0xFFFFFFF0 == 0x184D2A50:
                 self._state, self._need = "skippable", 4
             else:
                 self.problem = f"no zstd frame starts at byte {self.offset - 4}"
-        elif state == "descriptor":
+        elif self._state == "descriptor":  # skip the rest of the frame header
             single = (field >> 5) & 1
             self._checksum = bool((field >> 2) & 1)
-            fcs = (1 if single else 0, 2, 4, 8)[field >> 6]
-            rest = (0 if single else 1) + (0, 1, 2, 4)[field & 3] + fcs
-            self._state, self._need = ("header", rest) if rest else ("block", 3)
-        elif state == "header":
+            self._skip = (0 if single else 1) + (0, 1, 2, 4)[field & 3] + (single, 2, 4, 8)[field >> 6]
             self._state, self._need = "block", 3
-        elif state == "block":
+        elif self._state == "block":  # skip the block's content, and the checksum after the last one
             last, kind, size = field & 1, (field >> 1) & 3, field >> 3
             if kind == 3:
                 self.problem = f"reserved zstd block type at byte {self.offset - 3}"
-            self._skip = 1 if kind == 1 else size
-            if not last:
-                self._state, self._need = "block", 3
-            elif self._checksum:
-                self._state, self._need = "checksum", 4
-            else:
+            self._skip = (1 if kind == 1 else size) + (4 if last and self._checksum else 0)
+            if last:
                 self._state, self._need, self.frames = "magic", 4, self.frames + 1
-        elif state == "checksum":
-            self._state, self._need, self.frames = "magic", 4, self.frames + 1
-        elif state == "skippable":
+        elif self._state == "skippable":
             self._state, self._need, self._skip = "magic", 4, field
 
 
@@ -407,6 +366,15 @@ class _Walk:
         self.zreader: IO[bytes] = reader
         self.tar: tarfile.TarFile | None = None
         self.seen: list[str] = []
+        self.out = self.last_nonzero = self.data_end = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """What tarfile reads: the decompressed stream, watched for data after the last member."""
+        data = self.zreader.read(n)
+        if tail := len(data.rstrip(b"\0")):
+            self.last_nonzero = self.out + tail
+        self.out += len(data)
+        return data
 
     def problem(self, message: str) -> None:
         if self.strict:
@@ -431,8 +399,8 @@ class _Walk:
     def next_member(self, where: str) -> tarfile.TarInfo | None:
         try:
             if self.tar is None:
-                # The walk owns no file handle here: the TarFile wraps our reader and needs no close.
-                self.tar = tarfile.open(fileobj=self.zreader, mode="r|", bufsize=_TAR_BUFSIZE)  # noqa: SIM115
+                # The TarFile owns no file handle (it wraps this walk), so it needs no closing.
+                self.tar = tarfile.open(fileobj=cast(IO[bytes], self), mode="r|", bufsize=_TAR_BUFSIZE)  # noqa: SIM115
             return self.tar.next()
         except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
             raise self.damaged(exc, where) from None
@@ -455,30 +423,40 @@ class _Walk:
                 if keep:
                     data += chunk
                 elif sink is not None:
-                    sink.write(chunk)
+                    sink(chunk)
         except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as exc:
             raise self.damaged(exc, f"inside member {info.name}") from None
+        self.data_end = info.offset_data + info.size
         return bytes(data), size, digest.hexdigest()
 
+    def json_member(self, got: dict[str, bytes], name: str) -> dict[str, Any]:
+        try:  # a missing member has been reported already
+            return load_json_object(got[name], name) if name in got else {}
+        except ValueError as exc:
+            self.problem(str(exc))
+            return {}
+
     def finish(self) -> None:
-        """Read past the end of the tar archive to the end of the file: the frame checksum and a cut
-        or padded file only show there."""
+        """Read on to the end of the file: a frame checksum, a cut or trailing data only show there."""
         try:
-            trailing = False
-            while chunk := self.zreader.read(_CHUNK):
-                trailing = trailing or any(chunk)
-            if trailing:
-                self.problem("there is data after the end of the tar archive")
+            while self.read(_CHUNK):
+                pass
         except zstandard.ZstdError as exc:
             raise self.damaged(exc, "at the end of the stream") from None
+        if self.last_nonzero > self.data_end:
+            self.problem("there is data after the end of the tar archive")
         self.tracker.drain()
         end = self.tracker.end_problem()
         if end:
             self.problem(end)
 
 
+def _discard(data: bytes) -> None:
+    pass
+
+
 class _Stop(Exception):
-    """A problem after which a non-strict walk cannot go on."""
+    """A problem after which even a non-strict walk cannot go on."""
 
 
 def _parse_manifest(walk: _Walk) -> dict[str, Any]:
@@ -507,15 +485,7 @@ def _parse_manifest(walk: _Walk) -> dict[str, Any]:
     return doc
 
 
-def _json_member(walk: _Walk, data: bytes | None, name: str) -> dict[str, Any]:
-    try:
-        return load_json_object(data or b"", name)
-    except ValueError as exc:
-        walk.problem(str(exc))
-        return {}
-
-
-def _walk_bundle(walk: _Walk, definition_sink: _Sink | None) -> BundleContents:
+def _walk_bundle(walk: _Walk, definition_sink: _Sink) -> BundleContents:
     manifest = _parse_manifest(walk)
     expected = {m["name"]: m for m in manifest["members"]}
     got: dict[str, bytes] = {}
@@ -526,7 +496,7 @@ def _walk_bundle(walk: _Walk, definition_sink: _Sink | None) -> BundleContents:
             walk.problem(
                 f"unexpected member {name} ({'repeated' if name in order else 'not in the manifest'})"
             )
-            walk.read_member(info, _Discard())
+            walk.read_member(info, _discard)
             continue
         order.append(name)
         data, size, digest = walk.read_member(info, definition_sink if name == DEFINITION else None)
@@ -543,8 +513,7 @@ def _walk_bundle(walk: _Walk, definition_sink: _Sink | None) -> BundleContents:
     if order != [n for n in expected if n in order]:
         walk.problem(f"members are stored in the order {order}, not in the manifest's order")
     walk.finish()
-    metadata = _json_member(walk, got.get(METADATA), METADATA)
-    template = _json_member(walk, got.get(PARAMETER_TEMPLATE), PARAMETER_TEMPLATE)
+    metadata, template = walk.json_member(got, METADATA), walk.json_member(got, PARAMETER_TEMPLATE)
     source = manifest["source"]
     if metadata:
         for key in ("uuid", "digest", "arn"):
@@ -578,10 +547,10 @@ def read_bundle_from(
     """
     walk = _Walk(stream, strict=True, label=label)
     if definition_to is None:
-        return _walk_bundle(walk, _Discard())
+        return _walk_bundle(walk, _discard)
     try:
         with open(definition_to, "wb") as sink:
-            return _walk_bundle(walk, sink)
+            return _walk_bundle(walk, sink.write)
     except BaseException:
         definition_to.unlink(missing_ok=True)
         raise
@@ -593,38 +562,28 @@ def read_bundle(path: Path, *, definition_to: Path | None = None) -> BundleConte
         return read_bundle_from(fh, definition_to=definition_to, label=str(path))
 
 
-class _Discard:
-    def write(self, data: bytes, /) -> int:
-        return len(data)
-
-
 def verify_bundle_from(stream: IO[bytes], *, scratch_dir: Path | None = None) -> list[str]:
     """Every problem of the bundle on ``stream`` as a sentence; ``[]`` when it is sound.
 
-    Checks the zstd frames and checksum, the tar structure, the manifest's schema, every member's
-    size and SHA-256, the member set and order, that the JSON members agree with the manifest and
-    that the state id matches them, and that ``definition.zip`` is a sound ZIP. The definition is
-    spooled to a temporary file in ``scratch_dir`` (ZIP needs to seek), so memory stays bounded.
+    Checks zstd frames and checksum, tar structure, manifest schema, every member's size and SHA-256,
+    the member set and order, the JSON members against the manifest and the state id, and the ZIP
+    (spooled to a temporary file in ``scratch_dir``, since ZIP needs to seek: memory stays bounded).
     """
     walk = _Walk(stream, strict=False, label="bundle")
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="omics-verify-") as tmp:
         spool = Path(tmp) / DEFINITION
         try:
             with open(spool, "wb") as sink:
-                contents = _walk_bundle(walk, sink)
+                contents = _walk_bundle(walk, sink.write)
         except _Stop:
             return walk.problems
-        if contents.metadata and not walk.problems:  # otherwise a mismatch would only repeat them
-            sid = contents.manifest["stateId"]
-            try:
-                again = state_id(contents.metadata, readme_sha256(contents.readme))
-            except ValueError as exc:
-                walk.problem(f"the state id cannot be recomputed: {exc}")
-            else:
-                if again != sid:
-                    walk.problem(
-                        f"the manifest's state id {sid} does not match its metadata and README ({again})"
-                    )
+        sid = contents.manifest["stateId"]
+        try:  # only on an otherwise sound bundle: a mismatch would just repeat earlier problems
+            again = sid if walk.problems else state_id(contents.metadata, readme_sha256(contents.readme))
+        except ValueError as exc:
+            again = f"none: {exc}"
+        if again != sid:
+            walk.problem(f"the manifest's state id {sid} does not match its metadata and README ({again})")
         if DEFINITION in walk.seen:
             why = _check_zip(spool)
             if why:

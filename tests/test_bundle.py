@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -325,6 +326,24 @@ def test_missing_extra_and_reordered_members(tmp_path: Path, bundle: Path) -> No
     no_manifest = repack(bundle, tmp_path / "nomanifest.tar.zst", lambda m: m[1:])
     with pytest.raises(BundleError, match=r"first member is metadata\.json, not manifest\.json"):
         read_manifest(no_manifest)
+
+
+def test_several_frames_are_read_and_trailing_data_is_found(tmp_path: Path, bundle: Path) -> None:
+    tar = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(bundle.read_bytes())).read()
+    zstd, half = zstandard.ZstdCompressor(write_checksum=True), len(tar) // 2
+    skippable = struct.pack("<II", 0x184D2A5A, 5) + b"hello"
+    split = tmp_path / "split.tar.zst"
+    split.write_bytes(zstd.compress(tar[:half]) + skippable + zstd.compress(tar[half:]))
+    assert verify_bundle(split) == [] and read_bundle(split).readme == README
+    padded = tmp_path / "padded.tar.zst"
+    padded.write_bytes(bundle.read_bytes() + zstd.compress(bytes(10240)))
+    assert verify_bundle(padded) == []
+    junk = tmp_path / "junk.tar.zst"
+    junk.write_bytes(bundle.read_bytes() + zstd.compress(b"junk"))
+    assert verify_bundle(junk) == ["there is data after the end of the tar archive"]
+    garbage = tmp_path / "garbage.tar.zst"
+    garbage.write_bytes(bundle.read_bytes() + b"garbage!")
+    assert any("no zstd frame starts at byte" in p for p in verify_bundle(garbage))
 
 
 def test_newer_format_version_is_refused(tmp_path: Path, bundle: Path) -> None:

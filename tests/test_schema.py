@@ -461,3 +461,15 @@ def test_bad_snapshot_is_rejected_at_its_path(path: list[str | int], value: Any,
     doc = copy.deepcopy(snapshot_document())
     _set(doc, path, value)
     assert problems("snapshot", doc)[0].path == where
+
+
+def test_packaged_schemas_come_first_then_the_source_tree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from archiver import _schema as module
+
+    monkeypatch.setattr(module.importlib.resources, "files", lambda package: tmp_path)
+    assert json.loads(module._schema_text("manifest"))["$id"] == "urn:omics-archiver:schema:manifest"
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "manifest.schema.json").write_text('{"packaged": true}')
+    assert json.loads(module._schema_text("manifest")) == {"packaged": True}
