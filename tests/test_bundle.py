@@ -218,7 +218,8 @@ def test_tar_headers_are_deterministic(bundle: Path) -> None:
         assert data == (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode(), (
             info.name
         )
-    assert b"definition" not in members[1][1] or b"X-Amz" not in members[1][1]
+    stored = json.loads(members[1][1])
+    assert "definition" not in stored and "readme" not in stored and b"X-Amz" not in members[1][1]
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None or shutil.which("tar") is None, reason="needs zstd and tar")
