@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ._errors import ObjectLocked, ObjectNotFound, StoreError
+from ._errors import ArchiverError, ObjectLocked, ObjectNotFound, StoreError
 from ._jsonutil import is_rfc3339, parse_rfc3339, rfc3339
 from ._version import __version__
 from .store import Store
@@ -216,9 +216,15 @@ class StoreLock:
                 await self._refresher
             self._refresher = None
         try:
-            await self.store.delete(self.key)
-        except ObjectLocked:
-            await self.store.put_bytes(self.key, self._doc(ended=True), if_absent=False)
+            try:
+                await self.store.delete(self.key)
+            except ObjectLocked:
+                await self.store.put_bytes(self.key, self._doc(ended=True), if_absent=False)
+        except ArchiverError as exc:
+            # Harmless: the marker goes stale after ``stale_after`` and is then ignored and removed.
+            log.warning(
+                "cannot release lock marker %s: %s", self.key, exc.message, extra={"event": "lock-release"}
+            )
 
     async def others(self, kind: LockKind) -> list[LockInfo]:
         now = self.clock()
@@ -298,7 +304,11 @@ async def prune_lock(
     while True:
         lock = StoreLock(store, "prune", f"prune-{secrets.token_hex(4)}", timing, clock)
         await lock.acquire()
-        running = await lock.others("backup")
+        try:
+            running = await lock.others("backup")
+        except BaseException:
+            await lock.release()
+            raise
         if not running:
             break
         await lock.release()
