@@ -258,14 +258,20 @@ class _Verifier:
             size, sha256 = await asyncio.to_thread(_hash_file, local)
             self.report.bundles_read += 1
             self.report.bytes_read += size
-            for snap, entry in self.entries.get(key, []):
-                if (int(entry["size"]), str(entry["sha256"])) != (size, sha256):
-                    self.report.add(
-                        key,
-                        f"the bundle's SHA-256 is {sha256} ({size} bytes) but the snapshot recorded "
-                        f"{entry['sha256']} ({entry['size']} bytes)",
-                        snap.key.key,
-                    )
+            wrong = [
+                (snap, entry)
+                for snap, entry in self.entries.get(key, [])
+                if (int(entry["size"]), str(entry["sha256"])) != (size, sha256)
+            ]
+            if wrong:
+                snap, entry = wrong[0]
+                more = f" (as do {len(wrong) - 1} more snapshots)" if len(wrong) > 1 else ""
+                self.report.add(
+                    key,
+                    f"the bundle's SHA-256 is {sha256} ({size} bytes) but the snapshot recorded "
+                    f"{entry['sha256']} ({entry['size']} bytes){more}",
+                    snap.key.key,
+                )
             problems = await asyncio.to_thread(verify_bundle, local)
             for message in problems:
                 self.report.add(key, message, self.first_snapshot(key))
