@@ -21,6 +21,7 @@ import contextlib
 import fnmatch
 import hashlib
 import logging
+import os
 import secrets
 import tempfile
 from collections.abc import Callable, Mapping
@@ -44,6 +45,7 @@ from ._errors import (
     StoreError,
 )
 from ._jsonutil import pretty_json
+from ._lock import backup_lock
 from ._report import BackupReport
 from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
 from .store import Store
@@ -60,8 +62,9 @@ Kind = Literal["workflow", "workflow-version"]
 class BackupConfig:
     """What to back up and how hard to push.
 
-    Memory is bounded by ``download_concurrency`` chunks of 1 MiB plus ``bundle_concurrency``
-    compressors (zstd's window per thread), whatever the size of the definitions; disk use by
+    Memory is bounded whatever the size of the definitions: ``download_concurrency`` chunks of
+    1 MiB, plus ``bundle_concurrency`` compressors of about 20 + 30 x ``compression_threads`` MiB
+    each (zstd's per-worker buffers; hence at most 4 workers by default). Disk use is bounded by
     ``download_concurrency + bundle_concurrency`` definitions at a time in ``work_dir``.
     """
 
@@ -72,10 +75,10 @@ class BackupConfig:
     workflow_concurrency: int = 16
     version_concurrency: int = 32
     download_concurrency: int = 8
-    bundle_concurrency: int = 2
+    bundle_concurrency: int = 1
     compression_level: int = 10
-    compression_threads: int = -1
-    export_attempts: int = 4
+    compression_threads: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
+    export_attempts: int = 6
     dry_run: bool = False
     work_dir: Path | None = None
 
@@ -546,12 +549,28 @@ async def run_backup(
     """Back up one account and region into ``store``; return the run's report.
 
     Raises only when nothing sensible can be recorded (discovery or the snapshot failed);
-    per-workflow failures are in the report.
+    per-workflow failures are in the report. The run holds a backup lock marker from its first
+    read of the store to its snapshot write, so that a prune never deletes what it relies on.
     """
     config = config or BackupConfig()
     started = _now()
     run_id = _layout.new_snapshot_id(started)
     report = BackupReport(run_id=run_id, started_at=started, dry_run=config.dry_run)
+    async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
+        await _run(api, store, config, report, progress)
+        report.finished_at = _now()
+        if not config.dry_run:
+            report.snapshot_key = await write_snapshot(store, _snapshot_of(report, config))
+    return report
+
+
+async def _run(
+    api: OmicsApi,
+    store: Store,
+    config: BackupConfig,
+    report: BackupReport,
+    progress: Callable[[BackupReport], None] | None,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = _Pipeline(api, store, config, dl)
@@ -593,27 +612,27 @@ async def run_backup(
                         "discover",
                         ResourceNotFound(f"workflow {wanted} was not found", operation="ListWorkflows"),
                     )
-    report.finished_at = _now()
-    if not config.dry_run:
-        doc = new_snapshot(
-            snapshot_id=_layout.new_snapshot_id(report.finished_at),
-            run_id=run_id,
-            started_at=started,
-            finished_at=report.finished_at,
-            partition=report.partition,
-            account=report.account,
-            region=report.region,
-            complete=not config.filtered,
-            filters={
-                "workflowIds": list(config.workflow_ids),
-                "names": list(config.names),
-                "tags": dict(config.tags),
-            },
-            bundles=report.bundles,
-            skipped=report.skipped,
-            failed=report.failed,
-            quarantined=report.quarantined,
-            stats=report.stats,
-        )
-        report.snapshot_key = await write_snapshot(store, doc)
-    return report
+
+
+def _snapshot_of(report: BackupReport, config: BackupConfig) -> dict[str, Any]:
+    assert report.finished_at is not None
+    return new_snapshot(
+        snapshot_id=_layout.new_snapshot_id(report.finished_at),
+        run_id=report.run_id,
+        started_at=report.started_at,
+        finished_at=report.finished_at,
+        partition=report.partition,
+        account=report.account,
+        region=report.region,
+        complete=not config.filtered,
+        filters={
+            "workflowIds": list(config.workflow_ids),
+            "names": list(config.names),
+            "tags": dict(config.tags),
+        },
+        bundles=report.bundles,
+        skipped=report.skipped,
+        failed=report.failed,
+        quarantined=report.quarantined,
+        stats=report.stats,
+    )

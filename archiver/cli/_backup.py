@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from .._aws import open_omics_api
 from .._backup import BackupConfig, run_backup
+from .._metrics import write_metrics
 from .._ratelimit import DEFAULT_RATES
 from .._report import BackupReport
 from ..store import open_store
@@ -91,6 +93,15 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
     )
+    run.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics for node_exporter's textfile collector (atomically) after the run",
+    )
+    run.add_argument(
+        "--metrics-job", default="backup", metavar="NAME", help="the archiver_job label of the metrics"
+    )
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -115,7 +126,17 @@ def run_command(args: argparse.Namespace) -> int:
         async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
             return await run_backup(api, store, config, progress=_progress_callback(progress))
 
-    report = asyncio.run(go())
+    started = time.monotonic()
+    try:
+        report = asyncio.run(go())
+    except BaseException:
+        if args.metrics_file is not None and not args.dry_run:
+            write_metrics(
+                args.metrics_file, job=args.metrics_job, report=None, duration=time.monotonic() - started
+            )
+        raise
+    if args.metrics_file is not None and not args.dry_run:
+        write_metrics(args.metrics_file, job=args.metrics_job, report=report)
     if progress is not None:
         progress.clear()
     if args.json:
