@@ -97,3 +97,40 @@ def test_kill_9_leaves_no_snapshot_and_no_partial_bundle(tmp_path: Path) -> None
     assert sum(1 for b in report["bundles"] if not b["new"]) >= len(written)
     _check_archive(store, report)
     assert len(list(store.glob("snapshots/**/*.json"))) == 1
+
+
+def test_invalid_metadata_is_quarantined_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        # Make the "service" answer something our schema rejects, as a future API change might:
+        # the emulator's state is changed behind its API, since its own API refuses such values.
+        world = emu._core.world
+        version = world.region("us-east-1").account("123456789012").workflows["1048576"].versions["1.1.0"]
+        version.storage_capacity = -1
+        code = main(
+            ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
+        )
+    out, _ = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 3
+    assert report["outcome"] == "partial"
+    assert len(report["bundles"]) == EXPECTED_BUNDLES - 1
+    [failed] = report["failed"]
+    assert (failed["workflowId"], failed["versionName"], failed["stage"]) == ("1048576", "1.1.0", "validate")
+    [quarantined] = report["quarantined"]
+    assert quarantined["problems"][0]["path"] == "$.storageCapacity"
+    where = store / quarantined["prefix"]
+    assert sorted(p.name for p in where.iterdir()) == [
+        "README.md",
+        "definition.zip",
+        "errors.json",
+        "metadata.json",
+    ]
+    assert json.loads((where / "metadata.json").read_text())["storageCapacity"] == -1
+    errors = json.loads((where / "errors.json").read_text())
+    assert errors["problems"][0]["path"] == "$.storageCapacity"
+    # no bundle was written for it, and the snapshot records the failure
+    snapshot = json.loads((store / report["snapshot"]).read_text())
+    assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
