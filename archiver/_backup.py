@@ -557,7 +557,8 @@ async def run_backup(
     run_id = _layout.new_snapshot_id(started)
     report = BackupReport(run_id=run_id, started_at=started, dry_run=config.dry_run)
     async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
-        await _run(api, store, config, report, progress)
+        previous = await _run(api, store, config, report, progress)
+        _carry_forward(report, previous)
         report.finished_at = _now()
         if not config.dry_run:
             report.snapshot_key = await write_snapshot(store, _snapshot_of(report, config))
@@ -570,7 +571,8 @@ async def _run(
     config: BackupConfig,
     report: BackupReport,
     progress: Callable[[BackupReport], None] | None,
-) -> None:
+) -> dict[str, Any] | None:
+    """Run the pipeline; return the previous snapshot of the account and region, if any."""
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = _Pipeline(api, store, config, dl)
@@ -612,6 +614,33 @@ async def _run(
                         "discover",
                         ResourceNotFound(f"workflow {wanted} was not found", operation="ListWorkflows"),
                     )
+    return previous
+
+
+def _carry_forward(report: BackupReport, previous: Mapping[str, Any] | None) -> None:
+    """Keep the last good bundles of what failed this time in the new snapshot.
+
+    A workflow that failed tonight (a transient error, a quarantine) still exists in the account;
+    its newest archived state is the best record of it. Listing those bundles again means that the
+    latest snapshot still restores it and that a prune keeping only that snapshot cannot delete its
+    only backup. The ``failed`` entries say that it could not be refreshed.
+    """
+    if previous is None or not report.failed:
+        return
+    failed_ids = {f["workflowId"] for f in report.failed}
+    covered = {(b["workflowId"], b["kind"], b["versionName"]) for b in report.bundles}
+    for entry in previous.get("bundles", []):
+        ident = (entry["workflowId"], entry["kind"], entry["versionName"])
+        if entry["workflowId"] in failed_ids and ident not in covered:
+            report.bundles.append({**entry, "new": False})
+            covered.add(ident)
+            log.warning(
+                "kept the last archived state of %s %s%s: it could not be refreshed this time",
+                "workflow" if entry["kind"] == "workflow" else "version",
+                entry["workflowId"],
+                f"@{entry['versionName']}" if entry["versionName"] else "",
+                extra={"event": "carried-forward", "key": entry["key"]},
+            )
 
 
 def _snapshot_of(report: BackupReport, config: BackupConfig) -> dict[str, Any]:

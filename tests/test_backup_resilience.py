@@ -134,3 +134,28 @@ def test_invalid_metadata_is_quarantined_and_the_run_goes_on(
     # no bundle was written for it, and the snapshot records the failure
     snapshot = json.loads((store / report["snapshot"]).read_text())
     assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
+
+
+def test_a_failed_night_keeps_the_last_good_state_through_prune(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    args = ["backup", "--store", str(store), "--json", "--log-format", "json"]
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        assert main([*args, "--endpoint-url", emu.url]) == 0
+        first = json.loads(capsys.readouterr().out)
+        world = emu._core.world  # see test_invalid_metadata_is_quarantined_and_the_run_goes_on
+        world.region("us-east-1").account("123456789012").workflows["1048576"].versions[
+            "1.1.0"
+        ].storage_capacity = -1
+        assert main([*args, "--endpoint-url", emu.url]) == 3
+        second = json.loads(capsys.readouterr().out)
+    old = next(b for b in first["bundles"] if b["versionName"] == "1.1.0")
+    assert [f["versionName"] for f in second["failed"]] == ["1.1.0"]
+    # the version's last good bundle is still part of the account's latest state
+    assert old in [{**b, "new": True} for b in second["bundles"]]
+    assert sorted(b["key"] for b in second["bundles"]) == sorted(b["key"] for b in first["bundles"])
+    assert main(["prune", "--store", str(store), "--keep-last", "1"]) == 0
+    capsys.readouterr()
+    assert (store / old["key"]).exists()
+    assert main(["verify", "--store", str(store)]) == 0
