@@ -13,7 +13,6 @@ from typing import Any
 from .._aws import open_omics_api
 from .._backup import BackupConfig, run_backup
 from .._metrics import write_metrics
-from .._ratelimit import DEFAULT_RATES
 from .._report import BackupReport
 from ..store import open_store
 from ._common import (
@@ -23,11 +22,12 @@ from ._common import (
     Progress,
     add_aws_options,
     add_output_options,
+    add_rate_options,
     add_store_options,
     aws_settings,
     key_value,
     positive_int,
-    rate_pair,
+    rates_from,
     setup_logging,
     store_options,
 )
@@ -79,16 +79,7 @@ def add_parser(sub: Any) -> None:
         help="workflows in flight at once (versions: twice that); the API rate limits set the pace",
     )
     run.add_argument("--download-concurrency", type=positive_int, default=8, metavar="N")
-    run.add_argument(
-        "--rate",
-        action="append",
-        default=[],
-        type=rate_pair,
-        metavar="OPERATION=RATE",
-        help="requests per second allowed for an operation, if your account's quota differs "
-        "(defaults: the published quotas, e.g. GetWorkflow=10, ListShares=1)",
-    )
-    run.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls (rely on retries)")
+    add_rate_options(run)
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
@@ -108,8 +99,7 @@ def add_parser(sub: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     progress = setup_logging(args)
-    rates: dict[str, float] | None = None if args.no_rate_limit else {**DEFAULT_RATES, **dict(args.rate)}
-    settings = aws_settings(args, rates=rates)
+    settings = aws_settings(args, rates=rates_from(args))
     config = BackupConfig(
         workflow_ids=tuple(args.workflow_id),
         names=tuple(args.name),

@@ -140,6 +140,27 @@ def rate_pair(text: str) -> tuple[str, float]:
     return op, rate
 
 
+def add_rate_options(group: argparse._ArgumentGroup) -> None:
+    """``--rate OP=RATE`` and ``--no-rate-limit``: how fast each HealthOmics operation may be called."""
+    group.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        type=rate_pair,
+        metavar="OPERATION=RATE",
+        help="requests per second allowed for an operation, if your account's quota differs "
+        "(defaults: the published quotas, e.g. GetWorkflow=10, ListShares=1)",
+    )
+    group.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls (rely on retries)")
+
+
+def rates_from(args: argparse.Namespace) -> dict[str, float] | None:
+    """The per-operation rates ``add_rate_options`` asked for; ``None`` lifts pacing."""
+    if args.no_rate_limit:
+        return None
+    return {**DEFAULT_RATES, **dict(args.rate)}
+
+
 def aws_settings(
     args: argparse.Namespace,
     *,

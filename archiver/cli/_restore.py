@@ -14,7 +14,6 @@ from typing import Any
 
 from .._aws import open_omics_api
 from .._errors import UsageError
-from .._ratelimit import DEFAULT_RATES
 from .._restore import RestoreReport, run_restore
 from .._restore_plan import ItemPlan, RestoreConfig, Staging
 from .._rewrite import EcrMapping
@@ -25,12 +24,13 @@ from ._common import (
     EXIT_PARTIAL,
     add_aws_options,
     add_output_options,
+    add_rate_options,
     add_store_options,
     aws_settings,
     key_value,
     positive_int,
     print_error,
-    rate_pair,
+    rates_from,
     setup_logging,
     store_options,
 )
@@ -153,15 +153,7 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="workflows restored at once (default: %(default)s)",
     )
-    run.add_argument(
-        "--rate",
-        action="append",
-        default=[],
-        type=rate_pair,
-        metavar="OPERATION=RATE",
-        help="requests per second allowed for an operation in the target (defaults: the published quotas)",
-    )
-    run.add_argument("--no-rate-limit", action="store_true", help="do not pace API calls")
+    add_rate_options(run)
     run.add_argument(
         "--dry-run", action="store_true", help="print the plan; create, stage and change nothing"
     )
@@ -257,8 +249,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not (config.selective or config.select_all):
         raise UsageError("say what to restore: --uuid, --workflow-id, --name or --all")
-    rates: dict[str, float] | None = None if args.no_rate_limit else {**DEFAULT_RATES, **dict(args.rate)}
-    settings = aws_settings(args, prefix="to-", rates=rates)
+    settings = aws_settings(args, prefix="to-", rates=rates_from(args))
 
     async def go() -> RestoreReport:
         async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
