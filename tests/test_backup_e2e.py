@@ -135,7 +135,7 @@ def test_backup_to_s3(
     assert code == 0 and not any(b["new"] for b in second["bundles"])
     assert second["stats"]["definitionBytesDownloaded"] == 0
     omics(emulator).update_workflow_version(
-        workflowId="2097152", versionName="1.0.0", description="re-described"
+        workflowId="2097152", versionName="1.0.0", readmeMarkdown="# rnaseq-quant 1.0.0\n\nRevised.\n"
     )
     code, third = backup(emulator, store, "--s3-endpoint-url", endpoint, capsys=capsys)
     new = [b for b in third["bundles"] if b["new"]]
@@ -178,3 +178,23 @@ def test_usage_errors_exit_2(emulator: Emulator, capsys: pytest.CaptureFixture[s
     assert info.value.code == 2
     assert main(["backup", "--store", "ftp://nowhere/x", "--endpoint-url", emulator.url]) == 2
     assert "ftp" in capsys.readouterr().err
+
+
+def test_shared_workflows_listed_by_list_workflows_are_skipped_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whether ListWorkflows lists workflows shared with us is undocumented: both must work.
+
+    Also: the endpoint comes from AWS_ENDPOINT_URL_OMICS when --endpoint-url is not given.
+    """
+    with Emulator(EmulatorConfig(quotas=None, list_shared_workflows=True), seed_dir=SEED) as emu:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_OMICS", emu.url)
+        code = main(["backup", "--store", str(tmp_path / "a"), "--json", "--log-format", "json"])
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 0, report["failed"]
+    assert [s["workflowId"] for s in report["skipped"]] == [SHARED_ID]
+    warnings = [json.loads(line) for line in err.splitlines() if '"skipped"' in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert "joint-genotyping" in warnings[0]["message"] and "210987654321" in warnings[0]["message"]
+    assert {b["workflowId"] for b in report["bundles"]} == set(OURS)
