@@ -274,12 +274,17 @@ class _Pipeline:
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     def _is_foreign(self, item: _Item, exc: AccessDenied | ServiceValidationError) -> bool:
-        """A workflow we may read but not export (shared with us) is a skip, not a failure."""
-        msg = exc.message.lower()
-        if "share" in msg or "export" in msg:
-            self._skip(item, "shared", exc.message)
-            return True
-        return False
+        """A workflow we may read but not export (shared with us) is a skip, not a failure.
+
+        Shared workflows are normally recognised before any Get call (ListShares, the owner in the
+        ARN); this catches one that neither revealed. The service's error code for a refused export
+        is undocumented, so only a refusal that speaks of sharing counts: any other AccessDenied
+        (an IAM policy, say) is a failure, never a silent skip.
+        """
+        if "shar" not in exc.message.lower():
+            return False
+        self._skip(item, "shared", exc.message)
+        return True
 
     def _tags_match(self, response: Mapping[str, Any]) -> bool:
         tags = response.get("tags") or {}
