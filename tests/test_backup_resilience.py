@@ -159,3 +159,40 @@ def test_a_failed_night_keeps_the_last_good_state_through_prune(
     capsys.readouterr()
     assert (store / old["key"]).exists()
     assert main(["verify", "--store", str(store)]) == 0
+
+
+def test_a_prune_during_a_real_backup_deletes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backup holds its lock marker for the whole run, so a prune started meanwhile backs off."""
+    store = tmp_path / "archive"
+    config = EmulatorConfig(latency=0.15, faults=Faults(slow_download_bps=200_000))
+    with Emulator(config, seed_dir=SEED) as emu:
+        cmd = [
+            sys.executable,
+            "-m",
+            "archiver.cli",
+            "backup",
+            "--store",
+            str(store),
+            "--endpoint-url",
+            emu.url,
+        ]
+        proc = subprocess.Popen(
+            cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list(store.glob("bundles/**/*.tar.zst")):
+                time.sleep(0.05)
+            before = sorted(store.glob("bundles/**/*.tar.zst"))
+            assert before and proc.poll() is None, "the backup must still be running"
+            code = main(["prune", "--store", str(store), "--keep-last", "1", "--json"])
+            err = capsys.readouterr().err
+            assert code == 1
+            assert "backup" in err
+            assert all(p.exists() for p in before)
+        finally:
+            assert proc.wait(timeout=120) == 0
+    assert main(["prune", "--store", str(store), "--keep-last", "1"]) == 0
+    assert main(["verify", "--store", str(store), "--read-data"]) == 0
