@@ -28,6 +28,7 @@ contain a presigned URL or a credential: :func:`redact` strips query strings fro
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 __all__ = [
     "AccessDenied",
@@ -169,7 +170,19 @@ class ObjectExists(StoreError):
 
 
 class ObjectLocked(StoreError):
-    """S3 Object Lock keeps this object until its retention date."""
+    """S3 Object Lock keeps this object until its retention date (or while a legal hold is on)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        retain_until: datetime | None = None,
+        legal_hold: bool = False,
+    ) -> None:
+        super().__init__(message, key=key)
+        self.retain_until = retain_until
+        self.legal_hold = legal_hold
 
 
 class BundleError(ArchiverError):

@@ -78,6 +78,7 @@ async def test_object_lock_retention_and_delete_refused(s3_lock_bucket: tuple[st
         assert refused.value.key == "snapshots/s1.json"
         assert "snapshots/s1.json" in str(refused.value)
         assert f"{info.retain_until:%Y-%m-%d}" in str(refused.value)
+        assert refused.value.retain_until == info.retain_until and not refused.value.legal_hold
         assert [i.key async for i in store.list()] == ["snapshots/s1.json"]  # still there, not hidden
     head = s3.head_object(Bucket=bucket, Key="snapshots/s1.json")
     assert head["ObjectLockMode"] == "COMPLIANCE"
@@ -90,8 +91,9 @@ async def test_legal_hold_refuses_delete(s3_lock_bucket: tuple[str, str], s3: An
     async with open_store(f"s3://{bucket}/p", StoreOptions(endpoint_url=endpoint)) as store:
         await store.put_bytes("held", b"1")
         s3.put_object_legal_hold(Bucket=bucket, Key="p/held", LegalHold={"Status": "ON"})
-        with pytest.raises(ObjectLocked, match="legal hold"):
+        with pytest.raises(ObjectLocked, match="legal hold") as refused:
             await store.delete("held")
+        assert refused.value.legal_hold
         await store.put_bytes("free", b"1")
         await store.delete("free")
         assert await store.stat("free") is None

@@ -461,7 +461,12 @@ class S3Store:
         if held:
             why.append("under a legal hold")
         reason = " and ".join(why) or "locked"
-        return ObjectLocked(f"cannot delete {key!r} from {self.url}: S3 Object Lock, {reason}", key=key)
+        return ObjectLocked(
+            f"cannot delete {key!r} from {self.url}: S3 Object Lock, {reason}",
+            key=key,
+            retain_until=retain,
+            legal_hold=held,
+        )
 
     async def aclose(self) -> None:
         if not self._closed:
