@@ -1,0 +1,555 @@
+"""``python -m bench``: the omics-archiver benchmark suite (see ``bench/README.md``).
+
+One invocation measures, side by side against the local HealthOmics emulator:
+
+1. quota-bound: our pipeline (the CLI, fresh store) with 50 ms latency and the default quotas,
+   against the quota-bound minimum computed from the calls it made;
+2. unchanged: a second run against the same store (time, definition bytes downloaded);
+3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
+   with ``--no-rate-limit``;
+4. memory: peak RSS of our backup of one workflow with a 100 MB definition.
+
+Speed and memory are measured here against named targets, never asserted in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archiver.testing import DEFAULT_QUOTAS
+
+from . import seed as seeds
+from ._proc import CLI, ROOT, Emulator, Finished, export_revision, run, use_code
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LATENCY_MS = 50.0
+MB = 1_000_000
+
+# Time limits per child process (seconds): generous, but every loop and child is bounded.
+_RUN_TIMEOUT = 600.0
+
+
+@dataclass
+class Metric:
+    """One named figure: its runs, median, and (if it has one) its target."""
+
+    name: str
+    unit: str
+    runs: list[float] = field(default_factory=list)
+    target: str = ""
+    check: Callable[[float], bool] | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.runs) if self.runs else None
+
+    @property
+    def passed(self) -> bool | None:
+        m = self.median
+        if self.check is None or m is None:
+            return None
+        return self.check(m)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": self.median,
+            "runs": self.runs,
+            "target": self.target or None,
+            "passed": self.passed,
+            "note": self.note or None,
+        }
+
+
+@dataclass(frozen=True)
+class Sizes:
+    workflows: int
+    versions: int
+    big_bytes: int
+    repeat: int  # short benchmarks: pipeline without rate limit, memory
+    repeat_long: int  # quota-bound first run, unchanged run, sequential script
+
+
+def quota_bound_minimum(
+    calls: Mapping[str, int], quotas: Mapping[str, float], latency: float
+) -> tuple[float, str | None]:
+    """The least time the calls can take under token-bucket quotas (burst = 1 s of rate).
+
+    ``T_min = max over quota'd operations of max(0, (N_op - B_op) / r_op) + L``, with ``N_op`` the
+    admitted calls of the operation, ``r_op`` its quota (requests/s), ``B_op = r_op * 1 s`` the
+    bucket that starts full, and ``L`` the added latency of one call (the last call still has to
+    come back). Returns the bound and the operation that sets it.
+    """
+    best, which = 0.0, None
+    for op, n in calls.items():
+        rate = quotas.get(op)
+        if not rate or n <= 0:
+            continue
+        t = max(0.0, (n - rate * 1.0) / rate)
+        if which is None or t > best:
+            best, which = t, op
+    return best + latency, which
+
+
+class Suite:
+    def __init__(self, sizes: Sizes, work: Path) -> None:
+        self.sizes = sizes
+        self.work = work
+        self.logs = work / "logs"
+        self.metrics: dict[str, Metric] = {}
+        self.details: dict[str, Any] = {"runs": []}
+        self._n = 0
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def metric(self, key: str, name: str, unit: str, **kw: Any) -> Metric:
+        if key not in self.metrics:
+            self.metrics[key] = Metric(name=name, unit=unit, **kw)
+        return self.metrics[key]
+
+    def add(self, key: str, value: float) -> None:
+        self.metrics[key].runs.append(round(value, 4))
+
+    def _name(self, label: str) -> str:
+        self._n += 1
+        return f"{self._n:02d}-{label}"
+
+    def say(self, text: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def backup(self, url: str, store: Path, label: str, *extra: str) -> tuple[Finished, dict[str, Any]]:
+        cmd = [*CLI, "backup", "--store", str(store), "--endpoint-url", url, "--json", *extra]
+        done = run(cmd, log_dir=self.logs, name=self._name(label), timeout=_RUN_TIMEOUT)
+        try:
+            report: dict[str, Any] = json.loads(done.stdout)
+        except json.JSONDecodeError as exc:
+            raise RuntimeError(
+                f"backup ({label}) exited {done.returncode} without a JSON report:\n{done.stderr_tail}"
+            ) from exc
+        if done.returncode != 0 or report.get("failed"):
+            raise RuntimeError(
+                f"backup ({label}) exited {done.returncode} with {len(report.get('failed', []))} failures:\n"
+                f"{json.dumps(report.get('failed', [])[:3], indent=1)}\n{done.stderr_tail}"
+            )
+        return done, report
+
+    @staticmethod
+    def in_process_seconds(report: Mapping[str, Any]) -> float:
+        start = datetime.fromisoformat(str(report["startedAt"]))
+        end = datetime.fromisoformat(str(report["finishedAt"]))
+        return (end - start).total_seconds()
+
+    def record(self, label: str, done: Finished, **more: Any) -> None:
+        self.details["runs"].append(
+            {"label": label, "seconds": round(done.seconds, 3), "maxrssKiB": done.maxrss_kib, **more}
+        )
+
+    @staticmethod
+    def settle(emu: Emulator, seconds: float = 2.0) -> None:
+        """Let every token bucket refill (they hold 1 s of rate), then zero the statistics."""
+        time.sleep(seconds)
+        emu.reset_stats()
+
+    # -- the benchmarks --------------------------------------------------------------------------
+
+    def corpus_benchmarks(self) -> None:
+        s = self.sizes
+        seed = self.work / "seed-corpus"
+        seeds.write_corpus(seed, workflows=s.workflows, versions=s.versions)
+        items = s.workflows * (1 + s.versions)
+        self.say(f"seeded {s.workflows} workflows x {s.versions} versions ({items} items)")
+
+        self.metric("quota.pipeline_s", "quota-bound run: pipeline wall time (a)", "s")
+        self.metric("quota.minimum_s", "quota-bound minimum (b)", "s")
+        self.metric(
+            "quota.ratio",
+            "quota-bound run: ratio (a)/(b)",
+            "x",
+            target="<= 1.15",
+            check=lambda v: v <= 1.15,
+        )
+        self.metric("quota.in_process_s", "quota-bound run: pipeline time inside the process", "s")
+        self.metric(
+            "quota.throttled",
+            "quota-bound run: throttled responses",
+            "count",
+            target="0",
+            check=lambda v: v == 0,
+        )
+        self.metric("quota.rss_mb", "quota-bound run: peak RSS of the backup", "MB")
+        self.metric("unchanged.seconds", "unchanged 2nd run: wall time", "s")
+        self.metric(
+            "unchanged.report_def_bytes",
+            "unchanged 2nd run: definition bytes (report)",
+            "bytes",
+            target="0",
+            check=lambda v: v == 0,
+        )
+        self.metric(
+            "unchanged.emulator_def_bytes",
+            "unchanged 2nd run: definition bytes (emulator export_bytes)",
+            "bytes",
+            target="0",
+            check=lambda v: v == 0,
+        )
+        self.metric("unchanged.new_bundles", "unchanged 2nd run: new bundles written", "count")
+        self.metric("lifted.sequential_s", "quotas lifted: sequential boto3 script (c)", "s")
+        self.metric("lifted.pipeline_s", "quotas lifted: pipeline --no-rate-limit (d)", "s")
+        self.metric(
+            "lifted.ratio", "quotas lifted: ratio (c)/(d)", "x", target=">= 10", check=lambda v: v >= 10
+        )
+        self.metric("lifted.in_process_s", "quotas lifted: pipeline time inside the process", "s")
+
+        self.metric("lifted.pipeline_cpu_s", "quotas lifted: pipeline CPU time (user+sys)", "s")
+        self.metric("lifted.emulator_cpu_s", "quotas lifted: emulator CPU time during (d)", "s")
+        self.metric("lifted.load1", "quotas lifted: 1-min load average before (d)", "")
+
+        # A fresh emulator for every measured run (pair): the emulator keeps every export URL it
+        # issued for an hour and scans them all on each new one, so it slows down run after run
+        # (see README, "Findings"); fresh ones keep the runs comparable.
+        for i in range(s.repeat_long):
+            with self.emulator(seed, f"quota-{i}") as emu:
+                self.quota_pair(emu, i, items)
+        for i in range(max(s.repeat, s.repeat_long)):
+            seq = fast = None
+            if i < s.repeat_long:
+                with self.emulator(seed, f"sequential-{i}") as emu:
+                    emu.configure(quotas=None)  # POST /_emulator/config {"quotas": null}
+                    seq = self.sequential(emu, i, s)
+            if i < s.repeat:
+                with self.emulator(seed, f"lifted-{i}") as emu:
+                    emu.configure(quotas=None)
+                    fast = self.lifted_pipeline(emu, i, items)
+            if seq is not None and fast is not None:
+                self.add("lifted.ratio", seq / fast)
+        self.metrics["lifted.ratio"].note = "per pair: sequential run i / pipeline run i, run back to back"
+
+    def emulator(self, seed: Path, label: str, *extra: str) -> Emulator:
+        return Emulator(seed, latency_ms=LATENCY_MS, log=self.logs / f"emulator-{label}.err", extra=extra)
+
+    def quota_pair(self, emu: Emulator, i: int, items: int) -> None:
+        store = self.work / f"store-quota-{i}"
+        self.settle(emu)
+        done, report = self.backup(emu.url, store, f"quota-{i}")
+        stats = emu.stats()
+        calls: dict[str, int] = stats["calls"]
+        throttled: dict[str, int] = stats["throttled"]
+        admitted = {op: n - throttled.get(op, 0) for op, n in calls.items()}
+        bound, op = quota_bound_minimum(admitted, DEFAULT_QUOTAS, LATENCY_MS / 1000)
+        if len(report["bundles"]) != items:
+            raise RuntimeError(f"quota run {i}: {len(report['bundles'])} bundles, expected {items}")
+        self.add("quota.pipeline_s", done.seconds)
+        self.add("quota.minimum_s", bound)
+        self.add("quota.ratio", done.seconds / bound)
+        self.add("quota.in_process_s", self.in_process_seconds(report))
+        self.add("quota.throttled", sum(throttled.values()))
+        self.add("quota.rss_mb", done.maxrss_kib * 1024 / MB)
+        self.metrics["quota.minimum_s"].note = f"set by {op}"
+        self.record(
+            f"quota-{i}",
+            done,
+            calls=calls,
+            throttled=throttled,
+            errors=stats["errors"],
+            boundSeconds=round(bound, 3),
+            boundOperation=op,
+            inProcessSeconds=self.in_process_seconds(report),
+            stats=report["stats"],
+        )
+        self.say(
+            f"quota run {i}: {done.seconds:.2f} s, minimum {bound:.2f} s ({op}), "
+            f"ratio {done.seconds / bound:.3f}, throttled {sum(throttled.values())}"
+        )
+
+        self.settle(emu)
+        done2, report2 = self.backup(emu.url, store, f"unchanged-{i}")
+        stats2 = emu.stats()
+        self.add("unchanged.seconds", done2.seconds)
+        self.add("unchanged.report_def_bytes", report2["stats"]["definitionBytesDownloaded"])
+        self.add("unchanged.emulator_def_bytes", stats2["export_bytes"]["definition"])
+        self.add("unchanged.new_bundles", report2["stats"]["bundlesWritten"])
+        self.record(
+            f"unchanged-{i}",
+            done2,
+            calls=stats2["calls"],
+            throttled=stats2["throttled"],
+            exportBytes=stats2["export_bytes"],
+            stats=report2["stats"],
+        )
+        self.say(
+            f"unchanged run {i}: {done2.seconds:.2f} s, definition bytes "
+            f"{report2['stats']['definitionBytesDownloaded']} (report) / "
+            f"{stats2['export_bytes']['definition']} (emulator)"
+        )
+
+    def sequential(self, emu: Emulator, i: int, s: Sizes) -> float:
+        out = self.work / f"sequential-{i}"
+        emu.reset_stats()
+        script = Path(__file__).resolve().parent / "sequential.py"
+        cmd = [sys.executable, str(script), "--endpoint-url", emu.url, "--out", str(out)]
+        done = run(cmd, log_dir=self.logs, name=self._name(f"sequential-{i}"), timeout=_RUN_TIMEOUT)
+        if done.returncode != 0:
+            raise RuntimeError(f"sequential script exited {done.returncode}:\n{done.stderr_tail}")
+        counts = json.loads(done.stdout)
+        if counts["workflows"] != s.workflows or counts["versions"] != s.workflows * s.versions:
+            raise RuntimeError(f"sequential script exported {counts}")
+        self.add("lifted.sequential_s", done.seconds)
+        self.record(
+            f"sequential-{i}",
+            done,
+            cpuSeconds=round(done.cpu_seconds, 3),
+            calls=emu.stats()["calls"],
+            counts=counts,
+        )
+        self.say(f"sequential script {i}: {done.seconds:.2f} s")
+        return done.seconds
+
+    def lifted_pipeline(self, emu: Emulator, i: int, items: int) -> float:
+        emu.reset_stats()
+        load1 = os.getloadavg()[0]
+        cpu0 = emu.cpu_seconds()
+        done, report = self.backup(emu.url, self.work / f"store-lifted-{i}", f"lifted-{i}", "--no-rate-limit")
+        if len(report["bundles"]) != items:
+            raise RuntimeError(f"lifted run {i}: {len(report['bundles'])} bundles, expected {items}")
+        self.add("lifted.pipeline_s", done.seconds)
+        emu_cpu = emu.cpu_seconds() - cpu0
+        self.add("lifted.in_process_s", self.in_process_seconds(report))
+        self.add("lifted.pipeline_cpu_s", done.cpu_seconds)
+        self.add("lifted.emulator_cpu_s", emu_cpu)
+        self.add("lifted.load1", load1)
+        self.record(
+            f"lifted-{i}",
+            done,
+            cpuSeconds=round(done.cpu_seconds, 3),
+            emulatorCpuSeconds=round(emu_cpu, 3),
+            load1=load1,
+            calls=emu.stats()["calls"],
+            inProcessSeconds=self.in_process_seconds(report),
+            stats=report["stats"],
+        )
+        self.say(
+            f"pipeline --no-rate-limit {i}: {done.seconds:.2f} s (CPU {done.cpu_seconds:.2f} s, "
+            f"emulator CPU {emu_cpu:.2f} s, load {load1:.2f})"
+        )
+        return done.seconds
+
+    def memory_benchmark(self) -> None:
+        s = self.sizes
+        seed = self.work / "seed-big"
+        seeds.write_big(seed, size=s.big_bytes)
+        self.say(f"seeded one workflow with a {s.big_bytes / MB:.0f} MB random definition file")
+        self.metric(
+            "memory.rss_mb",
+            f"{s.big_bytes // MB} MB definition: peak RSS of the backup",
+            "MB",
+            target="< 200",
+            check=lambda v: v < 200,
+        )
+        self.metric("memory.seconds", f"{s.big_bytes // MB} MB definition: wall time", "s")
+        self.metric("memory.bundle_mb", f"{s.big_bytes // MB} MB definition: bundle size", "MB")
+        self.metric("memory.definition_mb", f"{s.big_bytes // MB} MB definition: definition ZIP size", "MB")
+        with self.emulator(seed, "big") as emu:
+            self.say(f"emulator at {emu.url}")
+            for i in range(s.repeat):
+                emu.reset_stats()
+                done, report = self.backup(emu.url, self.work / f"store-big-{i}", f"memory-{i}")
+                self.add("memory.rss_mb", done.maxrss_kib * 1024 / MB)
+                self.add("memory.seconds", done.seconds)
+                self.add("memory.bundle_mb", report["stats"]["bytesWritten"] / MB)
+                self.add("memory.definition_mb", report["stats"]["definitionBytesDownloaded"] / MB)
+                self.record(f"memory-{i}", done, stats=report["stats"])
+                self.say(
+                    f"memory run {i}: peak RSS {done.maxrss_kib / 1024:.1f} MiB, {done.seconds:.2f} s, "
+                    f"bundle {report['stats']['bytesWritten'] / MB:.1f} MB"
+                )
+
+    def startup(self) -> None:
+        """Interpreter start and imports of the CLI: a fixed cost in every wall time above."""
+        self.metric("cli.startup_s", "CLI start-up (backup --help)", "s")
+        for i in range(self.sizes.repeat):
+            done = run(
+                [*CLI, "backup", "--help"], log_dir=self.logs, name=self._name(f"help-{i}"), timeout=60
+            )
+            self.add("cli.startup_s", done.seconds)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == int(value):
+        return f"{int(value)}"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def table(metrics: Sequence[Metric]) -> str:
+    rows = [("metric", "median", "unit", "runs", "target", "result")]
+    for m in metrics:
+        result = {True: "PASS", False: "FAIL", None: ""}[m.passed]
+        runs = ", ".join(_fmt(r) for r in m.runs)
+        rows.append((m.name, _fmt(m.median), m.unit, runs, m.target, result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["memTotalKiB"] = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_dirty() -> bool | None:
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "archiver", "schemas"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke version: 20 workflows, 10 MB, 1 repeat")
+    parser.add_argument("--repeat", type=int, default=None, help="runs of the short benchmarks (default 3)")
+    parser.add_argument(
+        "--repeat-long",
+        type=int,
+        default=None,
+        help="runs of the ~40 s benchmarks: quota-bound, unchanged, sequential script (default 2)",
+    )
+    parser.add_argument("--out", type=Path, help="write the JSON results here (instead of bench/results/)")
+    parser.add_argument(
+        "--rev",
+        metavar="REV",
+        help="benchmark the archiver of this git revision (exported to a temp dir), not the working tree",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (stores, logs)")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    sizes = Sizes(
+        workflows=20 if quick else 200,
+        versions=2,
+        big_bytes=(10 if quick else 100) * MB,
+        repeat=max(1, args.repeat if args.repeat is not None else (1 if quick else 3)),
+        repeat_long=max(1, args.repeat_long if args.repeat_long is not None else (1 if quick else 2)),
+    )
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    tmp = tempfile.mkdtemp(prefix="omics-bench-")
+    work = Path(tmp)
+    suite = Suite(sizes, work)
+    suite.say(f"work directory {work}; sizes {sizes}")
+    error: str | None = None
+    code: dict[str, Any] = {"tree": str(ROOT), "commit": git_commit(), "dirty": git_dirty()}
+    try:
+        if args.rev:
+            code = {"rev": args.rev, "commit": export_revision(args.rev, work / "code"), "dirty": False}
+            use_code(work / "code")
+            suite.say(f"benchmarking revision {code['commit']}")
+        suite.startup()
+        suite.corpus_benchmarks()
+        suite.memory_benchmark()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        error = str(exc)
+        suite.say(f"ERROR: {exc}")
+    finally:
+        if not args.keep and error is None:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    finished = datetime.now(UTC)
+
+    metrics = list(suite.metrics.values())
+    print()
+    print(table(metrics))
+    doc = {
+        "startedAt": started.isoformat(),
+        "finishedAt": finished.isoformat(),
+        "quick": quick,
+        "code": code,
+        "machine": machine(),
+        "loadAverage": {"before": load_before, "after": os.getloadavg()},
+        "config": {
+            "workflows": sizes.workflows,
+            "versionsPerWorkflow": sizes.versions,
+            "bigDefinitionBytes": sizes.big_bytes,
+            "latencyMs": LATENCY_MS,
+            "repeat": sizes.repeat,
+            "repeatLong": sizes.repeat_long,
+            "quotas": dict(DEFAULT_QUOTAS),
+        },
+        "metrics": {key: m.as_dict() for key, m in suite.metrics.items()},
+        "runs": suite.details["runs"],
+        "error": error,
+    }
+    text = json.dumps(doc, indent=2) + "\n"
+    if args.out:
+        paths = [args.out]
+    else:
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        paths = [RESULTS / f"{'quick-' if quick else ''}{stamp}.json"]
+        if not quick:
+            paths.append(RESULTS / "latest.json")
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"\nresults: {', '.join(str(p) for p in paths)}")
+    if error:
+        print(f"logs kept in {work}", file=sys.stderr)
+        return 1
+    failed = [m.name for m in metrics if m.passed is False]
+    if failed:
+        print(f"targets missed: {', '.join(failed)}", file=sys.stderr)
+    return 0
