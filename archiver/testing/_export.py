@@ -57,6 +57,7 @@ class Exporter:
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
         self._grants: dict[str, Grant] = {}
+        self._pruned_at = 0.0
 
     def _sign(self, token: str, filename: str, params: dict[str, str]) -> str:
         text = "\n".join([token, filename, *(f"{k}={params[k]}" for k in sorted(params))])
@@ -91,6 +92,10 @@ class Exporter:
         return f"{base_url}/_export/{token}/{filename}?{urlencode(params)}"
 
     def _prune(self, now: float) -> None:
+        # A scan of every grant costs O(issued URLs): do it at most every 10 s, not per URL.
+        if now - self._pruned_at < 10.0:
+            return
+        self._pruned_at = now
         stale = [t for t, g in self._grants.items() if g.expires_at < now - 3600]
         for token in stale:
             del self._grants[token]
