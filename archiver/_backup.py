@@ -55,6 +55,7 @@ __all__ = ["BackupConfig", "run_backup"]
 log = logging.getLogger("archiver.backup")
 
 _EXPORTABLE = {"ACTIVE", "INACTIVE", "UPDATING"}
+_README_LIMIT = 4 << 20  # the service caps READMEs at 500 KiB; anything far above is not a README
 Kind = Literal["workflow", "workflow-version"]
 
 
@@ -401,12 +402,7 @@ class _Pipeline:
         url = response.get("readme")
         if not url:
             return None
-        path = self.run.work / f"readme-{secrets.token_hex(8)}"
-        try:
-            await self.dl.fetch(str(url), path, resource=item.label, what="README")
-            data = path.read_bytes()
-        finally:
-            path.unlink(missing_ok=True)
+        data = await self.dl.fetch_bytes(str(url), resource=item.label, what="README", limit=_README_LIMIT)
         return data or None
 
     async def _definition(self, item: _Item, response: Mapping[str, Any]) -> Path:

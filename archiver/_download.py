@@ -16,6 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 
@@ -39,11 +40,10 @@ class Downloader:
     ``concurrency`` bounds the downloads in flight; each holds at most one chunk (1 MiB) in memory.
     """
 
-    def __init__(self, *, concurrency: int = 4, timeout: float = 900.0, max_bytes: int | None = None) -> None:
+    def __init__(self, *, concurrency: int = 4, timeout: float = 900.0) -> None:
         self._sem = asyncio.Semaphore(concurrency)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_read=60.0)
         self._session: aiohttp.ClientSession | None = None
-        self._max_bytes = max_bytes
         self.bytes_downloaded = 0
 
     async def __aenter__(self) -> Downloader:
@@ -67,11 +67,28 @@ class Downloader:
                     os.unlink(dest)
                 raise
 
+    async def fetch_bytes(self, url: str, *, resource: str, what: str, limit: int) -> bytes:
+        """Download a small object (a README) into memory; more than ``limit`` bytes is an error."""
+        if self._session is None:
+            raise RuntimeError("Downloader used outside 'async with'")
+        buffer = _Buffer(limit, resource=resource, what=what)
+        async with self._sem:
+            await self._stream(self._session, url, buffer, resource=resource, what=what)
+        return bytes(buffer.data)
+
     async def _fetch(
         self, session: aiohttp.ClientSession, url: str, dest: Path, *, resource: str, what: str
     ) -> Downloaded:
-        digest = hashlib.sha256()
-        size = 0
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            sink = _FileSink(out)
+            await self._stream(session, url, sink, resource=resource, what=what)
+        return Downloaded(path=dest, size=sink.size, sha256=sink.digest.hexdigest())
+
+    async def _stream(
+        self, session: aiohttp.ClientSession, url: str, sink: _Sink, *, resource: str, what: str
+    ) -> None:
+        """GET ``url`` into ``sink``, checking the status and that every announced byte arrived."""
         try:
             async with session.get(url, allow_redirects=True) as resp:
                 if resp.status == 403:
@@ -87,22 +104,12 @@ class Downloader:
                         what=what,
                     )
                 expected = resp.content_length
-                if self._max_bytes is not None and expected is not None and expected > self._max_bytes:
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    sink.write(chunk)
+                    self.bytes_downloaded += len(chunk)
+                if expected is not None and sink.size != expected:
                     raise ExportError(
-                        f"the {what} of {resource} is {expected} bytes, over the limit of {self._max_bytes}",
-                        resource=resource,
-                        what=what,
-                    )
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                        self.bytes_downloaded += len(chunk)
-                if expected is not None and size != expected:
-                    raise ExportError(
-                        f"the {what} download of {resource} was cut short: {size} of {expected} bytes",
+                        f"the {what} download of {resource} was cut short: {sink.size} of {expected} bytes",
                         resource=resource,
                         what=what,
                     )
@@ -113,4 +120,43 @@ class Downloader:
                 resource=resource,
                 what=what,
             ) from None
-        return Downloaded(path=dest, size=size, sha256=digest.hexdigest())
+
+
+class _Sink:
+    size = 0
+
+    def write(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+
+class _FileSink(_Sink):
+    """Writes to an open file, hashing as it goes."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.digest = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+
+class _Buffer(_Sink):
+    """Collects a small object in memory; refuses to grow past ``limit``."""
+
+    def __init__(self, limit: int, *, resource: str, what: str) -> None:
+        self.data = bytearray()
+        self._limit = limit
+        self._resource = resource
+        self._what = what
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise ExportError(
+                f"the {self._what} of {self._resource} is over {self._limit} bytes: not downloaded",
+                resource=self._resource,
+                what=self._what,
+            )
+        self.data += chunk

@@ -105,3 +105,16 @@ def test_redact_removes_query_strings_and_credentials() -> None:
     assert (
         redact("token X-Amz-Security-Token=SESSION123 here") == "token X-Amz-Security-Token=<redacted> here"
     )
+
+
+async def test_fetch_bytes_reads_small_objects_and_refuses_large_ones(server: str) -> None:
+    async with Downloader() as dl:
+        data = await dl.fetch_bytes(
+            server + "/full" + SECRET, resource="wf 1", what="README", limit=len(PAYLOAD)
+        )
+        assert data == PAYLOAD
+        with pytest.raises(ExportError, match="over 1000 bytes") as info:
+            await dl.fetch_bytes(server + "/full" + SECRET, resource="wf 1", what="README", limit=1000)
+        assert "deadbeef" not in str(info.value)
+        with pytest.raises(ExportExpired):
+            await dl.fetch_bytes(server + "/expired", resource="wf 1", what="README", limit=1000)
