@@ -59,26 +59,21 @@ def test_backup_archives_everything_despite_faults(
     assert "X-Amz-Signature" not in out + err
 
 
+def _start_backup_and_wait_for_a_bundle(store: Path, url: str) -> tuple[list[str], subprocess.Popen[bytes]]:
+    """Start the backup CLI in its own process; return once it has written its first bundle."""
+    cmd = [sys.executable, "-m", "archiver.cli", "backup", "--store", str(store), "--endpoint-url", url]
+    proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(store.glob("bundles/**/*.tar.zst")):
+        time.sleep(0.05)
+    return cmd, proc
+
+
 def test_kill_9_leaves_no_snapshot_and_no_partial_bundle(tmp_path: Path) -> None:
     store = tmp_path / "archive"
     config = EmulatorConfig(latency=0.15, faults=Faults(slow_download_bps=200_000))
     with Emulator(config, seed_dir=SEED) as emu:
-        cmd = [
-            sys.executable,
-            "-m",
-            "archiver.cli",
-            "backup",
-            "--store",
-            str(store),
-            "--endpoint-url",
-            emu.url,
-        ]
-        proc = subprocess.Popen(
-            cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(store.glob("bundles/**/*.tar.zst")):
-            time.sleep(0.05)
+        cmd, proc = _start_backup_and_wait_for_a_bundle(store, emu.url)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         written = list(store.glob("bundles/**/*.tar.zst"))
@@ -168,23 +163,8 @@ def test_a_prune_during_a_real_backup_deletes_nothing(
     store = tmp_path / "archive"
     config = EmulatorConfig(latency=0.15, faults=Faults(slow_download_bps=200_000))
     with Emulator(config, seed_dir=SEED) as emu:
-        cmd = [
-            sys.executable,
-            "-m",
-            "archiver.cli",
-            "backup",
-            "--store",
-            str(store),
-            "--endpoint-url",
-            emu.url,
-        ]
-        proc = subprocess.Popen(
-            cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        _, proc = _start_backup_and_wait_for_a_bundle(store, emu.url)
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not list(store.glob("bundles/**/*.tar.zst")):
-                time.sleep(0.05)
             before = sorted(store.glob("bundles/**/*.tar.zst"))
             assert before and proc.poll() is None, "the backup must still be running"
             code = main(["prune", "--store", str(store), "--keep-last", "1", "--json"])
