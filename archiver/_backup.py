@@ -1,51 +1,28 @@
-"""The backup pipeline: from HealthOmics to bundles and a snapshot.
+"""One backup run: discovery, the pipeline, and last, the snapshot.
 
-One run, for one account and region::
-
-    discover ──► per workflow: GetWorkflow(export) ─► README ─► state known? ─► definition ─► bundle ─► store
-                 └─► ListWorkflowVersions ─► per version: GetWorkflowVersion(export) ─► ... same ...
-    ... then, last: the snapshot
-
-Each stage has its own bound: API calls are paced per operation by the rate limiter (the quotas
-are the real limit); ``workflow_concurrency``/``version_concurrency`` bound the items in flight;
-``download_concurrency`` bounds downloads; ``bundle_concurrency`` bounds compression (which runs
-in worker threads). A failure in one item is recorded and the others go on; only a failure to
-discover or to write the snapshot fails the run. A state whose bundle already exists costs one
-Get call and a README download, never a definition download.
+``run_backup`` lists the account's workflows, learns its identity and the previous snapshot, skips
+what other accounts shared with it, hands every private workflow to the :class:`Pipeline`
+(``_pipeline.py``), keeps the last good state of whatever failed (see :func:`_carry_forward`) and
+writes the snapshot, all under a backup lock marker so that a concurrent prune cannot delete what
+the run relies on. A run interrupted anywhere writes no snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fnmatch
-import hashlib
 import logging
-import os
-import secrets
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from . import _layout, _schema
+from . import _layout
 from ._aws import CallerIdentity, OmicsApi
-from ._bundle import BundleSource, write_bundle
 from ._download import Downloader
-from ._errors import (
-    AccessDenied,
-    ArchiverError,
-    BundleError,
-    ExportError,
-    MetadataInvalid,
-    ResourceNotFound,
-    ServiceValidationError,
-    StoreError,
-)
-from ._jsonutil import pretty_json
+from ._errors import ResourceNotFound
 from ._lock import backup_lock
+from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
 from .store import Store
@@ -54,490 +31,9 @@ __all__ = ["BackupConfig", "run_backup"]
 
 log = logging.getLogger("archiver.backup")
 
-_EXPORTABLE = {"ACTIVE", "INACTIVE", "UPDATING"}
-_README_LIMIT = 4 << 20  # the service caps READMEs at 500 KiB; anything far above is not a README
-Kind = Literal["workflow", "workflow-version"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class BackupConfig:
-    """What to back up and how hard to push.
-
-    Memory is bounded whatever the size of the definitions: ``download_concurrency`` chunks of
-    1 MiB, plus ``bundle_concurrency`` compressors of about 20 + 30 x ``compression_threads`` MiB
-    each (zstd's per-worker buffers; hence at most 4 workers by default). Disk use is bounded by
-    ``download_concurrency + bundle_concurrency`` definitions at a time in ``work_dir``.
-    """
-
-    workflow_ids: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
-    account: str | None = None
-    workflow_concurrency: int = 16
-    version_concurrency: int = 32
-    download_concurrency: int = 8
-    bundle_concurrency: int = 1
-    compression_level: int = 10
-    compression_threads: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
-    export_attempts: int = 6
-    dry_run: bool = False
-    work_dir: Path | None = None
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.workflow_ids or self.names or self.tags)
-
-
-@dataclass(slots=True)
-class _Item:
-    """One workflow or workflow version to export."""
-
-    kind: Kind
-    workflow_id: str
-    name: str
-    version_name: str | None = None
-    workflow_uuid: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.version_name is None:
-            return f"workflow {self.workflow_id} ({self.name})"
-        return f"workflow {self.workflow_id} ({self.name}) version {self.version_name}"
-
-
-@dataclass(slots=True)
-class _Run:
-    """Mutable bookkeeping of one run; only the pipeline's own tasks touch it (one event loop)."""
-
-    report: BackupReport
-    identity: CallerIdentity
-    known: dict[str, dict[str, Any]]
-    work: Path
-    progress: Callable[[BackupReport], None] | None = None
-
-    def changed(self) -> None:
-        if self.progress is not None:
-            self.progress(self.report)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _Pipeline:
-    def __init__(self, api: OmicsApi, store: Store, config: BackupConfig, downloader: Downloader) -> None:
-        self.api = api
-        self.store = store
-        self.config = config
-        self.dl = downloader
-        self.wf_sem = asyncio.Semaphore(config.workflow_concurrency)
-        self.ver_sem = asyncio.Semaphore(config.version_concurrency)
-        self.bundle_sem = asyncio.Semaphore(config.bundle_concurrency)
-        self.run: _Run
-
-    # -- discovery -------------------------------------------------------------------------
-
-    async def shared_with_us(self) -> dict[str, str]:
-        """Workflows other accounts shared with us (accepted): workflow id -> owner account."""
-        shared: dict[str, str] = {}
-        try:
-            async for share in self.api.list_shares(resource_owner="OTHER"):
-                arn = str(share.get("resourceArn", ""))
-                if share.get("status") not in ("ACTIVE", None) or ":workflow/" not in arn:
-                    continue
-                wf_id = arn.rsplit("/", 1)[-1]
-                owner = str(share.get("ownerId") or arn.split(":")[4])
-                shared[wf_id] = owner
-                name = await self._shared_name(wf_id, owner, str(share.get("shareName", "")))
-                self._skip_shared(wf_id, name, owner)
-        except AccessDenied as exc:
-            log.warning(
-                "cannot list workflows shared with this account; they are not reported",
-                extra={"event": "shares-unavailable", "error": exc.message},
-            )
-        return shared
-
-    async def _shared_name(self, wf_id: str, owner: str, fallback: str) -> str:
-        try:
-            meta = await self.api.get_workflow(wf_id, owner_id=owner)
-        except ArchiverError:
-            return fallback
-        return str(meta.get("name", fallback))
-
-    def _skip_shared(self, wf_id: str, name: str, owner: str) -> None:
-        if any(s["workflowId"] == wf_id and s["reason"] == "shared" for s in self.run.report.skipped):
-            return
-        log.warning(
-            "skipping workflow %s (%s): it is shared with this account by %s and cannot be exported",
-            wf_id,
-            name,
-            owner,
-            extra={
-                "event": "skipped",
-                "workflowId": wf_id,
-                "workflowName": name,
-                "owner": owner,
-                "reason": "shared",
-            },
-        )
-        self.run.report.skipped.append(
-            {"workflowId": wf_id, "name": name, "owner": owner, "versionName": None, "reason": "shared"}
-        )
-
-    def _wanted(self, item: Mapping[str, Any]) -> bool:
-        c = self.config
-        if c.workflow_ids and str(item.get("id")) not in c.workflow_ids:
-            return False
-        name = str(item.get("name", ""))
-        return not (c.names and not any(fnmatch.fnmatchcase(name, pat) for pat in c.names))
-
-    # -- per item ----------------------------------------------------------------------------
-
-    async def workflow(self, listed: Mapping[str, Any], tg: asyncio.TaskGroup) -> None:
-        item = _Item("workflow", str(listed["id"]), str(listed.get("name", "")))
-        async with self.wf_sem:
-            await self._guarded(item, self._export(item, tg))
-
-    async def _guarded(self, item: _Item, work: Any) -> bool:
-        """Run one item's work; record a failure instead of letting it stop the others."""
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except ArchiverError as exc:
-            self._fail(item, _stage_of(exc), exc)
-            return False
-        except Exception as exc:  # a bug must not lose the other workflows' backups
-            log.exception("unexpected error on %s", item.label, extra={"event": "bug"})
-            self._fail(item, "bundle", exc)
-            return False
-        return True
-
-    def _fail(self, item: _Item, stage: str, exc: BaseException) -> None:
-        message = exc.message if isinstance(exc, ArchiverError) else f"{type(exc).__name__}: {exc}"
-        log.error(
-            "failed to back up %s at %s: %s",
-            item.label,
-            stage,
-            message,
-            extra={"event": "failed", "workflowId": item.workflow_id, "versionName": item.version_name},
-        )
-        self.run.report.failed.append(
-            {
-                "workflowId": item.workflow_id,
-                "versionName": item.version_name,
-                "name": item.name,
-                "stage": stage,
-                "error": message,
-                "code": getattr(exc, "code", "") or type(exc).__name__,
-            }
-        )
-        self.run.changed()
-
-    async def _get(self, item: _Item) -> dict[str, Any]:
-        if item.version_name is None:
-            return await self.api.get_workflow(item.workflow_id, export=True)
-        return await self.api.get_workflow_version(item.workflow_id, item.version_name, export=True)
-
-    async def _export(self, item: _Item, tg: asyncio.TaskGroup | None) -> None:
-        """Export one workflow or version, refreshing the presigned URLs when a download fails."""
-        attempts = self.config.export_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await self._get(item)
-            except (AccessDenied, ServiceValidationError) as exc:
-                if self._is_foreign(item, exc):
-                    return
-                raise
-            if item.kind == "workflow":
-                item.workflow_uuid = str(response.get("uuid", "")) or None
-                if not self._tags_match(response):
-                    return
-                if tg is not None and item.workflow_uuid:
-                    tg.create_task(self._versions(item, tg))
-                    tg = None  # versions are started once, whatever the retries below
-            status = str(response.get("status", ""))
-            if status not in _EXPORTABLE:
-                self._skip(item, "not-active", f"status {status}")
-                return
-            try:
-                await self._archive(item, response)
-                return
-            except ExportError as exc:
-                if attempt == attempts:
-                    raise
-                log.info(
-                    "retrying %s with fresh export URLs (%s)",
-                    item.label,
-                    exc.message,
-                    extra={"event": "export-retry", "attempt": attempt},
-                )
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-
-    def _is_foreign(self, item: _Item, exc: AccessDenied | ServiceValidationError) -> bool:
-        """A workflow we may read but not export (shared with us) is a skip, not a failure.
-
-        Shared workflows are normally recognised before any Get call (ListShares, the owner in the
-        ARN); this catches one that neither revealed. The service's error code for a refused export
-        is undocumented, so only a refusal that speaks of sharing counts: any other AccessDenied
-        (an IAM policy, say) is a failure, never a silent skip.
-        """
-        if "shar" not in exc.message.lower():
-            return False
-        self._skip(item, "shared", exc.message)
-        return True
-
-    def _tags_match(self, response: Mapping[str, Any]) -> bool:
-        tags = response.get("tags") or {}
-        return all(tags.get(k) == v for k, v in self.config.tags.items())
-
-    def _skip(self, item: _Item, reason: str, detail: str) -> None:
-        log.warning(
-            "skipping %s: %s",
-            item.label,
-            detail,
-            extra={"event": "skipped", "workflowId": item.workflow_id, "reason": reason},
-        )
-        self.run.report.skipped.append(
-            {
-                "workflowId": item.workflow_id,
-                "name": item.name,
-                "owner": None,
-                "versionName": item.version_name,
-                "reason": reason,
-            }
-        )
-        self.run.changed()
-
-    async def _versions(self, wf: _Item, tg: asyncio.TaskGroup) -> None:
-        try:
-            async for listed in self.api.list_workflow_versions(wf.workflow_id):
-                version = _Item(
-                    "workflow-version",
-                    wf.workflow_id,
-                    wf.name,
-                    version_name=str(listed["versionName"]),
-                    workflow_uuid=wf.workflow_uuid,
-                )
-                tg.create_task(self._version(version))
-        except asyncio.CancelledError:
-            raise
-        except ArchiverError as exc:
-            self._fail(wf, "discover", exc)
-
-    async def _version(self, item: _Item) -> None:
-        async with self.ver_sem:
-            await self._guarded(item, self._export(item, None))
-
-    async def _archive(self, item: _Item, response: Mapping[str, Any]) -> None:
-        meta = _layout.sanitize_metadata(response)
-        schema: _schema.SchemaName = "workflow" if item.kind == "workflow" else "workflow-version"
-        problems = _schema.problems(schema, meta)
-        if problems:
-            await self._quarantine(item, response, meta, problems)
-            return
-        readme = await self._readme(item, response)
-        sid = _layout.state_id(meta, _layout.readme_sha256(readme))
-        assert item.workflow_uuid is not None
-        key = _layout.bundle_key(
-            workflow_uuid=item.workflow_uuid,
-            version_uuid=str(meta["uuid"]) if item.kind == "workflow-version" else None,
-            digest=str(meta["digest"]),
-            state_id=sid,
-        )
-        entry = await self._existing(key)
-        if entry is None:
-            if self.config.dry_run:
-                self._record(item, meta, sid, key, size=0, sha256="", new=True)
-                return
-            entry = await self._write(item, response, meta, sid, key, readme)
-        self._record(item, meta, sid, key, size=entry["size"], sha256=entry["sha256"], new=entry["new"])
-
-    def _record(
-        self, item: _Item, meta: Mapping[str, Any], sid: str, key: str, *, size: int, sha256: str, new: bool
-    ) -> None:
-        report = self.run.report
-        report.bundles.append(
-            {
-                "key": key,
-                "kind": item.kind,
-                "workflowId": item.workflow_id,
-                "workflowUuid": item.workflow_uuid,
-                "uuid": str(meta["uuid"]),
-                "name": item.name if item.kind == "workflow-version" else str(meta.get("name", item.name)),
-                "versionName": item.version_name,
-                "digest": str(meta["digest"]),
-                "stateId": sid,
-                "size": size,
-                "sha256": sha256,
-                "new": new,
-            }
-        )
-        if new:
-            report.stats["bundlesWritten"] += 1
-            report.stats["bytesWritten"] += size
-        report.stats["workflows" if item.kind == "workflow" else "versions"] += 1
-        log.info(
-            "%s %s",
-            "archived" if new else "unchanged",
-            item.label,
-            extra={"event": "bundle", "key": key, "new": new, "dryRun": self.config.dry_run},
-        )
-        self.run.changed()
-
-    async def _existing(self, key: str) -> dict[str, Any] | None:
-        """The snapshot entry of a bundle already in the store, or None if it must be written."""
-        info = await self.store.stat(key)
-        if info is None:
-            return None
-        known = self.run.known.get(key)
-        if known is not None and known.get("size") == info.size:
-            return {"size": info.size, "sha256": known["sha256"], "new": False}
-        digest = hashlib.sha256()
-        async for chunk in self.store.open_read(key):
-            digest.update(chunk)
-        return {"size": info.size, "sha256": digest.hexdigest(), "new": False}
-
-    async def _readme(self, item: _Item, response: Mapping[str, Any]) -> bytes | None:
-        url = response.get("readme")
-        if not url:
-            return None
-        data = await self.dl.fetch_bytes(str(url), resource=item.label, what="README", limit=_README_LIMIT)
-        return data or None
-
-    async def _definition(self, item: _Item, response: Mapping[str, Any]) -> Path:
-        url = response.get("definition")
-        if not url:
-            raise ExportError(
-                f"the service returned no definition URL for {item.label}",
-                resource=item.label,
-                what="definition",
-            )
-        path = self.run.work / f"definition-{secrets.token_hex(8)}.zip"
-        got = await self.dl.fetch(str(url), path, resource=item.label, what="definition")
-        self.run.report.stats["definitionBytesDownloaded"] += got.size
-        return path
-
-    async def _write(
-        self,
-        item: _Item,
-        response: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        sid: str,
-        key: str,
-        readme: bytes | None,
-    ) -> dict[str, Any]:
-        definition = await self._definition(item, response)
-        bundle_path = self.run.work / f"bundle-{secrets.token_hex(8)}.tar.zst"
-        source = BundleSource(
-            kind=item.kind,
-            partition=self.run.identity.partition,
-            account=self.run.identity.account,
-            region=self.run.identity.region,
-            arn=str(meta["arn"]),
-            workflow_id=item.workflow_id,
-            workflow_uuid=str(item.workflow_uuid),
-            version_name=item.version_name,
-            uuid=str(meta["uuid"]),
-            digest=str(meta["digest"]),
-            creation_time=_parse_time(meta.get("creationTime")),
-            status=str(meta.get("status", "")),
-            name=str(meta.get("name", item.name)),
-        )
-        try:
-            async with self.bundle_sem:
-                try:
-                    info = await asyncio.to_thread(
-                        write_bundle,
-                        bundle_path,
-                        source=source,
-                        state_id=sid,
-                        metadata=meta,
-                        definition=definition,
-                        readme=readme,
-                        level=self.config.compression_level,
-                        threads=self.config.compression_threads,
-                    )
-                except BundleError:
-                    await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
-                    raise
-            written = await self.store.put_file(key, bundle_path, if_absent=True)
-        finally:
-            definition.unlink(missing_ok=True)
-            bundle_path.unlink(missing_ok=True)
-        if not written:  # another run wrote the same state meanwhile: same content by construction
-            existing = await self._existing(key)
-            assert existing is not None
-            return existing
-        return {"size": info.size, "sha256": info.sha256, "new": True}
-
-    async def _quarantine(
-        self,
-        item: _Item,
-        response: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        problems: list[_schema.SchemaProblem],
-        *,
-        definition: Path | None = None,
-        readme: bytes | None = None,
-    ) -> None:
-        """Keep what failed validation where a person can look at it, and record the failure."""
-        run = self.run
-        prefix = _layout.quarantine_prefix(
-            run.identity.account, run.identity.region, run.report.run_id, item.workflow_id, item.version_name
-        )
-        listed = [p.as_dict() for p in problems]
-        if not self.config.dry_run:
-            if definition is None and response.get("definition"):
-                with contextlib.suppress(ExportError):
-                    definition = await self._definition(item, response)
-            if readme is None and response.get("readme"):
-                with contextlib.suppress(ExportError):
-                    readme = await self._readme(item, response)
-            await self.store.put_bytes(f"{prefix}/metadata.json", pretty_json(meta), if_absent=False)
-            await self.store.put_bytes(
-                f"{prefix}/errors.json", pretty_json({"problems": listed}), if_absent=False
-            )
-            if readme is not None:
-                await self.store.put_bytes(f"{prefix}/README.md", readme, if_absent=False)
-            if definition is not None and definition.exists():
-                await self.store.put_file(f"{prefix}/definition.zip", definition, if_absent=False)
-        run.report.quarantined.append(
-            {
-                "workflowId": item.workflow_id,
-                "versionName": item.version_name,
-                "prefix": prefix,
-                "problems": listed,
-            }
-        )
-        if problems:
-            best = problems[0]
-            raise MetadataInvalid(
-                f"metadata of {item.label} is invalid at {best.path}: {best.message}; "
-                f"quarantined under {prefix}",
-                schema="workflow" if item.kind == "workflow" else "workflow-version",
-                problems=problems,
-            )
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return datetime.fromtimestamp(0, UTC)
-
-
-def _stage_of(exc: ArchiverError) -> str:
-    if isinstance(exc, MetadataInvalid):
-        return "validate"
-    if isinstance(exc, ExportError):
-        return "download"
-    if isinstance(exc, BundleError):
-        return "bundle"
-    if isinstance(exc, StoreError):
-        return "store"
-    return "export"
 
 
 async def run_backup(
@@ -576,7 +72,7 @@ async def _run(
     """Run the pipeline; return the previous snapshot of the account and region, if any."""
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
-            pipeline = _Pipeline(api, store, config, dl)
+            pipeline = Pipeline(api, store, config, dl)
             listed = [w async for w in api.list_workflows()]
             if config.account:
                 identity = CallerIdentity(partition="aws", account=config.account, region=api.region)
@@ -591,7 +87,7 @@ async def _run(
                 store, partition=identity.partition, account=identity.account, region=identity.region
             )
             known = {str(b["key"]): b for b in (previous or {}).get("bundles", [])}
-            pipeline.run = _Run(
+            pipeline.run = RunState(
                 report=report, identity=identity, known=known, work=Path(tmp), progress=progress
             )
             shared = await pipeline.shared_with_us()
@@ -603,15 +99,15 @@ async def _run(
                         continue  # Ready2Run workflows are AWS's, not ours to back up
                     if owner != identity.account or wf_id in shared:
                         if wf_id not in shared:
-                            pipeline._skip_shared(wf_id, str(item.get("name", "")), owner)
+                            pipeline.skip_shared(wf_id, str(item.get("name", "")), owner)
                         continue
-                    if not pipeline._wanted(item):
+                    if not pipeline.wanted(item):
                         continue
                     tg.create_task(pipeline.workflow(item, tg))
             for wanted in config.workflow_ids:
                 if not any(str(w.get("id")) == wanted for w in listed):
-                    pipeline._fail(
-                        _Item("workflow", wanted, ""),
+                    pipeline.fail(
+                        Item("workflow", wanted, ""),
                         "discover",
                         ResourceNotFound(f"workflow {wanted} was not found", operation="ListWorkflows"),
                     )

@@ -27,10 +27,11 @@ _ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d
 
 
 def make_zip(files: dict[str, str] | None = None) -> bytes:
+    """A ZIP of ``files``; byte-identical for the same files (fixed timestamps, not the clock)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in (files or {"main.wdl": "version 1.0\nworkflow hello {}\n"}).items():
-            archive.writestr(name, text)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
