@@ -28,7 +28,14 @@ from ._errors import (
 )
 from ._ratelimit import DEFAULT_RATES, RateLimiter
 
-__all__ = ["AwsSettings", "CallerIdentity", "OmicsApi", "open_omics_api", "translate_client_error"]
+__all__ = [
+    "AwsSettings",
+    "CallerIdentity",
+    "OmicsApi",
+    "open_omics_api",
+    "partition_of",
+    "translate_client_error",
+]
 
 EXPORT_ALL = ["DEFINITION", "README"]
 
@@ -211,8 +218,21 @@ class OmicsApi:
             except (ClientError, BotoCoreError) as exc:
                 raise translate_client_error(exc, "GetCallerIdentity") from exc
         arn = str(ident.get("Arn", ""))
-        partition = arn.split(":")[1] if arn.count(":") >= 4 else "aws"
+        partition = arn.split(":")[1] if arn.count(":") >= 4 else partition_of(self.region)
         return CallerIdentity(partition=partition, account=str(ident["Account"]), region=self.region)
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition a region belongs to (for ARNs and snapshot keys when STS is not asked)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    return "aws"
 
 
 def _snake(operation: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _layout
-from ._aws import CallerIdentity, OmicsApi
+from ._aws import CallerIdentity, OmicsApi, partition_of
 from ._download import Downloader
 from ._errors import ResourceNotFound
 from ._lock import backup_lock
@@ -75,7 +75,9 @@ async def _run(
             pipeline = Pipeline(api, store, config, dl)
             listed = [w async for w in api.list_workflows()]
             if config.account:
-                identity = CallerIdentity(partition="aws", account=config.account, region=api.region)
+                identity = CallerIdentity(
+                    partition=partition_of(api.region), account=config.account, region=api.region
+                )
             else:
                 identity = await api.caller_identity()
             report.partition, report.account, report.region = (
