@@ -50,7 +50,7 @@ def test_partition_follows_the_region() -> None:
 def test_client_errors_are_translated_into_the_error_tree() -> None:
     def client_error(code: str, status: int) -> ClientError:
         body = {"Error": {"Code": code, "Message": "nope"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        return ClientError(body, "GetWorkflow")  # type: ignore[arg-type]
+        return ClientError(body, "GetWorkflow")
 
     denied = translate_client_error(client_error("AccessDeniedException", 403), "GetWorkflow", "workflow 1")
     assert isinstance(denied, AccessDenied)
