@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,7 +190,7 @@ class Pipeline:
         async with self.wf_sem:
             await self._guarded(item, self._export(item, tg))
 
-    async def _guarded(self, item: Item, work: Any) -> bool:
+    async def _guarded(self, item: Item, work: Awaitable[None]) -> None:
         """Run one item's work; record a failure instead of letting it stop the others."""
         try:
             await work
@@ -198,12 +198,9 @@ class Pipeline:
             raise
         except ArchiverError as exc:
             self.fail(item, _stage_of(exc), exc)
-            return False
         except Exception as exc:  # a bug must not lose the other workflows' backups
             log.exception("unexpected error on %s", item.label, extra={"event": "bug"})
             self.fail(item, "bundle", exc)
-            return False
-        return True
 
     def fail(self, item: Item, stage: str, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, ArchiverError) else f"{type(exc).__name__}: {exc}"
