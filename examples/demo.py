@@ -1,8 +1,9 @@
 """The demo behind `make demo`: a seeded local HealthOmics emulator, backed up into ./archive.
 
 Starts `omics-archiver emulator` seeded from examples/seed, runs `omics-archiver backup` against it
-twice (the second run finds nothing changed and downloads no definition), lists what the archive
-holds, and stops the emulator. It uses fake credentials: it never talks to AWS.
+twice (the second run finds nothing changed and downloads no definition), shows the files, verifies
+every bundle, lists the archived workflows, and stops the emulator. It uses fake credentials: it
+never talks to AWS.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def main() -> int:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 print(f"   {path.relative_to(root)}  ({path.stat().st_size} bytes)")
-        return first or second
+        print("== verify: every bundle decompressed and checked against its manifest", flush=True)
+        checked = subprocess.run([*CLI, "verify", "--store", args.archive, "--read-data"], env=env).returncode
+        print("== list", flush=True)
+        listed = subprocess.run([*CLI, "list", "--store", args.archive, "--no-cache"], env=env).returncode
+        return first or second or checked or listed
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
