@@ -10,17 +10,16 @@ from typing import Any
 
 from .._prune import Duration, PruneOptions, PruneReport, RetentionPolicy, parse_duration, prune_store
 from ..store import open_store
-from ._common import EXIT_OK, add_output_options, add_store_options, setup_logging, store_options
+from ._common import (
+    EXIT_OK,
+    add_output_options,
+    add_store_options,
+    int_at_least,
+    setup_logging,
+    store_options,
+)
 
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+_count = int_at_least(0)
 
 
 def _duration(text: str) -> Duration:

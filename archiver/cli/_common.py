@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -78,7 +78,7 @@ def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True)
     g.add_argument("--kms-key-id", metavar="KEY", help="encrypt S3 objects with this KMS key (SSE-KMS)")
     g.add_argument(
         "--object-lock-days",
-        type=_positive_int,
+        type=positive_int,
         metavar="DAYS",
         help="S3 Object Lock retention for every object written (the bucket must have Object Lock enabled)",
     )
@@ -107,17 +107,22 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for integers of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-positive_int = _positive_int
+positive_int = int_at_least(1)
 
 
 def key_value(text: str) -> tuple[str, str]:
