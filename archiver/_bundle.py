@@ -166,7 +166,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _check_zip(path: Path) -> str | None:
+def _check_zip(path: Path | IO[bytes]) -> str | None:
     """``None`` if ``path`` is a ZIP whose every member reads back with a good CRC, else why not."""
     try:
         if not zipfile.is_zipfile(path):
@@ -203,30 +203,38 @@ def _check_source(source: BundleSource, meta: Mapping[str, Any], sid: str, readm
         raise ValueError("state id does not match the metadata and README (compute it with _layout.state_id)")
 
 
+def _open_definition(definition: Path | bytes) -> BinaryIO:
+    return io.BytesIO(definition) if isinstance(definition, bytes) else open(definition, "rb")
+
+
 def write_bundle(
-    dest: Path,
+    dest: Path | BinaryIO,
     *,
     source: BundleSource,
     state_id: str,
     metadata: Mapping[str, Any],
-    definition: Path,
+    definition: Path | bytes,
     readme: bytes | None,
     level: int = 10,
     threads: int = -1,
 ) -> BundleInfo:
-    """Write one bundle to ``dest`` (a temporary path of the caller's; overwritten if present).
+    """Write one bundle to ``dest``: a temporary path of the caller's (overwritten if present, removed
+    on failure) or a binary file object (written from its current position).
 
     ``metadata`` is sanitized again (idempotent) and must agree with ``source`` and ``state_id``
-    (``ValueError`` otherwise: that is a bug in the caller). The definition must be a sound ZIP
-    (:class:`BundleError` otherwise) and is read twice, never whole. ``threads=-1`` uses every core.
+    (``ValueError`` otherwise: that is a bug in the caller). The definition, a file or the bytes of
+    a small one, must be a sound ZIP (:class:`BundleError` otherwise); a file is read twice, never
+    whole, and compressed as a stream with ``threads`` zstd workers (``-1``: one per core); bytes
+    are compressed at once, in the calling thread, with zstd's parameters sized to them.
     """
     meta = sanitize_metadata(metadata)
     _check_source(source, meta, state_id, readme)
-    why = _check_zip(definition)
-    if why:
-        raise BundleError(f"the definition of {source.arn} {why}")
-    digest, def_size = hashlib.sha256(), 0
-    with open(definition, "rb") as fh:
+    with _open_definition(definition) as fh:
+        why = _check_zip(fh)
+        if why:
+            raise BundleError(f"the definition of {source.arn} {why}")
+        fh.seek(0)
+        digest, def_size = hashlib.sha256(), 0
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             def_size += len(chunk)
@@ -249,31 +257,43 @@ def write_bundle(
     }
     _schema.check("manifest", manifest)
     mtime = max(0, int(_aware(source.creation_time).timestamp()))
-    params = zstandard.ZstdCompressionParameters.from_level(
-        level, threads=threads, job_size=_JOB_SIZE if threads else 0, write_checksum=True
-    )
+    small.insert(0, (MANIFEST, pretty_json(manifest)))
+
+    def add_members(tar_out: IO[bytes]) -> None:
+        with tarfile.open(fileobj=tar_out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFSIZE) as tar:
+            for name, data in small:
+                tar.addfile(_tarinfo(name, len(data), mtime), io.BytesIO(data))
+            with _open_definition(definition) as fh:
+                copied = _Hashing(fh)
+                try:
+                    tar.addfile(_tarinfo(DEFINITION, def_size, mtime), copied)
+                except OSError as exc:
+                    raise BundleError(f"the definition of {source.arn} shrank while bundling") from exc
+        if copied.hash.hexdigest() != digest.hexdigest():
+            raise BundleError(f"the definition of {source.arn} changed while bundling")
+
     try:
-        with open(dest, "wb") as raw:
+        with open(dest, "wb") if isinstance(dest, Path) else contextlib.nullcontext(dest) as raw:
             out = _Hashing(raw)
-            zstd = zstandard.ZstdCompressor(compression_params=params)
-            with zstd.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
-                with tarfile.open(
-                    fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFSIZE
-                ) as tar:
-                    for name, data in [(MANIFEST, pretty_json(manifest)), *small]:
-                        tar.addfile(_tarinfo(name, len(data), mtime), io.BytesIO(data))
-                    with open(definition, "rb") as fh:
-                        copied = _Hashing(fh)
-                        try:
-                            tar.addfile(_tarinfo(DEFINITION, def_size, mtime), copied)
-                        except OSError as exc:
-                            raise BundleError(
-                                f"the definition of {source.arn} shrank while bundling"
-                            ) from exc
-                if copied.hash.hexdigest() != digest.hexdigest():
-                    raise BundleError(f"the definition of {source.arn} changed while bundling")
+            if isinstance(definition, bytes):
+                # Small: one frame compressed at once, with parameters (and memory) sized to it.
+                tar_bytes = io.BytesIO()
+                add_members(tar_bytes)
+                data = tar_bytes.getvalue()
+                params = zstandard.ZstdCompressionParameters.from_level(
+                    level, source_size=len(data), write_checksum=True
+                )
+                out.write(zstandard.ZstdCompressor(compression_params=params).compress(data))
+            else:
+                params = zstandard.ZstdCompressionParameters.from_level(
+                    level, threads=threads, job_size=_JOB_SIZE if threads else 0, write_checksum=True
+                )
+                zstd = zstandard.ZstdCompressor(compression_params=params)
+                with zstd.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
+                    add_members(zw)
     except BaseException:
-        dest.unlink(missing_ok=True)
+        if isinstance(dest, Path):
+            dest.unlink(missing_ok=True)
         raise
     return BundleInfo(size=out.size, sha256=out.hash.hexdigest(), manifest=manifest)
 

@@ -2,7 +2,9 @@
 
 HealthOmics answers an export with presigned S3 URLs, not content. This module streams them to a
 local file in bounded chunks (memory does not grow with the definition's size), hashes while it
-writes, and checks the length against ``Content-Length`` so a connection cut short is noticed. A
+writes, and checks the length against ``Content-Length`` so a connection cut short is noticed. An
+object that announces a small ``Content-Length`` may be kept in memory instead (most definitions
+are a few KiB: a file per download would cost more than the download). A
 403 means the URL expired: :class:`ExportExpired` tells the caller to ask the service for a fresh
 one. The URL itself never appears in an error message, a log line or a stored file: it carries
 credentials in its query string.
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,9 +32,12 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class Downloaded:
-    path: Path
+    """A finished download: in the file ``path``, or in memory as ``data`` (then ``path`` is None)."""
+
+    path: Path | None
     size: int
     sha256: str
+    data: bytes | None = None
 
 
 class Downloader:
@@ -55,13 +61,21 @@ class Downloader:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, url: str, dest: Path, *, resource: str, what: str) -> Downloaded:
-        """Download ``url`` to ``dest``; raise ExportExpired on 403, ExportError on anything else."""
+    async def fetch(
+        self, url: str, dest: Path, *, resource: str, what: str, memory_limit: int = 0
+    ) -> Downloaded:
+        """Download ``url`` to ``dest``; raise ExportExpired on 403, ExportError on anything else.
+
+        With ``memory_limit``, an object whose ``Content-Length`` is at most that many bytes is kept
+        in memory (:attr:`Downloaded.data`) and ``dest`` is never created.
+        """
         if self._session is None:
             raise RuntimeError("Downloader used outside 'async with'")
         async with self._sem:
             try:
-                return await self._fetch(self._session, url, dest, resource=resource, what=what)
+                return await self._fetch(
+                    self._session, url, dest, resource=resource, what=what, memory_limit=memory_limit
+                )
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(dest)
@@ -73,22 +87,51 @@ class Downloader:
             raise RuntimeError("Downloader used outside 'async with'")
         buffer = _Buffer(limit, resource=resource, what=what)
         async with self._sem:
-            await self._stream(self._session, url, buffer, resource=resource, what=what)
+            await self._stream(self._session, url, lambda _: buffer, resource=resource, what=what)
         return bytes(buffer.data)
 
     async def _fetch(
-        self, session: aiohttp.ClientSession, url: str, dest: Path, *, resource: str, what: str
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        dest: Path,
+        *,
+        resource: str,
+        what: str,
+        memory_limit: int,
     ) -> Downloaded:
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            sink = _FileSink(out)
-            await self._stream(session, url, sink, resource=resource, what=what)
+        sinks: list[_FileSink | _Buffer] = []
+
+        def open_sink(length: int | None) -> _Sink:
+            if length is not None and length <= memory_limit:
+                sinks.append(_Buffer(memory_limit, resource=resource, what=what))
+            else:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                sinks.append(_FileSink(os.fdopen(fd, "wb")))
+            return sinks[0]
+
+        try:
+            await self._stream(session, url, open_sink, resource=resource, what=what)
+        finally:
+            if sinks and isinstance(sinks[0], _FileSink):
+                sinks[0].close()
+        sink = sinks[0]
+        if isinstance(sink, _Buffer):
+            data = bytes(sink.data)
+            return Downloaded(path=None, size=sink.size, sha256=hashlib.sha256(data).hexdigest(), data=data)
         return Downloaded(path=dest, size=sink.size, sha256=sink.digest.hexdigest())
 
     async def _stream(
-        self, session: aiohttp.ClientSession, url: str, sink: _Sink, *, resource: str, what: str
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        open_sink: Callable[[int | None], _Sink],
+        *,
+        resource: str,
+        what: str,
     ) -> None:
-        """GET ``url`` into ``sink``, checking the status and that every announced byte arrived."""
+        """GET ``url`` into the sink that ``open_sink(Content-Length)`` gives, checking the status
+        and that every announced byte arrived."""
         try:
             async with session.get(url, allow_redirects=True) as resp:
                 if resp.status == 403:
@@ -104,6 +147,7 @@ class Downloader:
                         what=what,
                     )
                 expected = resp.content_length
+                sink = open_sink(expected)
                 async for chunk in resp.content.iter_chunked(_CHUNK):
                     sink.write(chunk)
                     self.bytes_downloaded += len(chunk)
@@ -140,6 +184,9 @@ class _FileSink(_Sink):
         self.digest.update(chunk)
         self.size += len(chunk)
         self._out.write(chunk)
+
+    def close(self) -> None:
+        self._out.close()
 
 
 class _Buffer(_Sink):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import fnmatch
 import hashlib
+import io
 import logging
 import os
 import secrets
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from . import _layout, _schema
 from ._aws import CallerIdentity, OmicsApi
 from ._bundle import BundleSource, write_bundle
-from ._download import Downloader
+from ._download import Downloaded, Downloader
 from ._errors import (
     AccessDenied,
     ArchiverError,
@@ -52,6 +53,7 @@ log = logging.getLogger("archiver.backup")
 
 _EXPORTABLE = {"ACTIVE", "INACTIVE", "UPDATING"}
 _README_LIMIT = 4 << 20  # the service caps READMEs at 500 KiB; anything far above is not a README
+_IN_MEMORY = 1 << 20  # definitions up to this size are downloaded and bundled in memory
 Kind = Literal["workflow", "workflow-version"]
 
 
@@ -60,9 +62,10 @@ class BackupConfig:
     """What to back up and how hard to push.
 
     Memory is bounded whatever the size of the definitions: ``download_concurrency`` chunks of
-    1 MiB, plus ``bundle_concurrency`` compressors of about 20 + 30 x ``compression_threads`` MiB
-    each (zstd's per-worker buffers; hence at most 4 workers by default). Disk use is bounded by
-    ``download_concurrency + bundle_concurrency`` definitions at a time in ``work_dir``.
+    1 MiB, definitions of up to 1 MiB held whole (at most one per item in flight), plus
+    ``bundle_concurrency`` compressors of about 20 + 30 x ``compression_threads`` MiB each (zstd's
+    per-worker buffers; hence at most 4 workers by default). Larger definitions wait in files in
+    ``work_dir``, at most one per item in flight.
     """
 
     workflow_ids: tuple[str, ...] = ()
@@ -394,7 +397,8 @@ class Pipeline:
         data = await self.dl.fetch_bytes(str(url), resource=item.label, what="README", limit=_README_LIMIT)
         return data or None
 
-    async def _definition(self, item: Item, response: Mapping[str, Any]) -> Path:
+    async def _definition(self, item: Item, response: Mapping[str, Any]) -> Downloaded:
+        """Download the definition: in memory when small, else to a file in the work directory."""
         url = response.get("definition")
         if not url:
             raise ExportError(
@@ -403,9 +407,11 @@ class Pipeline:
                 what="definition",
             )
         path = self.run.work / f"definition-{secrets.token_hex(8)}.zip"
-        got = await self.dl.fetch(str(url), path, resource=item.label, what="definition")
+        got = await self.dl.fetch(
+            str(url), path, resource=item.label, what="definition", memory_limit=_IN_MEMORY
+        )
         self.run.report.stats["definitionBytesDownloaded"] += got.size
-        return path
+        return got
 
     async def _write(
         self,
@@ -417,7 +423,6 @@ class Pipeline:
         readme: bytes | None,
     ) -> dict[str, Any]:
         definition = await self._definition(item, response)
-        bundle_path = self.run.work / f"bundle-{secrets.token_hex(8)}.tar.zst"
         source = BundleSource(
             kind=item.kind,
             partition=self.run.identity.partition,
@@ -433,16 +438,21 @@ class Pipeline:
             status=str(meta.get("status", "")),
             name=str(meta.get("name", item.name)),
         )
+        # A small definition is bundled in memory, single-threaded, and stored in one write; a large
+        # one goes through files in the work directory with multi-threaded compression.
+        in_memory = definition.data is not None
+        buffer = io.BytesIO()
+        bundle_path = self.run.work / f"bundle-{secrets.token_hex(8)}.tar.zst"
         try:
             async with self.bundle_sem:
                 try:
                     info = await asyncio.to_thread(
                         write_bundle,
-                        bundle_path,
+                        buffer if in_memory else bundle_path,
                         source=source,
                         state_id=sid,
                         metadata=meta,
-                        definition=definition,
+                        definition=definition.data if definition.data is not None else _path(definition),
                         readme=readme,
                         level=self.config.compression_level,
                         threads=self.config.compression_threads,
@@ -450,10 +460,12 @@ class Pipeline:
                 except BundleError:
                     await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
                     raise
-            written = await self.store.put_file(key, bundle_path, if_absent=True)
+            if in_memory:
+                written = await self.store.put_bytes(key, buffer.getvalue(), if_absent=True)
+            else:
+                written = await self.store.put_file(key, bundle_path, if_absent=True)
         finally:
-            definition.unlink(missing_ok=True)
-            bundle_path.unlink(missing_ok=True)
+            _remove(definition.path, None if in_memory else bundle_path)
         if not written:  # another run wrote the same state meanwhile: same content by construction
             existing = await self._existing(key)
             assert existing is not None
@@ -467,7 +479,7 @@ class Pipeline:
         meta: Mapping[str, Any],
         problems: list[_schema.SchemaProblem],
         *,
-        definition: Path | None = None,
+        definition: Downloaded | None = None,
         readme: bytes | None = None,
     ) -> None:
         """Keep what failed validation where a person can look at it, and record the failure."""
@@ -489,8 +501,10 @@ class Pipeline:
             )
             if readme is not None:
                 await self.store.put_bytes(f"{prefix}/README.md", readme, if_absent=False)
-            if definition is not None and definition.exists():
-                await self.store.put_file(f"{prefix}/definition.zip", definition, if_absent=False)
+            if definition is not None and definition.data is not None:
+                await self.store.put_bytes(f"{prefix}/definition.zip", definition.data, if_absent=False)
+            elif definition is not None and definition.path is not None and definition.path.exists():
+                await self.store.put_file(f"{prefix}/definition.zip", definition.path, if_absent=False)
         run.report.quarantined.append(
             {
                 "workflowId": item.workflow_id,
@@ -507,6 +521,17 @@ class Pipeline:
                 schema="workflow" if item.kind == "workflow" else "workflow-version",
                 problems=problems,
             )
+
+
+def _remove(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _path(got: Downloaded) -> Path:
+    assert got.path is not None
+    return got.path
 
 
 def _parse_time(value: Any) -> datetime:

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 import zstandard
@@ -68,8 +68,8 @@ def source_for(meta: dict[str, Any], *, name: str = "germline") -> BundleSource:
 
 
 def write(
-    dest: Path,
-    definition: Path,
+    dest: Path | BinaryIO,
+    definition: Path | bytes,
     *,
     response: dict[str, Any] | None = None,
     readme: bytes | None = README,
@@ -519,3 +519,34 @@ def test_a_100_mb_definition_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert result["one_worker_mib"] < 50, result
     assert result["all_cores_mib"] < 20 + 30 * result["cores"], result
     assert result["write0"] + result["read"] + result["verify"] < 10, result
+
+
+def test_definition_in_memory_gives_the_same_members(tmp_path: Path, definition: Path) -> None:
+    """The pipeline bundles small definitions from memory into memory: same members, standard tools."""
+    from_file = tmp_path / "from-file.tar.zst"
+    write(from_file, definition)
+    buffer = io.BytesIO()
+    _, info = write(buffer, definition.read_bytes())
+    from_memory = tmp_path / "from-memory.tar.zst"
+    from_memory.write_bytes(buffer.getvalue())
+    assert info.size == len(buffer.getvalue())
+    assert info.sha256 == hashlib.sha256(buffer.getvalue()).hexdigest()
+    assert [(i.get_info(), d) for i, d in members_of(from_memory)] == [
+        (i.get_info(), d) for i, d in members_of(from_file)
+    ]
+    assert verify_bundle(from_memory) == []
+    subprocess.run(["zstd", "-q", "-t", str(from_memory)], check=True)
+    frame = zstandard.get_frame_parameters(buffer.getvalue())
+    assert frame.content_size == len(b"".join(_tar_of(from_file)))  # one-shot: size in the header
+    assert frame.has_checksum
+    assert frame.window_size <= 1 << 17  # sized to the input, not level 10's 8 MiB window
+
+
+def test_a_damaged_definition_in_memory_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with pytest.raises(BundleError, match="is not a ZIP file"):
+        write(buffer, b"PK\x03\x04 not really")
+
+
+def _tar_of(bundle: Path) -> list[bytes]:
+    return [zstandard.ZstdDecompressor().decompressobj().decompress(bundle.read_bytes())]

@@ -118,3 +118,34 @@ async def test_fetch_bytes_reads_small_objects_and_refuses_large_ones(server: st
         assert "deadbeef" not in str(info.value)
         with pytest.raises(ExportExpired):
             await dl.fetch_bytes(server + "/expired", resource="wf 1", what="README", limit=1000)
+
+
+async def test_a_small_object_is_kept_in_memory(server: str, tmp_path: Path) -> None:
+    async with Downloader() as dl:
+        small = await dl.fetch(
+            server + "/full", tmp_path / "s.zip", resource="wf", what="definition", memory_limit=len(PAYLOAD)
+        )
+        large = await dl.fetch(
+            server + "/full",
+            tmp_path / "l.zip",
+            resource="wf",
+            what="definition",
+            memory_limit=len(PAYLOAD) - 1,
+        )
+    assert small.path is None and small.data == PAYLOAD and small.size == len(PAYLOAD)
+    assert small.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert not (tmp_path / "s.zip").exists()
+    assert large.data is None and large.path == tmp_path / "l.zip" and large.path.read_bytes() == PAYLOAD
+
+
+async def test_a_truncated_object_in_memory_is_an_error(server: str, tmp_path: Path) -> None:
+    async with Downloader() as dl:
+        with pytest.raises(ExportError, match="definition of wf"):
+            await dl.fetch(
+                server + "/truncated",
+                tmp_path / "d.zip",
+                resource="wf",
+                what="definition",
+                memory_limit=1 << 30,
+            )
+    assert not (tmp_path / "d.zip").exists()
