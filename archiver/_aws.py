@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.utils import parse_timestamp
 
 from ._errors import (
     AccessDenied,
@@ -98,6 +100,25 @@ def translate_client_error(exc: Exception, operation: str, resource: str | None 
     if isinstance(exc, NoRegionError):
         return ServiceError("no AWS region configured (use --region)", operation=operation, code="NoRegion")
     return ServiceError(f"{operation} failed: {exc}", operation=operation, code=type(exc).__name__)
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with a fast path for the ISO 8601 strings HealthOmics sends.
+
+    botocore's own goes through dateutil's general parser, a noticeable share of the CPU per call;
+    the result is the same aware datetime. Anything else (epoch numbers, RFC 822, no offset) is
+    left to botocore.
+    """
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None:
+                return moment
+    parsed: datetime = parse_timestamp(value)
+    return parsed
 
 
 def _client_config(settings: AwsSettings, *, custom_endpoint: bool) -> Config:
@@ -251,6 +272,7 @@ async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
         session = AioSession(profile=settings.profile)
     except BotoCoreError as exc:
         raise UsageError(f"cannot use AWS profile {settings.profile!r}: {exc}") from exc
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_parse_timestamp)
     custom = settings.endpoint_url is not None
     try:
         cm = session.create_client(

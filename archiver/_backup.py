@@ -10,6 +10,7 @@ the run relies on. A run interrupted anywhere writes no snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
@@ -24,10 +25,11 @@ from ._errors import ResourceNotFound
 from ._lock import backup_lock
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
+from ._shard import Sharding, Worker, run_workflows, split
 from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
 from .store import Store
 
-__all__ = ["BackupConfig", "run_backup"]
+__all__ = ["BackupConfig", "Sharding", "run_backup"]
 
 log = logging.getLogger("archiver.backup")
 
@@ -42,6 +44,7 @@ async def run_backup(
     config: BackupConfig | None = None,
     *,
     progress: Callable[[BackupReport], None] | None = None,
+    sharding: Sharding | None = None,
 ) -> BackupReport:
     """Back up one account and region into ``store``; return the run's report.
 
@@ -53,12 +56,18 @@ async def run_backup(
     started = _now()
     run_id = _layout.new_snapshot_id(started)
     report = BackupReport(run_id=run_id, started_at=started, dry_run=config.dry_run)
-    async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
-        previous = await _run(api, store, config, report, progress)
-        _carry_forward(report, previous)
-        report.finished_at = _now()
-        if not config.dry_run:
-            report.snapshot_key = await write_snapshot(store, _snapshot_of(report, config))
+    async with contextlib.AsyncExitStack() as workers_stack:
+        # Worker processes start first, so that their start-up overlaps discovery.
+        workers = [
+            await workers_stack.enter_async_context(Worker(k))
+            for k in range(1, sharding.processes if sharding else 1)
+        ]
+        async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
+            previous = await _run(api, store, config, report, progress, sharding, workers)
+            _carry_forward(report, previous)
+            report.finished_at = _now()
+            if not config.dry_run:
+                report.snapshot_key = await write_snapshot(store, _snapshot_of(report, config))
     return report
 
 
@@ -68,6 +77,8 @@ async def _run(
     config: BackupConfig,
     report: BackupReport,
     progress: Callable[[BackupReport], None] | None,
+    sharding: Sharding | None,
+    workers: list[Worker],
 ) -> dict[str, Any] | None:
     """Run the pipeline; return the previous snapshot of the account and region, if any."""
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
@@ -93,19 +104,19 @@ async def _run(
                 report=report, identity=identity, known=known, work=Path(tmp), progress=progress
             )
             shared = await pipeline.shared_with_us()
-            async with asyncio.TaskGroup() as tg:
-                for item in listed:
-                    wf_id = str(item.get("id"))
-                    owner = str(item.get("arn", "")).split(":")[4] if item.get("arn") else identity.account
-                    if item.get("type", "PRIVATE") != "PRIVATE":
-                        continue  # Ready2Run workflows are AWS's, not ours to back up
-                    if owner != identity.account or wf_id in shared:
-                        if wf_id not in shared:
-                            pipeline.skip_shared(wf_id, str(item.get("name", "")), owner)
-                        continue
-                    if not pipeline.wanted(item):
-                        continue
-                    tg.create_task(pipeline.workflow(item, tg))
+            selected: list[Mapping[str, Any]] = []
+            for item in listed:
+                wf_id = str(item.get("id"))
+                owner = str(item.get("arn", "")).split(":")[4] if item.get("arn") else identity.account
+                if item.get("type", "PRIVATE") != "PRIVATE":
+                    continue  # Ready2Run workflows are AWS's, not ours to back up
+                if owner != identity.account or wf_id in shared:
+                    if wf_id not in shared:
+                        pipeline.skip_shared(wf_id, str(item.get("name", "")), owner)
+                    continue
+                if pipeline.wanted(item):
+                    selected.append(item)
+            await _dispatch(api, pipeline, selected, sharding, workers)
             for wanted in config.workflow_ids:
                 if not any(str(w.get("id")) == wanted for w in listed):
                     pipeline.fail(
@@ -114,6 +125,29 @@ async def _run(
                         ResourceNotFound(f"workflow {wanted} was not found", operation="ListWorkflows"),
                     )
     return previous
+
+
+async def _dispatch(
+    api: OmicsApi,
+    pipeline: Pipeline,
+    selected: list[Mapping[str, Any]],
+    sharding: Sharding | None,
+    workers: list[Worker],
+) -> None:
+    """Back up ``selected`` here, or split among this process and the workers (see ``_shard``)."""
+    shards = split(selected, min(len(workers) + 1, max(len(selected), 1)))
+    if sharding is None or len(shards) == 1:
+        await run_workflows(pipeline, selected)
+        return
+    share = 1.0 / len(shards)
+    api.limiter.share(share)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for worker, shard in zip(workers, shards[1:], strict=False):
+                tg.create_task(worker.run(sharding, pipeline, shard, rate_share=share))
+            tg.create_task(run_workflows(pipeline, shards[0]))
+    finally:
+        api.limiter.share(1.0)
 
 
 def _carry_forward(report: BackupReport, previous: Mapping[str, Any] | None) -> None:

@@ -53,12 +53,16 @@ class RateLimiterStats:
 class _Pacer:
     """Spaces acquisitions ``1/rate`` seconds apart (a token bucket of capacity one)."""
 
-    __slots__ = ("_interval", "_lock", "_next")
+    __slots__ = ("_interval", "_lock", "_next", "rate")
 
     def __init__(self, rate: float) -> None:
+        self.rate = rate
         self._interval = 1.0 / rate
         self._next = 0.0
         self._lock = asyncio.Lock()
+
+    def set_rate(self, rate: float) -> None:
+        self._interval = 1.0 / rate
 
     async def acquire(self) -> float:
         async with self._lock:
@@ -95,6 +99,14 @@ class RateLimiter:
         waited = await pacer.acquire()
         if waited:
             self._waited[operation] = self._waited.get(operation, 0.0) + waited
+
+    def share(self, fraction: float) -> None:
+        """Pace every operation at ``fraction`` of its configured rate, for one of several processes
+        that together must stay under the account's quotas."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"a rate share must be in (0, 1], not {fraction}")
+        for pacer in self._pacers.values():
+            pacer.set_rate(pacer.rate * fraction)
 
     def statistics(self) -> RateLimiterStats:
         return RateLimiterStats(calls=dict(self._calls), waited_seconds=dict(self._waited))

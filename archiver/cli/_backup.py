@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .._aws import open_omics_api
-from .._backup import BackupConfig, run_backup
+from .._backup import BackupConfig, Sharding, run_backup
 from .._metrics import write_metrics
 from .._report import BackupReport
 from ..store import open_store
@@ -79,6 +81,17 @@ def add_parser(sub: Any) -> None:
         help="workflows in flight at once (versions: twice that); the API rate limits set the pace",
     )
     run.add_argument("--download-concurrency", type=positive_int, default=8, metavar="N")
+    run.add_argument(
+        "--processes",
+        type=_processes_arg,
+        default="auto",
+        metavar="N|auto",
+        help="processes sharing the work (each at 1/N of every rate, so that together they stay under the "
+        "quotas). One process keeps up with the default quotas several times over; more only help when "
+        f"the export rates are raised past what one CPU core can serve. auto: 1 while GetWorkflow and "
+        f"GetWorkflowVersion are paced at {_ONE_PROCESS_RATE:g}/s or less, else one per CPU core (at most "
+        f"{_MAX_PROCESSES})",
+    )
     add_rate_options(run)
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
@@ -97,9 +110,34 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(run=run_command)
 
 
+_ONE_PROCESS_RATE = 40.0  # calls/s one process serves with room to spare (it manages ~100 on one core)
+_MAX_PROCESSES = 8
+
+
+def _processes_arg(value: str) -> int | str:
+    return "auto" if value == "auto" else positive_int(value)
+
+
+def processes_for(requested: int | str, rates: Mapping[str, float] | None, cpus: int | None) -> int:
+    """``--processes``: a number as given; ``auto`` from the export rates and the CPU count."""
+    if requested != "auto":
+        return int(requested)
+    export = [(rates or {}).get(op, 0.0) for op in ("GetWorkflow", "GetWorkflowVersion")]
+    if rates is not None and all(0 < rate <= _ONE_PROCESS_RATE for rate in export):
+        return 1
+    return max(1, min(cpus or 1, _MAX_PROCESSES))
+
+
 def run_command(args: argparse.Namespace) -> int:
     progress = setup_logging(args)
-    settings = aws_settings(args, rates=rates_from(args))
+    rates = rates_from(args)
+    settings = aws_settings(args, rates=rates)
+    processes = processes_for(args.processes, rates, os.cpu_count())
+    sharding = (
+        Sharding(processes=processes, aws=settings, store_url=args.store, store_options=store_options(args))
+        if processes > 1
+        else None
+    )
     config = BackupConfig(
         workflow_ids=tuple(args.workflow_id),
         names=tuple(args.name),
@@ -114,7 +152,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     async def go() -> BackupReport:
         async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
-            return await run_backup(api, store, config, progress=_progress_callback(progress))
+            return await run_backup(
+                api, store, config, progress=_progress_callback(progress), sharding=sharding
+            )
 
     started = time.monotonic()
     try:

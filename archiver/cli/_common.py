@@ -219,6 +219,8 @@ class JsonLinesFormatter(logging.Formatter):
                 doc[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             doc["exception"] = redact(self.formatException(record.exc_info))
+        elif record.exc_text:  # a record re-emitted from a worker process
+            doc["exception"] = redact(record.exc_text)
         return json.dumps(doc, default=str)
 
 
@@ -227,6 +229,8 @@ class TextFormatter(logging.Formatter):
         text = f"{record.levelname.lower()}: {redact(record.getMessage())}"
         if record.exc_info:
             text += "\n" + redact(self.formatException(record.exc_info))
+        elif record.exc_text:  # a record re-emitted from a worker process
+            text += "\n" + redact(record.exc_text)
         return text
 
 

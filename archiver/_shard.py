@@ -1,0 +1,359 @@
+"""Running one backup in several processes, for accounts whose quotas outrun one CPU core.
+
+With the default quotas (10 Get calls a second) one process keeps up with the API several times
+over; but once the quotas are raised (or pacing is lifted), decoding responses, signing requests,
+validating and compressing take about 9 ms of CPU per item, and one event loop on one core becomes
+the limit. :class:`Sharding` then splits the workflows the parent discovered round-robin into
+``processes`` shards: the parent backs up the first itself and hands each of the others to a
+worker process (``python -m archiver._shard``), started at the beginning of the run so that its
+imports overlap discovery. Every process paces its calls at ``1/processes`` of each rate, so
+together they stay under the account's quotas.
+
+The parent stays the only writer of the snapshot and the only holder of the backup lock. A worker
+writes bundles to the same store (they are immutable and written atomically) and streams what it did
+back as JSON lines on stdout::
+
+    {"type": "bundle" | "skipped" | "failed" | "quarantined", "entry": {...}}
+    {"type": "stats", "stats": {...}}          # cumulative counters of the worker
+    {"type": "done"}
+
+Its log records come as JSON lines on stderr and are re-emitted through the parent's logging. The
+job arrives as one JSON line on stdin (settings, store URL, configuration, identity, the previous
+snapshot's entries of its workflows, and the workflows). No credential is ever sent: the worker
+resolves them from the same environment and profile as the parent. A worker whose parent dies
+sees its stdin close and exits at once; bundles are published atomically, so it leaves none half
+written. A worker that stops before ``done`` fails every workflow of its shard that it did not
+report as failed, so nothing is silently left out; their last good bundles are carried forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ._aws import AwsSettings, CallerIdentity, open_omics_api
+from ._download import Downloader
+from ._errors import ArchiverError
+from ._pipeline import BackupConfig, Item, Pipeline, RunState
+from ._report import BackupReport
+from .store import open_store
+from .store._s3 import StoreOptions
+
+__all__ = ["Sharding", "Worker", "run_workflows", "split"]
+
+log = logging.getLogger("archiver.backup")
+
+_LIST_FIELDS = ("bundles", "skipped", "failed", "quarantined")
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STDERR_LINE_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sharding:
+    """How to run a backup in ``processes`` processes: how a worker reopens the API and the store.
+
+    ``aws`` and ``store_url``/``store_options`` must name the same account, region and store as the
+    client and store the parent was given (the CLI builds all of them from the same arguments).
+    """
+
+    processes: int
+    aws: AwsSettings
+    store_url: str
+    store_options: StoreOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.processes < 1:
+            raise ValueError(f"processes must be at least 1, not {self.processes}")
+
+
+def split(items: Sequence[Mapping[str, Any]], shards: int) -> list[list[Mapping[str, Any]]]:
+    """Deal ``items`` round-robin into ``shards`` lists (some may be empty)."""
+    return [list(items[k::shards]) for k in range(shards)]
+
+
+async def run_workflows(pipeline: Pipeline, workflows: Sequence[Mapping[str, Any]]) -> None:
+    """Back up ``workflows`` (ListWorkflows items) and all their versions in this process."""
+    async with asyncio.TaskGroup() as tg:
+        for listed in workflows:
+            tg.create_task(pipeline.workflow(listed, tg))
+
+
+# -- the parent's side ------------------------------------------------------------------------------
+
+
+class Worker:
+    """One worker process, from its start to its last line; ``async with`` kills it if still running."""
+
+    command: tuple[str, ...] = (sys.executable, "-m", "archiver._shard")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Worker:
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=_STDERR_LINE_LIMIT,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+    async def run(
+        self,
+        sharding: Sharding,
+        pipeline: Pipeline,
+        workflows: Sequence[Mapping[str, Any]],
+        *,
+        rate_share: float,
+    ) -> None:
+        """Send the job, merge what the worker reports into ``pipeline.run``, wait for it to exit.
+
+        Any way the worker stops without ``done`` fails the workflows of its shard it did not fail.
+        """
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        assert proc.stderr is not None
+        run = pipeline.run
+        ids = {str(w["id"]) for w in workflows}
+        job = {
+            "aws": asdict(sharding.aws),
+            "rateShare": rate_share,
+            "store": {
+                "url": sharding.store_url,
+                "options": asdict(sharding.store_options) if sharding.store_options else None,
+            },
+            "config": _config_json(pipeline.config),
+            "runId": run.report.run_id,
+            "startedAt": run.report.started_at.isoformat(),
+            "identity": asdict(run.identity),
+            "known": {k: v for k, v in run.known.items() if str(v.get("workflowId")) in ids},
+            "workflows": [{"id": str(w["id"]), "name": str(w.get("name", ""))} for w in workflows],
+            "logLevel": logging.getLogger("archiver").getEffectiveLevel(),
+        }
+        done = False
+        merged = _Merge(run)
+        logs = asyncio.create_task(_forward_logs(proc.stderr, self.index))
+        try:
+            proc.stdin.write(json.dumps(job, default=str).encode() + b"\n")
+            await proc.stdin.drain()
+            async for line in proc.stdout:
+                message = json.loads(line)
+                if message.get("type") == "done":
+                    done = True
+                else:
+                    merged.take(message)
+            await logs
+            code = await proc.wait()
+        except (OSError, ValueError) as exc:  # a broken pipe, a garbled line
+            code = None
+            why = f"{type(exc).__name__}: {exc}"
+        else:
+            why = f"exit status {code}"
+        finally:
+            logs.cancel()
+        if done and code == 0:
+            return
+        already = {f["workflowId"] for f in run.report.failed}
+        for listed in workflows:
+            wf_id = str(listed["id"])
+            if wf_id not in already:
+                pipeline.fail(
+                    Item("workflow", wf_id, str(listed.get("name", ""))),
+                    "export",
+                    ArchiverError(
+                        f"the worker process backing up this workflow stopped before it finished ({why})"
+                    ),
+                )
+
+
+class _Merge:
+    """Folds a worker's reports into the parent's: entries appended, counters added as they grow."""
+
+    def __init__(self, run: RunState) -> None:
+        self._run = run
+        self._stats: dict[str, int] = {}
+
+    def take(self, message: Mapping[str, Any]) -> None:
+        report = self._run.report
+        kind = message.get("type")
+        if kind == "stats":
+            for key, value in message["stats"].items():
+                report.stats[key] = report.stats.get(key, 0) + int(value) - self._stats.get(key, 0)
+                self._stats[key] = int(value)
+        elif kind in ("bundle", "skipped", "failed", "quarantined"):
+            field = "bundles" if kind == "bundle" else kind
+            getattr(report, field).append(message["entry"])
+        else:
+            raise ValueError(f"unknown message from a worker process: {kind!r}")
+        self._run.changed()
+
+
+async def _forward_logs(stream: asyncio.StreamReader, index: int) -> None:
+    """Re-emit a worker's JSON log lines through this process's loggers; anything else as an error."""
+    async for raw in stream:
+        line = raw.decode(errors="replace").rstrip("\n")
+        if not line:
+            continue
+        try:
+            fields = json.loads(line)
+            record = logging.makeLogRecord({**fields, "args": None, "worker": index})
+        except (ValueError, TypeError):
+            log.error("worker process %d: %s", index, line, extra={"event": "worker-output"})
+            continue
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+
+
+def _config_json(config: BackupConfig) -> dict[str, Any]:
+    doc = asdict(config)
+    doc["work_dir"] = str(config.work_dir) if config.work_dir is not None else None
+    return doc
+
+
+def _config_from(doc: Mapping[str, Any]) -> BackupConfig:
+    return BackupConfig(
+        **{
+            **doc,
+            "workflow_ids": tuple(doc["workflow_ids"]),
+            "names": tuple(doc["names"]),
+            "work_dir": Path(doc["work_dir"]) if doc.get("work_dir") else None,
+        }
+    )
+
+
+# -- the worker's side ------------------------------------------------------------------------------
+
+
+class _JsonLines(logging.Handler):
+    """Log records as JSON lines on stderr, for the parent to re-emit."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            doc: dict[str, Any] = {
+                "name": record.name,
+                "levelno": record.levelno,
+                "levelname": record.levelname,
+                "msg": record.getMessage(),
+                "created": record.created,
+            }
+            for key, value in record.__dict__.items():
+                if key not in _RESERVED and not key.startswith("_"):
+                    doc[key] = value
+            if record.exc_info:
+                doc["exc_text"] = logging.Formatter().formatException(record.exc_info)
+            sys.stderr.write(json.dumps(doc, default=str) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class _Reporter:
+    """Streams a worker's report to the parent as it grows (the pipeline's progress callback)."""
+
+    def __init__(self, out: Callable[[dict[str, Any]], None]) -> None:
+        self._out = out
+        self._sent = dict.fromkeys(_LIST_FIELDS, 0)
+        self._stats: dict[str, int] = {}
+
+    def __call__(self, report: BackupReport) -> None:
+        for field in _LIST_FIELDS:
+            entries = getattr(report, field)
+            for entry in entries[self._sent[field] :]:
+                self._out({"type": "bundle" if field == "bundles" else field, "entry": entry})
+            self._sent[field] = len(entries)
+        if report.stats != self._stats:
+            self._stats = dict(report.stats)
+            self._out({"type": "stats", "stats": self._stats})
+
+
+def _write_line(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message, default=str) + "\n")
+    sys.stdout.flush()
+
+
+async def _run_job(job: Mapping[str, Any]) -> None:
+    config = _config_from(job["config"])
+    settings = AwsSettings(**job["aws"])
+    store_opts = job["store"]["options"]
+    reporter = _Reporter(_write_line)
+    report = BackupReport(
+        run_id=str(job["runId"]),
+        started_at=datetime.fromisoformat(str(job["startedAt"])),
+        dry_run=config.dry_run,
+    )
+    identity = CallerIdentity(**job["identity"])
+    report.partition, report.account, report.region = identity.partition, identity.account, identity.region
+    async with (
+        open_store(str(job["store"]["url"]), StoreOptions(**store_opts) if store_opts else None) as store,
+        open_omics_api(settings) as api,
+        Downloader(concurrency=config.download_concurrency) as dl,
+    ):
+        api.limiter.share(float(job["rateShare"]))
+        with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
+            pipeline = Pipeline(api, store, config, dl)
+            pipeline.run = RunState(
+                report=report, identity=identity, known=dict(job["known"]), work=Path(tmp), progress=reporter
+            )
+            await run_workflows(pipeline, job["workflows"])
+    reporter(report)
+
+
+def _exit_when_orphaned() -> None:
+    """The parent holds our stdin open until we exit; EOF means it died: stop at once."""
+    with contextlib.suppress(OSError):
+        while os.read(0, 1 << 16):  # the raw descriptor: no buffer lock to trip over at shutdown
+            pass
+    os._exit(1)
+
+
+def main() -> int:
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return 1
+    job = json.loads(line)
+    # As in the parent: the archiver's records at the parent's level, other libraries' warnings.
+    handler = _JsonLines()
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(logging.WARNING)
+    ours = logging.getLogger("archiver")
+    ours.handlers[:] = [handler]
+    ours.setLevel(int(job.get("logLevel", logging.INFO)))
+    ours.propagate = False
+    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
+    try:
+        asyncio.run(_run_job(job))
+    except ArchiverError as exc:
+        log.error("worker process failed: %s", exc.message, extra={"event": "worker-failed"})
+        return 1
+    _write_line({"type": "done"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
