@@ -10,6 +10,7 @@ the run relies on. A run interrupted anywhere writes no snapshot.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import tempfile
@@ -25,7 +26,7 @@ from ._errors import ResourceNotFound
 from ._lock import backup_lock
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
-from ._shard import Sharding, Worker, run_workflows, split
+from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
 from .store import Store
 
@@ -134,18 +135,19 @@ async def _dispatch(
     sharding: Sharding | None,
     workers: list[Worker],
 ) -> None:
-    """Back up ``selected`` here, or split among this process and the workers (see ``_shard``)."""
-    shards = split(selected, min(len(workers) + 1, max(len(selected), 1)))
-    if sharding is None or len(shards) == 1:
+    """Back up ``selected`` here, or share it out among this process and the workers (``_shard``)."""
+    processes = min(len(workers) + 1, len(selected))
+    if sharding is None or processes <= 1:
         await run_workflows(pipeline, selected)
         return
-    share = 1.0 / len(shards)
+    queue = collections.deque(selected)
+    share = 1.0 / processes
     api.limiter.share(share)
     try:
         async with asyncio.TaskGroup() as tg:
-            for worker, shard in zip(workers, shards[1:], strict=False):
-                tg.create_task(worker.run(sharding, pipeline, shard, rate_share=share))
-            tg.create_task(run_workflows(pipeline, shards[0]))
+            for worker in workers[: processes - 1]:
+                tg.create_task(worker.run(sharding, pipeline, queue, rate_share=share))
+            tg.create_task(run_local(pipeline, queue))
     finally:
         api.limiter.share(1.0)
 

@@ -21,9 +21,9 @@ import contextlib
 import fnmatch
 import hashlib
 import io
+import itertools
 import logging
 import os
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -128,6 +128,7 @@ class Pipeline:
         self.wf_sem = asyncio.Semaphore(config.workflow_concurrency)
         self.ver_sem = asyncio.Semaphore(config.version_concurrency)
         self.bundle_sem = asyncio.Semaphore(config.bundle_concurrency)
+        self._names = itertools.count()  # of temporary files in the run's private work directory
         self.run: RunState
 
     # -- discovery -------------------------------------------------------------------------
@@ -406,7 +407,7 @@ class Pipeline:
                 resource=item.label,
                 what="definition",
             )
-        path = self.run.work / f"definition-{secrets.token_hex(8)}.zip"
+        path = self.run.work / f"definition-{next(self._names)}.zip"
         got = await self.dl.fetch(
             str(url), path, resource=item.label, what="definition", memory_limit=_IN_MEMORY
         )
@@ -442,7 +443,7 @@ class Pipeline:
         # one goes through files in the work directory with multi-threaded compression.
         in_memory = definition.data is not None
         buffer = io.BytesIO()
-        bundle_path = self.run.work / f"bundle-{secrets.token_hex(8)}.tar.zst"
+        bundle_path = self.run.work / f"bundle-{next(self._names)}.tar.zst"
         try:
             async with self.bundle_sem:
                 try:

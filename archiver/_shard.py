@@ -29,13 +29,13 @@ report as failed, so nothing is silently left out; their last good bundles are c
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -50,7 +50,7 @@ from ._report import BackupReport
 from .store import open_store
 from .store._s3 import StoreOptions
 
-__all__ = ["Sharding", "Worker", "run_workflows", "split"]
+__all__ = ["Feeder", "Sharding", "Worker", "run_local", "run_workflows"]
 
 log = logging.getLogger("archiver.backup")
 
@@ -77,9 +77,50 @@ class Sharding:
             raise ValueError(f"processes must be at least 1, not {self.processes}")
 
 
-def split(items: Sequence[Mapping[str, Any]], shards: int) -> list[list[Mapping[str, Any]]]:
-    """Deal ``items`` round-robin into ``shards`` lists (some may be empty)."""
-    return [list(items[k::shards]) for k in range(shards)]
+async def _whole_workflow(pipeline: Pipeline, listed: Mapping[str, Any]) -> None:
+    """Back up one workflow and all its versions; return when every one of them is done."""
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(pipeline.workflow(listed, tg))
+
+
+class Feeder:
+    """Keeps about ``target`` whole workflows (with their versions) in flight in one process.
+
+    Work is handed out as capacity frees up, not split up front, so that a process that drew
+    workflows with many versions or large definitions does not finish long after the others.
+    ``more(n)`` is asked for up to ``n`` workflows (in the parent, from the shared queue; in a
+    worker, from the parent over the pipe) and ``finished(id)`` is told of each completed one.
+    """
+
+    def __init__(self, pipeline: Pipeline, target: int) -> None:
+        self._pipeline = pipeline
+        self._target = max(target, 1)
+        self._pending = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def wanted(self) -> int:
+        """How many more workflows to ask for now (0 while at least half the target is in flight)."""
+        return self._target - self._pending if self._pending <= self._target // 2 else 0
+
+    def start(
+        self, tg: asyncio.TaskGroup, listed: Mapping[str, Any], finished: Callable[[str], None]
+    ) -> None:
+        self._pending += 1
+        task = tg.create_task(_whole_workflow(self._pipeline, listed))
+        wf_id = str(listed["id"])
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._pending -= 1
+            self._changed.set()
+            finished(wf_id)
+
+        task.add_done_callback(done)
+
+    async def changed(self) -> None:
+        """Wait until a workflow in flight finishes."""
+        await self._changed.wait()
+        self._changed.clear()
 
 
 async def run_workflows(pipeline: Pipeline, workflows: Sequence[Mapping[str, Any]]) -> None:
@@ -87,6 +128,19 @@ async def run_workflows(pipeline: Pipeline, workflows: Sequence[Mapping[str, Any
     async with asyncio.TaskGroup() as tg:
         for listed in workflows:
             tg.create_task(pipeline.workflow(listed, tg))
+
+
+async def run_local(pipeline: Pipeline, queue: collections.deque[Mapping[str, Any]]) -> None:
+    """Back up workflows taken from ``queue`` (shared with the workers) until it is empty."""
+    feeder = Feeder(pipeline, pipeline.config.workflow_concurrency)
+    async with asyncio.TaskGroup() as tg:
+        while queue:
+            for _ in range(feeder.wanted):
+                if not queue:
+                    break
+                feeder.start(tg, queue.popleft(), lambda _: None)
+            if queue:
+                await feeder.changed()
 
 
 # -- the parent's side ------------------------------------------------------------------------------
@@ -127,19 +181,20 @@ class Worker:
         self,
         sharding: Sharding,
         pipeline: Pipeline,
-        workflows: Sequence[Mapping[str, Any]],
+        queue: collections.deque[Mapping[str, Any]],
         *,
         rate_share: float,
     ) -> None:
-        """Send the job, merge what the worker reports into ``pipeline.run``, wait for it to exit.
+        """Send the job, hand out workflows from ``queue`` as the worker asks, merge what it reports
+        into ``pipeline.run``, and wait for it to exit.
 
-        Any way the worker stops without ``done`` fails the workflows of its shard it did not fail.
+        Any way the worker stops without ``done`` fails the workflows it was given and did not
+        finish (their last good bundles are carried forward).
         """
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         assert proc.stderr is not None
         run = pipeline.run
-        ids = {str(w["id"]) for w in workflows}
         job = {
             "aws": asdict(sharding.aws),
             "rateShare": rate_share,
@@ -151,36 +206,41 @@ class Worker:
             "runId": run.report.run_id,
             "startedAt": run.report.started_at.isoformat(),
             "identity": asdict(run.identity),
-            "known": {k: v for k, v in run.known.items() if str(v.get("workflowId")) in ids},
-            "workflows": [{"id": str(w["id"]), "name": str(w.get("name", ""))} for w in workflows],
             "logLevel": logging.getLogger("archiver").getEffectiveLevel(),
         }
+        outstanding: dict[str, Mapping[str, Any]] = {}
         done = False
         merged = _Merge(run)
         logs = asyncio.create_task(_forward_logs(proc.stderr, self.index))
         try:
-            proc.stdin.write(json.dumps(job, default=str).encode() + b"\n")
-            await proc.stdin.drain()
+            proc.stdin.write(_line(job))
             async for line in proc.stdout:
                 message = json.loads(line)
-                if message.get("type") == "done":
+                kind = message.get("type")
+                if kind == "more":
+                    batch = [queue.popleft() for _ in range(min(int(message["want"]), len(queue)))]
+                    outstanding.update((str(w["id"]), w) for w in batch)
+                    proc.stdin.write(_line(_batch(batch, run.known, end=not queue)))
+                elif kind == "finished":
+                    outstanding.pop(str(message["id"]), None)
+                elif kind == "done":
                     done = True
                 else:
                     merged.take(message)
+                await proc.stdin.drain()
             await logs
             code = await proc.wait()
-        except (OSError, ValueError) as exc:  # a broken pipe, a garbled line
+        except (OSError, ValueError, KeyError) as exc:  # a broken pipe, a garbled line
             code = None
             why = f"{type(exc).__name__}: {exc}"
         else:
             why = f"exit status {code}"
         finally:
             logs.cancel()
-        if done and code == 0:
+        if done and code == 0 and not outstanding:
             return
         already = {f["workflowId"] for f in run.report.failed}
-        for listed in workflows:
-            wf_id = str(listed["id"])
+        for wf_id, listed in outstanding.items():
             if wf_id not in already:
                 pipeline.fail(
                     Item("workflow", wf_id, str(listed.get("name", ""))),
@@ -189,6 +249,21 @@ class Worker:
                         f"the worker process backing up this workflow stopped before it finished ({why})"
                     ),
                 )
+
+
+def _line(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message, default=str).encode() + b"\n"
+
+
+def _batch(
+    batch: Sequence[Mapping[str, Any]], known: Mapping[str, Mapping[str, Any]], *, end: bool
+) -> dict[str, Any]:
+    ids = {str(w["id"]) for w in batch}
+    return {
+        "workflows": [{"id": str(w["id"]), "name": str(w.get("name", ""))} for w in batch],
+        "known": {k: v for k, v in known.items() if str(v.get("workflowId")) in ids},
+        "end": end,
+    }
 
 
 class _Merge:
@@ -297,7 +372,7 @@ def _write_line(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def _run_job(job: Mapping[str, Any]) -> None:
+async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
     config = _config_from(job["config"])
     settings = AwsSettings(**job["aws"])
     store_opts = job["store"]["options"]
@@ -318,25 +393,58 @@ async def _run_job(job: Mapping[str, Any]) -> None:
         with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
             pipeline = Pipeline(api, store, config, dl)
             pipeline.run = RunState(
-                report=report, identity=identity, known=dict(job["known"]), work=Path(tmp), progress=reporter
+                report=report, identity=identity, known={}, work=Path(tmp), progress=reporter
             )
-            await run_workflows(pipeline, job["workflows"])
+            await _work(pipeline, stdin, reporter)
     reporter(report)
 
 
-def _exit_when_orphaned() -> None:
-    """The parent holds our stdin open until we exit; EOF means it died: stop at once."""
-    with contextlib.suppress(OSError):
-        while os.read(0, 1 << 16):  # the raw descriptor: no buffer lock to trip over at shutdown
-            pass
-    os._exit(1)
+async def _work(pipeline: Pipeline, stdin: asyncio.StreamReader, reporter: _Reporter) -> None:
+    """Ask the parent for workflows whenever there is room, until it says there are no more."""
+    feeder = Feeder(pipeline, pipeline.config.workflow_concurrency)
+
+    def finished(wf_id: str) -> None:
+        reporter(pipeline.run.report)  # everything about the workflow goes out before "finished"
+        _write_line({"type": "finished", "id": wf_id})
+
+    watch: asyncio.Task[bytes] | None = None
+    try:
+        async with asyncio.TaskGroup() as tg:
+            end = asked = False
+            while not end:
+                want = 0 if asked else feeder.wanted
+                if want:
+                    _write_line({"type": "more", "want": want})
+                    asked = True
+                if not asked:
+                    await feeder.changed()
+                    continue
+                batch = json.loads(await _read_line(stdin))
+                asked, end = False, bool(batch["end"])
+                pipeline.run.known.update(batch["known"])
+                for listed in batch["workflows"]:
+                    feeder.start(tg, listed, finished)
+            # No more work: the task group now waits for the workflows in flight; meanwhile keep
+            # reading stdin, only to notice the parent's death.
+            watch = asyncio.create_task(_read_line(stdin))
+    finally:
+        if watch is not None:
+            watch.cancel()
 
 
-def main() -> int:
-    line = sys.stdin.buffer.readline()
-    if not line:
-        return 1
-    job = json.loads(line)
+async def _read_line(stdin: asyncio.StreamReader) -> bytes:
+    """The next line from the parent; its end of file means the parent died: stop at once."""
+    line = await stdin.readline()
+    if not line.endswith(b"\n"):
+        os._exit(1)
+    return line
+
+
+async def _main() -> int:
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=_STDERR_LINE_LIMIT * 64)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    job = json.loads(await _read_line(stdin))
     # As in the parent: the archiver's records at the parent's level, other libraries' warnings.
     handler = _JsonLines()
     logging.getLogger().handlers[:] = [handler]
@@ -345,14 +453,17 @@ def main() -> int:
     ours.handlers[:] = [handler]
     ours.setLevel(int(job.get("logLevel", logging.INFO)))
     ours.propagate = False
-    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
     try:
-        asyncio.run(_run_job(job))
+        await _run_job(job, stdin)
     except ArchiverError as exc:
         log.error("worker process failed: %s", exc.message, extra={"event": "worker-failed"})
         return 1
     _write_line({"type": "done"})
     return 0
+
+
+def main() -> int:
+    return asyncio.run(_main())
 
 
 if __name__ == "__main__":
