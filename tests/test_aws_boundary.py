@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
-from archiver._aws import partition_of, translate_client_error
+from archiver._aws import _parse_timestamp, partition_of, translate_client_error
 from archiver._errors import AccessDenied, ServiceError, Throttled
 from archiver._ratelimit import RateLimiter
 
@@ -20,6 +22,21 @@ async def test_calls_are_spaced_at_the_rate() -> None:
     # 11 calls at 50/s: the first goes at once, the last 10 intervals (0.2 s) later.
     assert 0.18 <= elapsed < 0.6
     assert limiter.statistics().calls == {"GetWorkflow": 11}
+
+
+async def test_a_share_of_the_rate_for_one_of_several_processes() -> None:
+    limiter = RateLimiter({"GetWorkflow": 100.0})
+    limiter.share(0.25)  # one of four processes: 25/s
+    start = time.monotonic()
+    await asyncio.gather(*(limiter.acquire("GetWorkflow") for _ in range(6)))
+    assert 0.19 <= time.monotonic() - start < 0.5  # 5 intervals of 40 ms (at 100/s: 50 ms in all)
+    limiter.share(1.0)
+    await asyncio.sleep(0.05)  # past the last slot of the shared rate
+    start = time.monotonic()
+    await asyncio.gather(*(limiter.acquire("GetWorkflow") for _ in range(6)))
+    assert time.monotonic() - start < 0.17  # 50 ms at 100/s; it would be 200 ms at 25/s
+    with pytest.raises(ValueError, match="rate share"):
+        limiter.share(0)
 
 
 async def test_operations_are_paced_independently() -> None:
@@ -61,3 +78,23 @@ def test_client_errors_are_translated_into_the_error_tree() -> None:
     )
     other = translate_client_error(client_error("InternalServerException", 500), "GetWorkflow")
     assert type(other) is ServiceError and other.status == 500
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-24T02:08:25.167663Z",
+        "2026-11-24T02:08:25Z",
+        "2026-11-24T02:08:25.123+02:00",
+        "2026-11-24T02:08:25",  # no offset: botocore's own rules
+        "Tue, 24 Nov 2026 02:08:25 GMT",
+        1795486105,
+        "1795486105.5",
+    ],
+)
+def test_timestamp_fast_path_agrees_with_botocore(value: object) -> None:
+    ours, theirs = _parse_timestamp(value), parse_timestamp(value)
+    assert ours == theirs
+    assert (ours.tzinfo is None) == (theirs.tzinfo is None)
+    if ours.tzinfo is not None:
+        assert ours.utcoffset() == theirs.utcoffset()
