@@ -7,6 +7,7 @@ resident set size (``ru_maxrss``, KiB on Linux) along with the wall time.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
@@ -34,6 +35,16 @@ _code_root = ROOT
 def use_code(root: Path) -> None:
     global _code_root
     _code_root = root
+
+
+def compile_code() -> None:
+    """Compile the measured package's bytecode, as ``pip install`` does for an installed copy.
+
+    Otherwise, with ``PYTHONDONTWRITEBYTECODE`` set (as on these machines), every measured process
+    (and every backup worker process) would compile ``archiver`` from source as it starts, about
+    0.2 s of CPU that no installed copy pays.
+    """
+    compileall.compile_dir(_code_root / "archiver", quiet=1, workers=1)
 
 
 def export_revision(rev: str, dest: Path) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 from archiver.testing import DEFAULT_QUOTAS
 
 from . import seed as seeds
-from ._proc import CLI, ROOT, Emulator, Finished, export_revision, run, use_code
+from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_MS = 50.0
@@ -498,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             code = {"rev": args.rev, "commit": export_revision(args.rev, work / "code"), "dirty": False}
             use_code(work / "code")
             suite.say(f"benchmarking revision {code['commit']}")
+        compile_code()
         suite.startup()
         suite.corpus_benchmarks()
         suite.memory_benchmark()
