@@ -52,6 +52,9 @@ async def run_backup(
     Raises only when nothing sensible can be recorded (discovery or the snapshot failed);
     per-workflow failures are in the report. The run holds a backup lock marker from its first
     read of the store to its snapshot write, so that a prune never deletes what it relies on.
+    With ``sharding`` (see ``_shard``), ``sharding.processes - 1`` worker processes share the
+    workflows with this one, each paced at its share of the rates; this process alone discovers,
+    merges their reports, and writes the snapshot.
     """
     config = config or BackupConfig()
     started = _now()

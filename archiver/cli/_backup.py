@@ -78,7 +78,8 @@ def add_parser(sub: Any) -> None:
         type=positive_int,
         default=16,
         metavar="N",
-        help="workflows in flight at once (versions: twice that); the API rate limits set the pace",
+        help="workflows in flight at once in each process (versions: twice that); the API rate limits "
+        "set the pace",
     )
     run.add_argument("--download-concurrency", type=positive_int, default=8, metavar="N")
     run.add_argument(
