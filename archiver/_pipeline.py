@@ -77,6 +77,9 @@ class BackupConfig:
     download_concurrency: int = 8
     bundle_concurrency: int = 1
     compression_level: int = 10
+    # Bundles of definitions small enough to be bundled in memory (a few KiB, typically): level 10
+    # would make them about 2% smaller for 14 times the CPU (0.55 ms against 0.04 ms for 10 KiB).
+    small_compression_level: int = 3
     compression_threads: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     export_attempts: int = 6
     dry_run: bool = False
@@ -455,7 +458,9 @@ class Pipeline:
                         metadata=meta,
                         definition=definition.data if definition.data is not None else _path(definition),
                         readme=readme,
-                        level=self.config.compression_level,
+                        level=self.config.small_compression_level
+                        if in_memory
+                        else self.config.compression_level,
                         threads=self.config.compression_threads,
                     )
                 except BundleError:
