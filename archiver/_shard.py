@@ -3,27 +3,33 @@
 With the default quotas (10 Get calls a second) one process keeps up with the API several times
 over; but once the quotas are raised (or pacing is lifted), decoding responses, signing requests,
 validating and compressing take about 9 ms of CPU per item, and one event loop on one core becomes
-the limit. :class:`Sharding` then splits the workflows the parent discovered round-robin into
-``processes`` shards: the parent backs up the first itself and hands each of the others to a
-worker process (``python -m archiver._shard``), started at the beginning of the run so that its
-imports overlap discovery. Every process paces its calls at ``1/processes`` of each rate, so
-together they stay under the account's quotas.
+the limit. :class:`Sharding` then shares the workflows the parent discovered among ``processes``
+processes: the parent backs up some itself and hands the others to worker processes
+(``python -m archiver._shard``), started at the beginning of the run so that their imports overlap
+discovery. Work is handed out on demand: each process keeps about ``workflow_concurrency`` whole
+workflows in flight and asks for more as they finish. Every process paces its calls at
+``1/processes`` of each rate, so together they stay under the account's quotas.
 
 The parent stays the only writer of the snapshot and the only holder of the backup lock. A worker
-writes bundles to the same store (they are immutable and written atomically) and streams what it did
-back as JSON lines on stdout::
+writes bundles to the same store (they are immutable and written atomically) and talks to the parent
+in JSON lines. On its stdout::
 
+    {"type": "more", "want": n}                # room for n more workflows
     {"type": "bundle" | "skipped" | "failed" | "quarantined", "entry": {...}}
     {"type": "stats", "stats": {...}}          # cumulative counters of the worker
+    {"type": "finished", "id": workflow_id}    # the workflow and all its versions are done
     {"type": "done"}
 
+and on its stdin the job, then one answer per ``more``:
+``{"workflows": [...], "known": {...}, "end": bool}`` (``end``: there will be no more).
+
 Its log records come as JSON lines on stderr and are re-emitted through the parent's logging. The
-job arrives as one JSON line on stdin (settings, store URL, configuration, identity, the previous
-snapshot's entries of its workflows, and the workflows). No credential is ever sent: the worker
-resolves them from the same environment and profile as the parent. A worker whose parent dies
-sees its stdin close and exits at once; bundles are published atomically, so it leaves none half
-written. A worker that stops before ``done`` fails every workflow of its shard that it did not
-report as failed, so nothing is silently left out; their last good bundles are carried forward.
+job (settings, store URL, configuration, identity) and the batches (workflows, and the previous
+snapshot's entries of them) carry no credential: the worker resolves them from the same environment
+and profile as the parent. A worker whose parent dies sees its stdin close and exits at once;
+bundles are published atomically, so it leaves none half written. When a worker stops before
+``done``, every workflow it was given and did not finish fails, so nothing is silently left out;
+their last good bundles are carried forward.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ log = logging.getLogger("archiver.backup")
 
 _LIST_FIELDS = ("bundles", "skipped", "failed", "quarantined")
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_STDERR_LINE_LIMIT = 1 << 20
+_LINE_LIMIT = 1 << 20  # of a report or log line from a worker
+_BATCH_LIMIT = 64 << 20  # of a batch of workflows (with their previous entries) sent to a worker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +95,9 @@ class Feeder:
 
     Work is handed out as capacity frees up, not split up front, so that a process that drew
     workflows with many versions or large definitions does not finish long after the others.
-    ``more(n)`` is asked for up to ``n`` workflows (in the parent, from the shared queue; in a
-    worker, from the parent over the pipe) and ``finished(id)`` is told of each completed one.
+    The caller takes :attr:`wanted` more workflows (in the parent, from the shared queue; in a
+    worker, from the parent over the pipe), starts each with :meth:`start` and a callback told of its
+    completion, and waits with :meth:`changed`.
     """
 
     def __init__(self, pipeline: Pipeline, target: int) -> None:
@@ -161,7 +169,7 @@ class Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            limit=_STDERR_LINE_LIMIT,
+            limit=_LINE_LIMIT,
         )
         return self
 
@@ -442,7 +450,7 @@ async def _read_line(stdin: asyncio.StreamReader) -> bytes:
 
 async def _main() -> int:
     loop = asyncio.get_running_loop()
-    stdin = asyncio.StreamReader(limit=_STDERR_LINE_LIMIT * 64)
+    stdin = asyncio.StreamReader(limit=_BATCH_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     job = json.loads(await _read_line(stdin))
     # As in the parent: the archiver's records at the parent's level, other libraries' warnings.
