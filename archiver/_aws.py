@@ -10,7 +10,7 @@ with throttling and server errors, and turns every botocore exception into the a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -190,13 +190,14 @@ class OmicsApi:
             **extra,
         )
 
-    def list_shares(self, *, resource_owner: str) -> AsyncIterator[dict[str, Any]]:
+    def list_shares(
+        self, *, resource_owner: str, resource_arns: Sequence[str] = ()
+    ) -> AsyncIterator[dict[str, Any]]:
+        share_filter: dict[str, Any] = {"type": ["WORKFLOW"]}
+        if resource_arns:
+            share_filter["resourceArns"] = list(resource_arns)
         return self._pages(
-            "ListShares",
-            "shares",
-            token_in="nextToken",
-            resourceOwner=resource_owner,
-            filter={"type": ["WORKFLOW"]},
+            "ListShares", "shares", token_in="nextToken", resourceOwner=resource_owner, filter=share_filter
         )
 
     async def get_workflow(

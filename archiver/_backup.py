@@ -114,6 +114,8 @@ async def _run(
                 owner = str(item.get("arn", "")).split(":")[4] if item.get("arn") else identity.account
                 if item.get("type", "PRIVATE") != "PRIVATE":
                     continue  # Ready2Run workflows are AWS's, not ours to back up
+                if item.get("status") == "DELETED":
+                    continue  # deleted, still listed for a while
                 if owner != identity.account or wf_id in shared:
                     if wf_id not in shared:
                         pipeline.skip_shared(wf_id, str(item.get("name", "")), owner)

@@ -3,14 +3,19 @@
 One run, for one workflow::
 
     backup (this workflow only) ─► each bundle of the run: download, verify, compare its manifest
-    with the live workflow / version (uuid, digest) ─► refuse? stop, delete nothing
-    ─► confirm ─► re-check the live state ─► DeleteWorkflowVersion each ─► DeleteWorkflow
+    with the live workflow / version (uuid, digest) ─► what would block the service's delete
+    (shares, statuses) ─► refuse? stop, delete nothing ─► confirm ─► re-check the live state and
+    the blockers ─► DeleteWorkflowVersion each ─► DeleteWorkflow
 
 Deletion is irreversible and the archive is the only way back, so every step before it must
 succeed: a backup with any failure, skip or quarantine, a store that cannot be written (no
 snapshot), a bundle that does not verify or does not describe what is live, a version that appeared
-or changed since the backup: each refuses the delete, and nothing is deleted. Reasons are recorded
-in :attr:`DeleteReport.refused`. Versions go first, as the service requires.
+or changed since the backup: each refuses the delete, and nothing is deleted. So does anything
+the service would refuse the workflow's deletion for, found before the versions are deleted (else
+the workflow would be left without them): a share that is not DELETED (PENDING, ACTIVATING and
+ACTIVE alike; the refusal names it and how to remove it), or a workflow or version that is not
+ACTIVE or FAILED (CREATING, UPDATING: refused, not waited for; run delete again later). Reasons are
+recorded in :attr:`DeleteReport.refused`. Versions go first, as the service requires.
 """
 
 from __future__ import annotations
@@ -97,9 +102,38 @@ async def _live(api: OmicsApi, workflow_id: str) -> dict[str | None, Mapping[str
     """The live workflow (key ``None``) and each version (by name): uuid, digest, status."""
     live: dict[str | None, Mapping[str, Any]] = {None: await api.get_workflow(workflow_id)}
     async for listed in api.list_workflow_versions(workflow_id):
+        if listed.get("status") == "DELETED":
+            continue  # deleted, still listed for a while
         name = str(listed["versionName"])
         live[name] = await api.get_workflow_version(workflow_id, name)
     return live
+
+
+_DELETABLE = ("ACTIVE", "FAILED")
+
+
+async def _blockers(api: OmicsApi, wf_id: str, live: Mapping[str | None, Mapping[str, Any]]) -> list[str]:
+    """What the service would refuse the deletion for: statuses, and shares that are not DELETED."""
+    out = []
+    for name, item in sorted(live.items(), key=lambda kv: str(kv[0])):
+        status = str(item.get("status", ""))
+        if status not in _DELETABLE:
+            out.append(
+                f"{_label(name)} is {status}: the service deletes only ACTIVE or FAILED workflows and "
+                "versions; run delete again once it is ACTIVE"
+            )
+    arn = str(live[None].get("arn", ""))
+    async for share in api.list_shares(resource_owner="SELF", resource_arns=[arn]):
+        if share.get("status") == "DELETED" or share.get("resourceArn", arn) != arn:
+            continue
+        share_id = str(share.get("shareId", ""))
+        out.append(
+            f"workflow {wf_id} is shared with account {share.get('principalSubscriber', '?')} "
+            f"(share {share_id}, {share.get('status', '?')}) and the service deletes no workflow with "
+            f"shares: remove it with `aws omics delete-share --share-id {share_id}`, wait until it "
+            "is DELETED, then run delete again"
+        )
+    return out
 
 
 async def _check_bundle(
@@ -171,18 +205,20 @@ async def _verify(
             report.refused.extend(problems)
         report.bundles.append(row)
     report.to_delete = [_label(n) for n in sorted((n for n in live if n is not None), key=str)] + ["workflow"]
+    report.refused.extend(await _blockers(api, wf_id, live))
     return live
 
 
 async def _unchanged(
     api: OmicsApi, wf_id: str, verified: Mapping[str | None, Mapping[str, Any]]
 ) -> list[str]:
-    """What changed in the live state since it was verified (new, gone or changed items)."""
+    """What changed in the live state since it was verified (new, gone or changed items), and
+    what would now block the deletion (:func:`_blockers`)."""
     try:
         now = await _live(api, wf_id)
     except ResourceNotFound:
         return ["the workflow no longer exists"]
-    changed = []
+    changed = await _blockers(api, wf_id, now)
     for name in sorted(set(now) | set(verified), key=str):
         a, b = verified.get(name), now.get(name)
         if a is None or b is None or a.get("uuid") != b.get("uuid") or a.get("digest") != b.get("digest"):

@@ -52,6 +52,7 @@ __all__ = ["BackupConfig", "Item", "Pipeline", "RunState"]
 log = logging.getLogger("archiver.backup")
 
 _EXPORTABLE = {"ACTIVE", "INACTIVE", "UPDATING"}
+_OPEN_SHARES = {"PENDING", "ACTIVATING", "ACTIVE", None}
 _README_LIMIT = 4 << 20  # the service caps READMEs at 500 KiB; anything far above is not a README
 _IN_MEMORY = 1 << 20  # definitions up to this size are downloaded and bundled in memory
 Kind = Literal["workflow", "workflow-version"]
@@ -137,12 +138,16 @@ class Pipeline:
     # -- discovery -------------------------------------------------------------------------
 
     async def shared_with_us(self) -> dict[str, str]:
-        """Workflows other accounts shared with us (accepted): workflow id -> owner account."""
+        """Workflows other accounts shared with us: workflow id -> owner account.
+
+        A share not yet ACTIVE (PENDING, ACTIVATING) counts too: the workflow is another account's
+        and is never exported, whatever stage its share is at.
+        """
         shared: dict[str, str] = {}
         try:
             async for share in self.api.list_shares(resource_owner="OTHER"):
                 arn = str(share.get("resourceArn", ""))
-                if share.get("status") not in ("ACTIVE", None) or ":workflow/" not in arn:
+                if share.get("status") not in _OPEN_SHARES or ":workflow/" not in arn:
                     continue
                 wf_id = arn.rsplit("/", 1)[-1]
                 owner = str(share.get("ownerId") or arn.split(":")[4])
@@ -308,6 +313,8 @@ class Pipeline:
     async def _versions(self, wf: Item, tg: asyncio.TaskGroup) -> None:
         try:
             async for listed in self.api.list_workflow_versions(wf.workflow_id):
+                if listed.get("status") == "DELETED":
+                    continue  # deleted, still listed for a while
                 version = Item(
                     "workflow-version",
                     wf.workflow_id,

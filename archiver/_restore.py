@@ -8,13 +8,19 @@ One run::
            ─► wait ACTIVE ─► remove staged definitions
 
 Nothing is created until the whole plan is known to be sound. Each create carries a requestId
-derived from its bundle and target (:func:`archiver._restore_plan.request_id`), so a retried call
-is idempotent, and provenance tags (``omics-archiver:source-uuid``, ``omics-archiver:bundle``...) by
+derived from its bundle and target (:func:`archiver._restore_plan.request_id`), so a retried call,
+or the rerun of a run killed at any point, is answered with what the first call created, and
+provenance tags (``omics-archiver:source-uuid``, ``omics-archiver:bundle``...) by
 which a rerun recognises what an earlier run created and skips it. Workflows are restored
 concurrently (``workflow_concurrency``); the versions of one workflow are created one after the
 other, oldest first, so the target lists them in the source's order. A failure stops the rest of
 that workflow only. Definitions over the inline limit are staged in S3 in the target region and
 the staged object is deleted once the service has taken it (or the create failed).
+
+The service's reads lag its writes: right after a create, a Get may answer 404 and a List may miss
+the new resource. A 404 after a create is waited out (up to ``wait_timeout``), never read as
+"deleted"; only a status DELETED is. A rerun that does not see an earlier run's resources yet
+creates them again with the same requestIds, which the service answers with the earlier ones.
 """
 
 from __future__ import annotations
@@ -137,20 +143,27 @@ class RestoreReport:
 # -- finding earlier restores -----------------------------------------------------------------------
 
 
-async def _tags(api: OmicsApi, arn: str) -> dict[str, str]:
-    response = await api.call("ListTagsForResource", arn, resourceArn=arn)
+async def _tags(api: OmicsApi, arn: str) -> dict[str, str] | None:
+    """The resource's tags; ``None`` when the service does not answer for it (yet, or any more)."""
+    try:
+        response = await api.call("ListTagsForResource", arn, resourceArn=arn)
+    except ResourceNotFound:
+        return None
     return {str(k): str(v) for k, v in (response.get("tags") or {}).items()}
 
 
-async def _tagged(api: OmicsApi, listed: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """Each listed resource with its tags (paced by the rate limiter, fetched concurrently)."""
+async def _tagged(
+    api: OmicsApi, listed: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, str] | None]]:
+    """Each listed resource that is not DELETED, with its tags (paced, fetched concurrently)."""
     sem = asyncio.Semaphore(8)
 
-    async def one(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    async def one(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
         async with sem:
             return item, await _tags(api, str(item["arn"]))
 
-    return list(await asyncio.gather(*(one(i) for i in listed if i.get("arn"))))
+    live = [i for i in listed if i.get("arn") and i.get("status") != "DELETED"]
+    return list(await asyncio.gather(*(one(i) for i in live)))
 
 
 async def find_earlier_restores(api: OmicsApi, plans: list[WorkflowPlan]) -> list[str]:
@@ -158,11 +171,20 @@ async def find_earlier_restores(api: OmicsApi, plans: list[WorkflowPlan]) -> lis
 
     Looks at every private workflow of the target through its provenance tags. Returns conflicts:
     a version name already taken in a restored workflow by a version of other provenance.
+
+    The service's lists may lag: what an earlier run created may be missing, or its tags
+    unreadable, for a while. Such an item is planned as a create again; its requestId is the
+    earlier one, so the service answers with what it created then (or refuses a version name
+    taken by another resource), and nothing is created twice.
     """
     if not plans:
         return []
     listed = [w async for w in api.list_workflows()]
-    found = [(w, t) for w, t in await _tagged(api, listed) if any(k.startswith("omics-archiver:") for k in t)]
+    found = [
+        (w, t)
+        for w, t in await _tagged(api, listed)
+        if t is not None and any(k.startswith("omics-archiver:") for k in t)
+    ]
     conflicts: list[str] = []
     for plan in plans:
         wf = plan.workflow
@@ -175,10 +197,12 @@ async def find_earlier_restores(api: OmicsApi, plans: list[WorkflowPlan]) -> lis
         versions = [v async for v in api.list_workflow_versions(str(wf.target_id))]
         tagged = await _tagged(api, versions)
         for item in plan.versions:
-            same = [v for v, tags in tagged if matches_bundle(tags, item.entry)]
+            same = [v for v, tags in tagged if tags is not None and matches_bundle(tags, item.entry)]
             if same:
                 _adopt(item, same[0])
-            elif any(str(v.get("versionName")) == item.version_name for v, _ in tagged):
+            elif any(
+                str(v.get("versionName")) == item.version_name and tags is not None for v, tags in tagged
+            ):
                 conflicts.append(
                     f"{item.label}: workflow {wf.target_id} in the target already has a version "
                     f"{item.version_name} that was not restored from this bundle"
@@ -394,9 +418,10 @@ class _Restorer:
     async def _call_create(self, item: ItemPlan, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Create, with a fresh requestId when the service answers with a resource deleted since.
 
-        The service remembers a requestId and answers a repeated create with the first one's
-        result. If what it names no longer exists (an earlier restore was deleted), the next
-        requestId of a deterministic series is used, so reruns stay idempotent.
+        The service remembers a requestId and answers a repeated create (a retry, a rerun) with the
+        first one's result. Only if what it names reads as DELETED (an earlier restore was deleted)
+        is the next requestId of a deterministic series used, so reruns stay idempotent. A 404 is
+        the service's lag after a create and is waited out (:meth:`_visible`).
         """
         base = item.request_id
         for attempt in range(_REQUEST_ATTEMPTS):
@@ -406,11 +431,10 @@ class _Restorer:
             item.target_arn = str(response.get("arn", ""))
             item.target_uuid = str(response.get("uuid", "")) or None
             item.target_id = str(response.get("id") or params.get("workflowId"))
-            try:
-                await self._get(item)
-            except ResourceNotFound:
+            got = await self._visible(item, time.monotonic() + self.config.wait_timeout)
+            if got.get("status") == "DELETED":
                 log.info(
-                    "requestId %s named %s, which no longer exists; creating with the next one",
+                    "requestId %s named %s, which was deleted since; creating with the next one",
                     item.request_id,
                     item.target_arn,
                     extra={"event": "request-id-reused"},
@@ -427,10 +451,26 @@ class _Restorer:
             return await self.api.get_workflow(str(item.target_id))
         return await self.api.get_workflow_version(str(item.target_id), item.version_name)
 
+    async def _visible(self, item: ItemPlan, deadline: float) -> dict[str, Any]:
+        """Get the item; a 404 (the service's reads lag its creates) is waited out until ``deadline``."""
+        while True:
+            try:
+                return await self._get(item)
+            except ResourceNotFound as exc:
+                if time.monotonic() >= deadline:
+                    raise RestoreError(
+                        f"{item.label}: {item.target_arn} (requestId {item.request_id}) was created but "
+                        f"the service still answers {exc.code or 'not found'} after "
+                        f"{self.config.wait_timeout:g} s; rerun the restore later (it reuses the same "
+                        "requestIds and creates nothing twice)",
+                        workflow=item.target_id,
+                    ) from exc
+            await asyncio.sleep(self.config.poll_interval)
+
     async def _wait(self, item: ItemPlan) -> None:
         deadline = time.monotonic() + self.config.wait_timeout
         while True:
-            got = await self._get(item)
+            got = await self._visible(item, deadline)
             status = str(got.get("status", ""))
             item.target_uuid = str(got.get("uuid", "")) or item.target_uuid
             item.target_arn = str(got.get("arn", "")) or item.target_arn
@@ -440,6 +480,11 @@ class _Restorer:
                 item.status_message = str(got.get("statusMessage") or "")
                 raise RestoreError(
                     f"{item.label}: the service reports FAILED: {item.status_message or 'no status message'}",
+                    workflow=item.target_id,
+                )
+            if status == "DELETED":
+                raise RestoreError(
+                    f"{item.label}: {item.target_arn} was deleted while it was being restored",
                     workflow=item.target_id,
                 )
             if status not in _PENDING:

@@ -13,9 +13,10 @@ import base64
 import io
 import json
 import re
+import time
 import zipfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -23,6 +24,7 @@ from botocore.config import Config
 
 from archiver.testing import Emulator, EmulatorConfig
 
+T = TypeVar("T")
 _ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 
 
@@ -153,6 +155,16 @@ def omics_fixture(emulator: Emulator, problems: list[str]) -> Iterator[Any]:
     client = omics_client(emulator.url, problems)
     yield client
     client.close()
+
+
+def eventually(read: Callable[[], T], until: Callable[[T], bool], timeout: float = 10.0) -> T:
+    """Call ``read`` until ``until`` holds for its answer (the service's states change with time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
 
 
 def create_active(omics: Any, name: str = "wf", **kwargs: Any) -> str:

@@ -6,8 +6,10 @@ dry run, exit codes, and the guarantee that no presigned URL reaches the output 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,4 +199,36 @@ def test_shared_workflows_listed_by_list_workflows_are_skipped_once(
     warnings = [json.loads(line) for line in err.splitlines() if '"skipped"' in line]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
     assert "joint-genotyping" in warnings[0]["message"] and "210987654321" in warnings[0]["message"]
+    assert {b["workflowId"] for b in report["bundles"]} == set(OURS)
+
+
+def test_workflows_shared_with_us_are_skipped_before_their_share_is_active(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A share still PENDING or ACTIVATING is another account's workflow all the same: never exported."""
+    config = EmulatorConfig(quotas=None, share_activation_delay=600.0)
+    with Emulator(config, seed_dir=SEED) as emu:
+        other = boto3.client(
+            "omics",
+            endpoint_url=emu.url,
+            region_name="us-east-1",
+            aws_access_key_id="210987654321",
+            aws_secret_access_key="testing-secret",
+            config=Config(inject_host_prefix=False),
+        )
+        ids = []
+        for name in ("pending", "activating"):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr("main.wdl", f"version 1.0\nworkflow {name} {{}}\n")
+            created = other.create_workflow(name=name, engine="WDL", definitionZip=buffer.getvalue())
+            share = other.create_share(resourceArn=created["arn"], principalSubscriber="123456789012")
+            ids.append(created["id"])
+            if name == "activating":
+                assert omics(emu).accept_share(shareId=share["shareId"])["status"] == "ACTIVATING"
+        code, report = backup(emu, str(tmp_path / "a"), capsys=capsys)
+    assert code == 0, report["failed"]
+    skipped = {s["workflowId"]: s for s in report["skipped"]}
+    assert set(skipped) == {SHARED_ID, *ids}
+    assert all(skipped[i]["reason"] == "shared" and skipped[i]["owner"] == "210987654321" for i in ids)
     assert {b["workflowId"] for b in report["bundles"]} == set(OURS)

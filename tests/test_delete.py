@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
     assert report["outcome"] == "ok" and report["deleted"] == ["version 1.1.0", "version 1.0.0", "workflow"]
     assert len(report["bundles"]) == 3 and all(b["verified"] for b in report["bundles"])
     assert (store / report["snapshot"]).exists()
-    assert WF not in {w["id"] for w in client.list_workflows()["items"]}
+    # gone: still listed as DELETED for a while (deleted_linger), then not at all
+    assert WF not in {w["id"] for w in client.list_workflows()["items"] if w["status"] != "DELETED"}
 
     # the delete's own (partial) snapshot is part of the latest state: the restore finds it there
     code = main(
@@ -170,3 +172,39 @@ def test_confirmation_dry_run_and_no_terminal(
     monkeypatch.setattr("sys.stdin", _Tty("yes\n"))
     code, report, _ = delete(emulator, store, capsys)
     assert code == 0 and report["confirmed"] is True and "workflow" in report["deleted"]
+
+
+def test_delete_of_a_shared_workflow_is_refused_before_anything_is_deleted(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service deletes no workflow with a share that is not DELETED: checked before the versions go."""
+    store = tmp_path / "archive"
+    owner = omics(emulator)
+    friend = boto3.client(
+        "omics",
+        endpoint_url=emulator.url,
+        region_name="us-east-1",
+        aws_access_key_id="210987654321",
+        aws_secret_access_key="testing-secret",
+        config=Config(inject_host_prefix=False),
+    )
+    arn = owner.get_workflow(id=WF)["arn"]
+    share_id = owner.create_share(resourceArn=arn, principalSubscriber="210987654321")["shareId"]
+    for accept in (False, True):  # PENDING, then accepted (ACTIVATING / ACTIVE)
+        if accept:
+            friend.accept_share(shareId=share_id)
+        code, report, err = delete(emulator, store, capsys, "--yes")
+        assert code == 1 and report["outcome"] == "refused" and report["deleted"] == []
+        refusal = next(r for r in report["refused"] if share_id in r)
+        assert f"aws omics delete-share --share-id {share_id}" in refusal and "210987654321" in refusal
+        assert share_id in err
+        assert deletes(emulator) == 0
+        still_there(emulator)
+
+    # once the share is DELETED, the same delete goes through
+    owner.delete_share(shareId=share_id)
+    while owner.get_share(shareId=share_id)["share"]["status"] != "DELETED":
+        time.sleep(0.02)
+    code, report, err = delete(emulator, store, capsys, "--yes")
+    assert code == 0, err
+    assert report["deleted"] == ["version 1.1.0", "version 1.0.0", "workflow"]

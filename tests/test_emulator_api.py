@@ -12,6 +12,7 @@ from archiver.testing import Emulator
 from tests.emulator_helpers import (  # noqa: F401
     create_active,
     emulator_fixture,
+    eventually,
     make_zip,
     omics_client,
     omics_fixture,
@@ -66,12 +67,26 @@ def test_create_get_list_update_delete(omics: Any) -> None:
     assert update["ResponseMetadata"]["HTTPStatusCode"] == 202
     after = omics.get_workflow(id=created["id"])
     assert (after["name"], after["description"], after["digest"]) == ("renamed", "second", workflow["digest"])
+    assert after["status"] == "UPDATING"  # for update_delay (default 0.05 s)
+    with pytest.raises(ClientError) as exc:
+        omics.delete_workflow(id=created["id"])
+    assert error_of(exc) == ("ConflictException", 409)
+    assert (
+        eventually(lambda: omics.get_workflow(id=created["id"]), lambda w: w["status"] != "UPDATING")[
+            "status"
+        ]
+        == "ACTIVE"
+    )
 
     deleted = omics.delete_workflow(id=created["id"])
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 202
+    # DELETED for deleted_linger (default 0.5 s), in Get and List; then gone
+    assert omics.get_workflow(id=created["id"])["status"] == "DELETED"
+    assert [w["status"] for w in omics.list_workflows()["items"]] == ["DELETED"]
     with pytest.raises(ClientError) as exc:
-        omics.get_workflow(id=created["id"])
+        eventually(lambda: omics.get_workflow(id=created["id"]), lambda w: False, timeout=5)
     assert error_of(exc) == ("ResourceNotFoundException", 404)
+    assert omics.list_workflows()["items"] == []
 
 
 def test_versions_are_independent_and_must_go_first(omics: Any) -> None:
@@ -93,7 +108,15 @@ def test_versions_are_independent_and_must_go_first(omics: Any) -> None:
     assert "parameterTemplate" not in got
 
     omics.update_workflow_version(workflowId=workflow_id, versionName="1.0.0", description="changed")
-    assert omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0")["description"] == "changed"
+    changed = omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0")
+    assert (changed["description"], changed["status"]) == ("changed", "UPDATING")
+    with pytest.raises(ClientError) as exc:
+        omics.delete_workflow_version(workflowId=workflow_id, versionName="1.0.0")
+    assert error_of(exc) == ("ConflictException", 409)
+    eventually(
+        lambda: omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0"),
+        lambda v: v["status"] == "ACTIVE",
+    )
     with pytest.raises(ClientError) as exc:
         omics.create_workflow_version(workflowId=workflow_id, versionName="1.0.0", definitionZip=make_zip())
     assert error_of(exc) == ("ConflictException", 409)
@@ -101,10 +124,17 @@ def test_versions_are_independent_and_must_go_first(omics: Any) -> None:
         omics.delete_workflow(id=workflow_id)
     assert error_of(exc) == ("ConflictException", 409)
     omics.delete_workflow_version(workflowId=workflow_id, versionName="1.0.0")
-    with pytest.raises(ClientError) as exc:
-        omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0")
-    assert error_of(exc) == ("ResourceNotFoundException", 404)
+    assert omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0")["status"] == "DELETED"
+    listed = omics.list_workflow_versions(workflowId=workflow_id)["items"]
+    assert [(v["versionName"], v["status"]) for v in listed] == [("1.0.0", "DELETED")]
     omics.delete_workflow(id=workflow_id)
+    with pytest.raises(ClientError) as exc:
+        eventually(
+            lambda: omics.get_workflow_version(workflowId=workflow_id, versionName="1.0.0"),
+            lambda v: False,
+            timeout=5,
+        )
+    assert error_of(exc) == ("ResourceNotFoundException", 404)
 
 
 def test_create_is_asynchronous_with_delay(emulator: Emulator, omics: Any) -> None:

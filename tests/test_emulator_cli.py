@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,13 @@ def test_aws_cli_round_trip(server: str, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout) if result.stdout.strip() else None
 
+    def aws_fails(*args: str) -> str:
+        result = subprocess.run(
+            [AWS, "omics", *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode != 0, result.stdout
+        return result.stderr
+
     definition = tmp_path / "wf.zip"
     definition.write_bytes(make_zip())
     created = aws(
@@ -133,7 +141,13 @@ def test_aws_cli_round_trip(server: str, tmp_path: Path) -> None:
         f"fileb://{definition}",
     )
     share = aws("create-share", "--resource-arn", got["arn"], "--principal-subscriber", "210987654321")
-    assert aws("accept-share", "--share-id", share["shareId"], account="210987654321")["status"] == "ACTIVE"
+    accepted = aws("accept-share", "--share-id", share["shareId"], account="210987654321")
+    assert accepted["status"] == "ACTIVATING"
     aws("delete-workflow-version", "--workflow-id", workflow_id, "--version-name", "v1")
+    # the service refuses to delete a workflow with a share that is not DELETED
+    refused = aws_fails("delete-workflow", "--id", workflow_id)
+    assert "ConflictException" in refused and "no active shares" in refused
+    assert aws("delete-share", "--share-id", share["shareId"])["status"] == "DELETING"
+    time.sleep(0.1)  # share_deletion_delay (default 0.05 s)
     aws("delete-workflow", "--id", workflow_id)
-    assert aws("list-workflows")["items"] == []
+    assert [w["status"] for w in aws("list-workflows")["items"]] in ([], ["DELETED"])

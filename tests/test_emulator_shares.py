@@ -12,7 +12,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from archiver.testing import Emulator, EmulatorConfig
-from tests.emulator_helpers import create_active, make_zip, omics_client, problems_fixture  # noqa: F401
+from tests.emulator_helpers import (  # noqa: F401
+    create_active,
+    eventually,
+    make_zip,
+    omics_client,
+    problems_fixture,
+)
 
 OWNER, FRIEND, STRANGER = "123456789012", "210987654321", "333333333333"
 
@@ -63,7 +69,8 @@ def test_share_lifecycle_between_two_accounts(emulator: Emulator, clients: dict[
     with pytest.raises(ClientError) as exc:
         owner.accept_share(shareId=share_id)
     assert code_of(exc) == "AccessDeniedException"
-    assert friend.accept_share(shareId=share_id)["status"] == "ACTIVE"
+    assert friend.accept_share(shareId=share_id)["status"] == "ACTIVATING"
+    eventually(lambda: friend.get_share(shareId=share_id)["share"], lambda s: s["status"] == "ACTIVE")
     details = friend.get_share(shareId=share_id)["share"]
     assert (details["resourceArn"], details["resourceId"], details["principalSubscriber"]) == (
         arn,
@@ -108,10 +115,11 @@ def test_share_lifecycle_between_two_accounts(emulator: Emulator, clients: dict[
     ]
     assert [s["shareId"] for s in mine] == [share_id]
     assert owner.list_shares(resourceOwner="OTHER")["shares"] == []
-    assert owner.delete_share(shareId=share_id)["status"] == "DELETED"
+    assert owner.delete_share(shareId=share_id)["status"] == "DELETING"
     with pytest.raises(ClientError) as exc:
         friend.get_workflow(id=workflow_id, workflowOwnerId=OWNER)
     assert code_of(exc) == "ResourceNotFoundException"
+    eventually(lambda: owner.get_share(shareId=share_id)["share"], lambda s: s["status"] == "DELETED")
     assert owner.list_shares(resourceOwner="SELF")["shares"] == []
 
 

@@ -387,7 +387,9 @@ def test_workflow_deleted_after_its_backup_restored_from_the_older_snapshot(
         assert (t_zip, t_readme) == (s_zip, s_readme)
 
     # the restored copy deleted in turn: the same restore again creates it anew, although the
-    # service still remembers the first requestIds
+    # service still remembers the first requestIds (and answers them with the workflow, DELETED:
+    # a 404 instead would be waited out as the service's lag, never read as "deleted")
+    emulator.configure(deleted_linger=600.0)
     for name in versions:
         src.delete_workflow_version(workflowId=new_id, versionName=name)
     src.delete_workflow(id=new_id)

@@ -42,6 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url-ttl", type=float, default=300.0, metavar="S", help="export URL lifetime")
     parser.add_argument("--create-delay", type=float, default=0.0, metavar="S", help="seconds in CREATING")
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="added to every API call")
+    lifecycle = EmulatorConfig()
+    for flag, default, text in (
+        ("--update-delay", lifecycle.update_delay, "seconds in UPDATING after an update"),
+        ("--deleted-linger", lifecycle.deleted_linger, "seconds a deleted resource still answers DELETED"),
+        ("--consistency-lag", lifecycle.consistency_lag, "seconds reads may answer as before a write"),
+        ("--share-activation-delay", lifecycle.share_activation_delay, "seconds a share is ACTIVATING"),
+        ("--share-deletion-delay", lifecycle.share_deletion_delay, "seconds a share is DELETING"),
+    ):
+        help_text = f"{text} (default {default:g})"
+        parser.add_argument(flag, type=float, default=default, metavar="S", help=help_text)
+    parser.add_argument(
+        "--share-failure-rate", type=float, default=0.0, metavar="P", help="chance an accepted share FAILS"
+    )
     parser.add_argument(
         "--quota",
         type=_pair,
@@ -81,6 +94,12 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         url_ttl=args.url_ttl,
         create_delay=args.create_delay,
+        update_delay=args.update_delay,
+        deleted_linger=args.deleted_linger,
+        consistency_lag=args.consistency_lag,
+        share_activation_delay=args.share_activation_delay,
+        share_deletion_delay=args.share_deletion_delay,
+        share_failure_rate=args.share_failure_rate,
         latency=args.latency_ms / 1000.0,
         quotas=quotas,
         faults=Faults(

@@ -81,6 +81,13 @@ class EmulatorConfig:
     ``quotas`` maps operation names to requests per second (missing operations are unlimited);
     ``None`` lifts every quota. ``create_delay`` is how long a new workflow or version stays CREATING
     (0: ACTIVE on the next read). ``download_latency`` delays the first byte of each export download.
+
+    Lifecycle (docs/emulator.md, "Lifecycle and consistency"): ``update_delay`` is how long an
+    updated workflow or version stays UPDATING; ``deleted_linger`` how long a deleted one still
+    answers reads with status DELETED before 404; ``consistency_lag`` how long after a create, update
+    or delete reads may still answer the state before it (seeded by ``random_seed``). Shares:
+    ``share_activation_delay`` (ACTIVATING -> ACTIVE), ``share_deletion_delay`` (DELETING ->
+    DELETED), ``share_failure_rate`` (probability that an accepted share ends FAILED).
     """
 
     url_ttl: float = 300.0
@@ -94,6 +101,12 @@ class EmulatorConfig:
     download_latency: float = 0.0
     definition_uri_max_bytes: int = DEFINITION_URI_MAX_BYTES
     definition_zip_max_bytes: int = DEFINITION_ZIP_MAX_BYTES
+    update_delay: float = 0.05
+    deleted_linger: float = 0.5
+    consistency_lag: float = 0.0
+    share_activation_delay: float = 0.05
+    share_deletion_delay: float = 0.05
+    share_failure_rate: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +143,12 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
         "list_shared_workflows": bool,
         "definition_uri_max_bytes": int,
         "definition_zip_max_bytes": int,
+        "update_delay": float,
+        "deleted_linger": float,
+        "consistency_lag": float,
+        "share_activation_delay": float,
+        "share_deletion_delay": float,
+        "share_failure_rate": float,
     }
     changes: dict[str, Any] = {}
     for key, value in data.items():

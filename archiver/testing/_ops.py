@@ -3,14 +3,17 @@
 One coroutine per operation takes the caller and the parsed input and returns the output as a
 plain dict for ``_model.serialize_output`` (or raises ``ApiError``). This is where the service's
 rules live: exactly one definition source and its size limits, asynchronous create with
-idempotent ``requestId``, delete order (versions first), export URLs refused for shared and
-Ready2Run workflows, shares between accounts, tag limits and pagination.
+idempotent ``requestId``, delete order (versions first, only ACTIVE or FAILED resources, no open
+shares), the UPDATING and DELETED statuses (``_lifecycle``), export URLs refused for shared and
+Ready2Run workflows, shares between accounts and their PENDING -> ACTIVATING -> ACTIVE and
+DELETING -> DELETED lifecycle, tag limits and pagination.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from ._config import README_MAX_BYTES, EmulatorConfig
 from ._definition import S3Reader, inspect_definition
 from ._export import Exporter
 from ._faults import Governor
+from ._lifecycle import mark_changed, snapshot
 from ._model import ApiError
 from ._state import (
     Caller,
@@ -28,7 +32,6 @@ from ._state import (
     Workflow,
     WorkflowVersion,
     World,
-    iter_versions,
     version_arn,
     workflow_arn,
 )
@@ -84,6 +87,7 @@ class Operations:
         self.governor = governor
         self._s3 = s3
         self._config = config
+        self._share_rng = random.Random(f"shares:{config().random_seed}")
 
     async def call(self, name: str, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any] | None:
         handler = getattr(self, "_" + _snake(name))
@@ -208,6 +212,7 @@ class Operations:
         workflow = self.new_workflow(caller.account, caller.region)
         workflow.name = params.get("name")
         self._fill(workflow, params, data, readme, registry)
+        mark_changed(workflow, time.monotonic(), None)
         result = {
             "arn": workflow.arn,
             "id": workflow.id,
@@ -280,7 +285,7 @@ class Operations:
             ("definition", "DEFINITION", record.definition),
             ("readme", "README", None if record.readme is None else record.readme.encode()),
         ):
-            if member in wanted and data is not None and record.status != "FAILED":
+            if member in wanted and data is not None and record.status not in ("FAILED", "DELETED"):
                 out[kind] = self.exporter.issue(
                     base_url=ctx.base_url,
                     access_key=ctx.caller.access_key,
@@ -347,9 +352,37 @@ class Operations:
 
     async def _update_workflow(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["id"])
+        before = self._start_update(workflow, f"Workflow {workflow.id}")
         _update(workflow, params)
         if "name" in params:
             workflow.name = params["name"]
+        mark_changed(workflow, time.monotonic(), before)
+
+    def _start_update(self, record: Workflow | WorkflowVersion, what: str) -> Workflow | WorkflowVersion:
+        """Refuse an update of a resource that is not ACTIVE or FAILED; else enter UPDATING."""
+        now = time.monotonic()
+        record.settle(now)
+        if record.status not in ("ACTIVE", "FAILED"):
+            raise ApiError("ConflictException", f"{what} is {record.status} and cannot be updated now")
+        before = snapshot(record)
+        record.final_status, record.final_message = record.status, record.status_message
+        record.status = "UPDATING"
+        record.updating_until = now + self._config().update_delay
+        return before
+
+    def _tombstone(self, record: Workflow | WorkflowVersion, what: str) -> None:
+        """Refuse the deletion of a resource that is not ACTIVE or FAILED; else mark it DELETED."""
+        now = time.monotonic()
+        record.settle(now)
+        if record.status not in ("ACTIVE", "FAILED"):
+            raise ApiError(
+                "ConflictException",
+                f"{what} is {record.status}; it can be deleted only when it is ACTIVE or FAILED",
+            )
+        before = snapshot(record)
+        record.status, record.status_message = "DELETED", None
+        record.gone_at = now + self._config().deleted_linger
+        mark_changed(record, now, before)
 
     async def _delete_workflow(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["id"])
@@ -359,10 +392,16 @@ class Operations:
                 f"Workflow {workflow.id} has {len(workflow.versions)} version(s); delete them first",
             )
         region = self.world.region(ctx.caller.region)
-        del region.account(ctx.caller.account).workflows[workflow.id]
-        for share in region.shares.values():
-            if share.resource_arn == workflow.arn:
-                share.status = "DELETED"
+        for share in region.settled_shares():
+            if share.resource_arn == workflow.arn and share.status != "DELETED":
+                raise ApiError(
+                    "ConflictException",
+                    f"Workflow {workflow.id} can be deleted only when it has no active shares; "
+                    f"share {share.share_id} is {share.status}",
+                )
+        self._tombstone(workflow, f"Workflow {workflow.id}")
+        account = region.account(ctx.caller.account)
+        account.deleted[workflow.id] = account.workflows.pop(workflow.id)
 
     # --- versions ---------------------------------------------------------------------------------
 
@@ -376,6 +415,7 @@ class Operations:
         data, readme, registry = await self._definition_inputs(params)
         version = self.new_version(workflow, params["versionName"])
         self._fill(version, params, data, readme, registry)
+        mark_changed(version, time.monotonic(), workflow.deleted_versions.pop(version.version_name, None))
         result = {
             "arn": version.arn,
             "workflowId": workflow.id,
@@ -387,11 +427,19 @@ class Operations:
         self._remember(caller, "CreateWorkflowVersion", workflow.id, params, result)
         return result
 
-    def _version(self, ctx: CallContext, params: dict[str, Any]) -> tuple[WorkflowVersion, str | None]:
+    def _version(
+        self, ctx: CallContext, params: dict[str, Any], *, consistent: bool = False
+    ) -> tuple[WorkflowVersion, str | None]:
         workflow, readonly = self.world.find_workflow(
-            ctx.caller, params["workflowId"], type_=params.get("type"), owner=params.get("workflowOwnerId")
+            ctx.caller,
+            params["workflowId"],
+            type_=params.get("type"),
+            owner=params.get("workflowOwnerId"),
+            consistent=consistent,
         )
         version = workflow.versions.get(params["versionName"])
+        if not consistent:
+            version = self.world.visible(version or workflow.deleted_versions.get(params["versionName"]))
         if version is None:
             raise ApiError(
                 "ResourceNotFoundException",
@@ -415,10 +463,7 @@ class Operations:
         workflow, _ = self.world.find_workflow(
             ctx.caller, params["workflowId"], type_=params.get("type"), owner=params.get("workflowOwnerId")
         )
-        now = time.monotonic()
-        versions = list(iter_versions(workflow))
-        for version in versions:
-            version.settle(now)
+        versions = self.world.visible_versions(workflow)
         scope = f"ListWorkflowVersions:{workflow.arn}"
         page, token = self.world.page(
             versions, lambda v: v.seq, scope, params.get("startingToken"), params.get("maxResults")
@@ -440,13 +485,20 @@ class Operations:
 
     async def _update_workflow_version(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["workflowId"])
-        version, _ = self._version(ctx, {"workflowId": workflow.id, "versionName": params["versionName"]})
+        version, _ = self._version(
+            ctx, {"workflowId": workflow.id, "versionName": params["versionName"]}, consistent=True
+        )
+        before = self._start_update(version, f"Version {version.version_name} of workflow {workflow.id}")
         _update(version, params)
+        mark_changed(version, time.monotonic(), before)
 
     async def _delete_workflow_version(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["workflowId"])
-        self._version(ctx, {"workflowId": workflow.id, "versionName": params["versionName"]})
-        del workflow.versions[params["versionName"]]
+        version, _ = self._version(
+            ctx, {"workflowId": workflow.id, "versionName": params["versionName"]}, consistent=True
+        )
+        self._tombstone(version, f"Version {version.version_name} of workflow {workflow.id}")
+        workflow.deleted_versions[version.version_name] = workflow.versions.pop(version.version_name)
 
     # --- shares -----------------------------------------------------------------------------------
 
@@ -454,10 +506,11 @@ class Operations:
         share = self.world.region(ctx.caller.region).shares.get(share_id)
         if share is None or ctx.caller.account not in (share.owner, share.principal):
             raise ApiError("ResourceNotFoundException", f"Share {share_id} not found")
+        share.settle(time.monotonic())
         return share
 
     def create_share(self, owner: Caller, resource_arn: str, principal: str, name: str | None) -> Share:
-        resource = self.world.resource_by_arn(owner, resource_arn)
+        resource = self.world.resource_by_arn(owner, resource_arn, consistent=True)
         if not isinstance(resource, Workflow):
             raise ApiError("ValidationException", "Only workflows can be shared")
         if not _ACCOUNT.fullmatch(principal):
@@ -465,11 +518,11 @@ class Operations:
         if principal == owner.account:
             raise ApiError("ValidationException", "A workflow cannot be shared with its owner")
         region = self.world.region(owner.region)
-        for share in region.shares.values():
+        for share in region.settled_shares():
             if (
                 share.resource_arn == resource_arn
                 and share.principal == principal
-                and share.status in ("PENDING", "ACTIVE")
+                and share.status in ("PENDING", "ACTIVATING", "ACTIVE")
             ):
                 raise ApiError("ConflictException", f"Workflow is already shared with {principal}")
         now = self.world.creation_time()
@@ -498,9 +551,17 @@ class Operations:
         share = self._share(ctx, params["shareId"])
         if share.principal != ctx.caller.account:
             raise ApiError("AccessDeniedException", "Only the principal subscriber can accept a share")
-        if share.status not in ("PENDING", "ACTIVE"):
+        if share.status in ("ACTIVATING", "ACTIVE"):
+            return {"status": share.status}
+        if share.status != "PENDING":
             raise ApiError("ConflictException", f"Share {share.share_id} is {share.status}")
-        share.status = "ACTIVE"
+        config = self._config()
+        share.status = "ACTIVATING"
+        share.settle_at = time.monotonic() + config.share_activation_delay
+        share.final_status, share.final_message = "ACTIVE", None
+        if config.share_failure_rate > 0 and self._share_rng.random() < config.share_failure_rate:
+            share.final_status = "FAILED"
+            share.final_message = "The share could not be activated (injected by the emulator)"
         share.update_time = self.world.creation_time()
         return {"status": share.status}
 
@@ -513,6 +574,7 @@ class Operations:
             "principalSubscriber": share.principal,
             "ownerId": share.owner,
             "status": share.status,
+            "statusMessage": share.status_message,
             "shareName": share.share_name,
             "creationTime": share.creation_time,
             "updateTime": share.update_time,
@@ -528,7 +590,7 @@ class Operations:
         filt = params.get("filter") or {}
         statuses = set(filt.get("status") or [])
         found = []
-        for share in self.world.region(ctx.caller.region).shares.values():
+        for share in self.world.region(ctx.caller.region).settled_shares():
             if (share.owner if mine else share.principal) != ctx.caller.account:
                 continue
             if statuses and share.status not in statuses:
@@ -549,20 +611,23 @@ class Operations:
 
     async def _delete_share(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         share = self._share(ctx, params["shareId"])
-        share.status = "DELETED"
-        share.update_time = self.world.creation_time()
+        if share.status not in ("DELETING", "DELETED"):
+            share.status, share.status_message = "DELETING", None
+            share.settle_at = time.monotonic() + self._config().share_deletion_delay
+            share.final_status, share.final_message = "DELETED", None
+            share.update_time = self.world.creation_time()
         return {"status": share.status}
 
     # --- tags -------------------------------------------------------------------------------------
 
     async def _tag_resource(self, ctx: CallContext, params: dict[str, Any]) -> None:
-        resource = self.world.resource_by_arn(ctx.caller, params["resourceArn"])
+        resource = self.world.resource_by_arn(ctx.caller, params["resourceArn"], consistent=True)
         merged = {**resource.tags, **params["tags"]}
         _check_tags(merged)
         resource.tags = merged
 
     async def _untag_resource(self, ctx: CallContext, params: dict[str, Any]) -> None:
-        resource = self.world.resource_by_arn(ctx.caller, params["resourceArn"])
+        resource = self.world.resource_by_arn(ctx.caller, params["resourceArn"], consistent=True)
         for key in params["tagKeys"]:
             resource.tags.pop(key, None)
 

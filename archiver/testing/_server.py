@@ -61,6 +61,7 @@ class Core:
         self.stats = StatsRecorder()
         self._s3 = S3Reader(config.s3_endpoint_url)
         self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
+        self.world.consistency.lag = config.consistency_lag
 
     def s3(self) -> S3Reader:
         if self._s3.endpoint_url != self.config.s3_endpoint_url:
@@ -71,6 +72,8 @@ class Core:
     def reconfigure(self, config: EmulatorConfig) -> None:
         if config.random_seed != self.config.random_seed:
             self.governor.reseed(config.random_seed)
+            self.world.consistency.reseed(config.random_seed)
+        self.world.consistency.lag = config.consistency_lag
         self.config = config
 
     def load_seed(self, seed_dir: Path) -> None:

@@ -4,17 +4,17 @@ State is keyed the way HealthOmics keys it: each (account, region) owns its priv
 region holds the shares between its accounts and the Ready2Run workflows every account of the region
 can see. This module owns the records, ARNs, ids, the CREATING -> ACTIVE/FAILED clock, visibility
 rules (own, shared-with-me, Ready2Run) and the opaque pagination tokens; operation semantics live in
-``_ops``. Everything here runs on the emulator's event loop thread only.
+``_ops``. Reads go through :meth:`World.visible`, which applies the lifecycle rules of ``_lifecycle``
+(deleted resources linger as DELETED, reads may lag writes); writes act on the true state. Everything
+here runs on the emulator's event loop thread only.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import hmac
-import json
 import random
 import time
 import uuid
@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ._lifecycle import Consistency, Lifecycled
 from ._model import ApiError
 
 __all__ = [
@@ -38,6 +39,7 @@ DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Lifecycled)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Caller:
 
 
 @dataclass(eq=False, kw_only=True)
-class _Definitional:
+class _Definitional(Lifecycled):
     """Fields a workflow and a version both carry; versions do not inherit them from the workflow."""
 
     uuid: str
@@ -78,10 +80,12 @@ class _Definitional:
     tags: dict[str, str] = field(default_factory=dict)
 
     def settle(self, now: float) -> None:
-        """Finish an asynchronous create once its delay has passed."""
+        """Finish an asynchronous create or update once its delay has passed."""
         if self.status == "CREATING" and now >= self.ready_at:
             self.status = self.final_status
             self.status_message = self.final_message
+        elif self.status == "UPDATING" and now >= self.updating_until:
+            self.status, self.status_message = self.final_status, self.final_message
 
 
 @dataclass(eq=False, kw_only=True)
@@ -97,6 +101,7 @@ class Workflow(_Definitional):
     region: str
     name: str | None = None
     versions: dict[str, WorkflowVersion] = field(default_factory=dict)
+    deleted_versions: dict[str, WorkflowVersion] = field(default_factory=dict)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -111,11 +116,22 @@ class Share:
     creation_time: dt.datetime
     update_time: dt.datetime
     seq: int
+    status_message: str | None = None
+    settle_at: float = 0.0
+    final_status: str | None = None
+    final_message: str | None = None
+
+    def settle(self, now: float) -> None:
+        """Finish an activation (ACTIVATING) or a deletion (DELETING) once its delay has passed."""
+        if self.final_status is not None and now >= self.settle_at:
+            self.status, self.status_message = self.final_status, self.final_message
+            self.final_status = self.final_message = None
 
 
 @dataclass(eq=False)
 class Account:
     workflows: dict[str, Workflow] = field(default_factory=dict)
+    deleted: dict[str, Workflow] = field(default_factory=dict)  # DELETED, still answering for a while
     # (operation, scope, requestId) -> (fingerprint of the parameters, response)
     idempotency: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -136,8 +152,14 @@ class Region:
                 return found
         return None
 
-    def active_share(self, resource_arn: str, principal: str) -> Share | None:
+    def settled_shares(self) -> list[Share]:
+        now = time.monotonic()
         for share in self.shares.values():
+            share.settle(now)
+        return list(self.shares.values())
+
+    def active_share(self, resource_arn: str, principal: str) -> Share | None:
+        for share in self.settled_shares():
             if (
                 share.resource_arn == resource_arn
                 and share.principal == principal
@@ -157,6 +179,11 @@ class World:
         self._seq = 0
         self._last_time = dt.datetime.fromtimestamp(0, dt.UTC)
         self._token_key = hashlib.sha256(f"tokens:{random_seed}:{uuid.uuid4()}".encode()).digest()
+        self.consistency = Consistency(random_seed)
+
+    def visible(self, record: R | None) -> R | None:
+        """What a read answers for ``record`` (live or deleted) now; see ``_lifecycle``."""
+        return self.consistency.visible(record, time.monotonic())
 
     def region(self, name: str) -> Region:
         return self.regions.setdefault(name, Region(name))
@@ -192,9 +219,19 @@ class World:
     # --- visibility -------------------------------------------------------------------------------
 
     def find_workflow(
-        self, caller: Caller, workflow_id: str, *, type_: str | None = None, owner: str | None = None
+        self,
+        caller: Caller,
+        workflow_id: str,
+        *,
+        type_: str | None = None,
+        owner: str | None = None,
+        consistent: bool = False,
     ) -> tuple[Workflow, str | None]:
-        """The workflow ``caller`` may read, and why it is read-only ("shared", "ready2run" or None)."""
+        """The workflow ``caller`` may read, and why it is read-only ("shared", "ready2run" or None).
+
+        A read (``consistent=False``) sees what :meth:`visible` answers: possibly a DELETED workflow,
+        or the state before a recent change. Writes pass ``consistent=True`` and see the truth.
+        """
         region = self.region(caller.region)
         if type_ == "READY2RUN":
             found = region.ready2run(workflow_id)
@@ -205,6 +242,8 @@ class World:
         owner_id = owner or caller.account
         account = region.accounts.get(owner_id)
         workflow = account.workflows.get(workflow_id) if account else None
+        if not consistent and account is not None:
+            workflow = self.visible(workflow or account.deleted.get(workflow_id))
         if workflow is None or workflow.type != "PRIVATE":
             raise ApiError("ResourceNotFoundException", f"Workflow {workflow_id} not found")
         workflow.settle(time.monotonic())
@@ -215,7 +254,8 @@ class World:
         return workflow, "shared"
 
     def own_workflow(self, caller: Caller, workflow_id: str) -> Workflow:
-        workflow, readonly = self.find_workflow(caller, workflow_id)
+        """The caller's own live workflow, as it truly is (for writes)."""
+        workflow, readonly = self.find_workflow(caller, workflow_id, consistent=True)
         if readonly is not None:
             raise ApiError("ResourceNotFoundException", f"Workflow {workflow_id} not found")
         return workflow
@@ -229,9 +269,15 @@ class World:
             ]
         else:
             account = region.accounts.get(caller.account)
-            found = [w for w in account.workflows.values() if w.type == "PRIVATE"] if account else []
+            found = []
+            if account is not None:
+                self._prune(account.deleted, now)
+                for record in [*account.workflows.values(), *account.deleted.values()]:
+                    seen = self.visible(record)
+                    if seen is not None and seen.type == "PRIVATE" and seen not in found:
+                        found.append(seen)
             if include_shared:
-                for share in region.shares.values():
+                for share in region.settled_shares():
                     if share.principal == caller.account and share.status == "ACTIVE":
                         owner = region.accounts.get(share.owner)
                         shared = owner.workflows.get(share.resource_id) if owner else None
@@ -241,7 +287,25 @@ class World:
             workflow.settle(now)
         return sorted(found, key=lambda w: w.seq)
 
-    def resource_by_arn(self, caller: Caller, arn: str) -> Workflow | WorkflowVersion:
+    def visible_versions(self, workflow: Workflow) -> list[WorkflowVersion]:
+        """The versions a read of ``workflow`` lists now (DELETED ones while they linger)."""
+        now = time.monotonic()
+        self._prune(workflow.deleted_versions, now)
+        found: list[WorkflowVersion] = []
+        for record in [*workflow.versions.values(), *workflow.deleted_versions.values()]:
+            seen = self.visible(record)
+            if seen is not None and seen not in found:
+                seen.settle(now)
+                found.append(seen)
+        return sorted(found, key=lambda v: v.seq)
+
+    def _prune(self, deleted: dict[str, Any], now: float) -> None:
+        for key in [k for k, record in deleted.items() if self.consistency.forgotten(record, now)]:
+            del deleted[key]
+
+    def resource_by_arn(
+        self, caller: Caller, arn: str, *, consistent: bool = False
+    ) -> Workflow | WorkflowVersion:
         """A workflow or version of the caller's own account and region, by ARN (for tagging)."""
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[2] != "omics":
@@ -250,24 +314,35 @@ class World:
         path = resource.split("/")
         if region != caller.region or account != caller.account or path[0] != "workflow" or len(path) < 2:
             raise ApiError("ResourceNotFoundException", f"Resource {arn} not found")
-        workflow = self.own_workflow(caller, path[1])
+        workflow, readonly = self.find_workflow(caller, path[1], consistent=consistent)
+        if readonly is not None:
+            raise ApiError("ResourceNotFoundException", f"Resource {arn} not found")
         if len(path) == 2:
             return workflow
-        if len(path) == 4 and path[2] == "version" and path[3] in workflow.versions:
-            version = workflow.versions[path[3]]
-            version.settle(time.monotonic())
-            return version
+        if len(path) == 4 and path[2] == "version":
+            version = workflow.versions.get(path[3])
+            if not consistent:
+                version = self.visible(version or workflow.deleted_versions.get(path[3]))
+            if version is not None:
+                version.settle(time.monotonic())
+                return version
         raise ApiError("ResourceNotFoundException", f"Resource {arn} not found")
 
     # --- pagination -------------------------------------------------------------------------------
 
-    def _token_mac(self, payload: str) -> str:
-        return hmac.new(self._token_key, payload.encode(), hashlib.sha256).hexdigest()[:16]
+    def _token_mac(self, scope: str, after: int) -> str:
+        digest = hmac.new(self._token_key, f"{scope}\0{after}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
     def page(
         self, items: Sequence[T], seq_of: Any, scope: str, token: str | None, max_results: int | None
     ) -> tuple[list[T], str | None]:
-        """One page of ``items`` (ordered by seq) after ``token``, and the token of the next page."""
+        """One page of ``items`` (ordered by seq) after ``token``, and the token of the next page.
+
+        A token is ``<seq>.<MAC of scope and seq>`` (at most 43 characters): the scope (operation,
+        account, filters) is bound by the MAC, not carried, so tokens stay within the model's
+        128-character limit whatever the filters are.
+        """
         after = 0
         if token is not None:
             after = self._decode_token(scope, token)
@@ -275,21 +350,16 @@ class World:
         size = max_results or 100
         page = remaining[:size]
         if len(remaining) > size:
-            payload = json.dumps([scope, seq_of(page[-1])], separators=(",", ":"))
-            raw = json.dumps([payload, self._token_mac(payload)], separators=(",", ":"))
-            return page, base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+            last = int(seq_of(page[-1]))
+            return page, f"{last}.{self._token_mac(scope, last)}"
         return page, None
 
     def _decode_token(self, scope: str, token: str) -> int:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            payload, mac = json.loads(raw)
-            token_scope, after = json.loads(payload)
-        except (binascii.Error, ValueError, TypeError) as exc:
-            raise ApiError("ValidationException", "Invalid pagination token") from exc
-        if not hmac.compare_digest(str(mac), self._token_mac(str(payload))) or token_scope != scope:
+        seq, _, mac = token.partition(".")
+        valid = seq.isdigit() and len(seq) <= 18
+        if not valid or not hmac.compare_digest(mac, self._token_mac(scope, int(seq))):
             raise ApiError("ValidationException", "Invalid pagination token")
-        return int(after)
+        return int(seq)
 
 
 def workflow_arn(region: str, account: str, workflow_id: str) -> str:
