@@ -1,8 +1,8 @@
 """``omics-archiver report``: the archive at a glance, as JSON and as a static page rendered in Chromium.
 
-The archive is real (backups of the seeded emulator, one of them filtered) plus two things written
-behind the tool's back, as a store may hold them: a later snapshot that records a failure with a
-hostile error text and no longer lists one workflow, and a snapshot that is not JSON. One workflow
+The archive is real (backups of the seeded emulator, one of them filtered, one after a workflow was
+deleted, so it vanished) plus two things written behind the tool's back, as a store may hold them: a
+later snapshot that records a failure with a hostile error text, and a snapshot that is not JSON. One workflow
 has a hostile name. The page must show all of it as text, run no script, and log nothing to the
 browser console.
 """
@@ -31,6 +31,7 @@ from .test_catalog_support import FASTQ_QC, SEED, fake_aws_env, run_cli
 HOSTILE_NAME = '<script>alert("name")</script> & "quoted"'
 HOSTILE_ERROR = "<img src=x onerror=alert(1)> export failed"
 DEEPVARIANT = "4194304"
+BWA = "3145728"
 
 
 def _backup(store: str, url: str, *extra: str) -> None:
@@ -60,11 +61,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         omics.update_workflow(id=FASTQ_QC, description="FastQC and MultiQC (description updated)")
         _backup(str(root), emu.url)
         _backup(str(root), emu.url, "--workflow-id", FASTQ_QC)
+        for version in omics.list_workflow_versions(workflowId=BWA)["items"]:
+            omics.delete_workflow_version(workflowId=BWA, versionName=version["versionName"])
+        omics.delete_workflow(id=BWA)
+        _backup(str(root), emu.url)
     snaps = sorted((root / "snapshots").rglob("*.json"))
-    doc = json.loads(snaps[1].read_text())  # the second complete backup
+    doc = json.loads(snaps[-1].read_text())
     snap_id = _layout.new_snapshot_id(datetime.now(UTC))
     doc.update(id=snap_id, runId=snap_id, finishedAt=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
     doc["bundles"] = [b for b in doc["bundles"] if b["workflowId"] != DEEPVARIANT]
+    doc["skipped"] = [s for s in doc["skipped"] if s["reason"] != "vanished"]
     doc["failed"] = [
         {
             "workflowId": DEEPVARIANT,
@@ -108,22 +114,24 @@ def test_report_json_tells_where_each_target_stands(store: Path, capsys: pytest.
     doc = _report_json(store, capsys)
     assert [(t["account"], t["region"]) for t in doc["targets"]] == [("123456789012", "us-east-1")]
     target = doc["targets"][0]
-    assert target["snapshots"] == 4
+    assert target["snapshots"] == 5
     nights = target["nights"]
-    assert [n["complete"] for n in nights] == [True, True, False, True]
-    assert [n["newBundles"] for n in nights] == [13, 1, 0, 0]
-    assert [n["failed"] for n in nights] == [0, 0, 0, 1]
-    assert all(n["vanished"] is None for n in nights)  # this snapshot format does not record it
+    assert [n["complete"] for n in nights] == [True, True, False, True, True]
+    assert [n["newBundles"] for n in nights] == [13, 1, 0, 0, 0]
+    assert [n["failed"] for n in nights] == [0, 0, 0, 0, 1]
+    assert [n["vanished"] for n in nights] == [0, 0, 0, 1, 0]
+    assert [(v["workflowId"], v["name"]) for v in target["latest"]["vanished"]] == [(BWA, "bwa-align")]
     last = target["lastComplete"]
     assert last["key"] == target["lastSnapshot"]["key"] and not last["stale"] and last["failed"] == 1
     assert target["latest"]["failed"][0]["error"] == HOSTILE_ERROR
     grid = {r["workflowId"]: r["states"] for r in target["grid"]["rows"]}
-    assert grid[FASTQ_QC] == ["new", "new", "same", "same"]
-    assert grid[DEEPVARIANT] == ["new", "same", "not-covered", "failed"]
+    assert grid[FASTQ_QC] == ["new", "new", "same", "same", "same"]
+    assert grid[DEEPVARIANT] == ["new", "same", "not-covered", "same", "failed"]
+    assert grid[BWA] == ["new", "same", "not-covered", "vanished", "absent"]
     hostile = next(r for r in target["grid"]["rows"] if r["name"] == HOSTILE_NAME)
-    assert hostile["states"] == ["new", "same", "not-covered", "same"]
+    assert hostile["states"] == ["new", "same", "not-covered", "same", "same"]
     assert doc["verify"]["recorded"] == 0 and doc["drills"]["recorded"] == 0
-    assert doc["images"]["images"] == [] and doc["images"]["manifestsRead"] == 11
+    assert doc["images"]["images"] == [] and doc["images"]["manifestsRead"] == 8
     assert [p["key"].rsplit("/", 1)[1] for p in doc["problems"]] == ["20260101T000000000000Z-deadbeef.json"]
 
 
@@ -213,12 +221,13 @@ def test_report_page_renders_in_chromium(store: Path, tmp_path: Path) -> None:
         "Last complete backup per target",
         "123456789012 / us-east-1",
         "Nightly counts",
-        "Failed and vanished in the latest snapshot",
-        "vanished workflows: not recorded by this snapshot",
+        "Failed in the latest snapshot, vanished in the recent ones",
+        "noticed by the backup of",
+        "bwa-align",
         "Workflow states over time",
         "no verify recorded in this store",
         "no drill recorded in this store",
-        "no images recorded (11 manifest(s) of the latest snapshots read)",
+        "no images recorded (8 manifest(s) of the latest snapshots read)",
         "Unreadable objects",
         "20260101T000000000000Z-deadbeef.json",
         HOSTILE_NAME,

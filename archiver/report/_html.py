@@ -195,7 +195,6 @@ def _nights(target: Mapping[str, Any]) -> str:
     every = target["nights"]
     nights = [n for n in every if n["complete"]]  # a filtered run's counts are not comparable
     labels = [n["finishedAt"][:10] for n in nights]
-    has_vanished = any(n["vanished"] is not None for n in nights)
     inventory = line_chart(
         f"workflows and versions per backup, {target['account']} {target['region']}",
         labels,
@@ -205,17 +204,15 @@ def _nights(target: Mapping[str, Any]) -> str:
         ],
         _e,
     )
-    activity_series = [
-        Series("new bundles", "s-new", [n["newBundles"] for n in nights]),
-        Series("failed", "s-failed", [n["failed"] for n in nights]),
-        Series("skipped", "s-skipped", [n["skipped"] for n in nights]),
-    ]
-    if has_vanished:
-        activity_series.append(Series("vanished", "s-vanished", [n["vanished"] for n in nights]))
     activity = line_chart(
-        f"new bundles, failed and skipped per backup, {target['account']} {target['region']}",
+        f"new bundles, failed, skipped and vanished per backup, {target['account']} {target['region']}",
         labels,
-        activity_series,
+        [
+            Series("new bundles", "s-new", [n["newBundles"] for n in nights]),
+            Series("failed", "s-failed", [n["failed"] for n in nights]),
+            Series("skipped", "s-skipped", [n["skipped"] for n in nights]),
+            Series("vanished", "s-vanished", [n["vanished"] for n in nights]),
+        ],
         _e,
     )
     legend = "".join(
@@ -226,7 +223,7 @@ def _nights(target: Mapping[str, Any]) -> str:
             ("s-new", "new bundles"),
             ("s-failed", "failed"),
             ("s-skipped", "skipped"),
-            *([("s-vanished", "vanished")] if has_vanished else []),
+            ("s-vanished", "vanished"),
         ]
     )
     recent = list(reversed(every[-_NIGHTS_IN_TABLE:]))
@@ -240,7 +237,7 @@ def _nights(target: Mapping[str, Any]) -> str:
             _e(n["failed"]),
             _e(n["skipped"]),
             _e(n["quarantined"]),
-            _e(n["vanished"]) if n["vanished"] is not None else '<span class="muted">not recorded</span>',
+            _e(n["vanished"]),
         ]
         for n in recent
     ]
@@ -275,7 +272,7 @@ def _nights(target: Mapping[str, Any]) -> str:
 def _latest(target: Mapping[str, Any]) -> str:
     latest = target["latest"]
     parts = [
-        "<h3>Failed and vanished in the latest snapshot</h3>"
+        "<h3>Failed in the latest snapshot, vanished in the recent ones</h3>"
         f'<p class="muted mono">{_e(latest["snapshot"])}</p>'
     ]
     if latest["failed"]:
@@ -289,14 +286,17 @@ def _latest(target: Mapping[str, Any]) -> str:
             parts.append(f'<p class="muted">and {_e(latest["failedNotShown"])} more failed</p>')
     else:
         parts.append(_none("no failed workflows"))
-    if latest["vanished"] is None:
-        parts.append(_none("vanished workflows: not recorded by this snapshot"))
-    elif latest["vanished"]:
-        parts.append(_table(["vanished"], [[_workflow(v)] for v in latest["vanished"]]))
+    if latest["vanished"]:
+        parts.append(
+            _table(
+                ["vanished", "noticed by the backup of"],
+                [[_workflow(v), _e(v["noticedAt"])] for v in latest["vanished"]],
+            )
+        )
         if latest["vanishedNotShown"]:
             parts.append(f'<p class="muted">and {_e(latest["vanishedNotShown"])} more vanished</p>')
     else:
-        parts.append(_none("no vanished workflows"))
+        parts.append(_none("no workflow vanished in the snapshots shown"))
     if latest["quarantined"]:
         parts.append(
             _table(

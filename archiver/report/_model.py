@@ -8,8 +8,9 @@ how it looks, and ``omics-archiver report --json`` prints this data as it is.
 Everything comes from snapshots that :func:`archiver._catalog.load_catalog` already parsed and
 validated; what could not be read is carried along as ``problems``, never raised. Every list is
 bounded (nights per target, workflows per grid), and what was cut is counted, so a store with years
-of nightly snapshots still gives a page of a few hundred KiB. Fields that later format versions add
-(``vanished``) are read when present and shown as absent otherwise, never invented.
+of nightly snapshots still gives a page of a few hundred KiB. Vanished workflows are the ``skipped``
+entries with reason ``vanished`` (see ``docs/format.md``); snapshots written before backups named
+them simply have none.
 """
 
 from __future__ import annotations
@@ -85,20 +86,9 @@ def build_overview(
     }
 
 
-def _vanished(doc: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
-    """The snapshot's vanished workflows, if its format records them (``None``: it does not)."""
-    value = doc.get("vanished")
-    if not isinstance(value, list):
-        return None
-    return [v if isinstance(v, Mapping) else {"workflowId": str(v)} for v in value]
-
-
-def _vanished_count(doc: Mapping[str, Any]) -> int | None:
-    listed = _vanished(doc)
-    if listed is not None:
-        return len(listed)
-    count = doc["stats"].get("vanished")
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
+def _vanished(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The workflows the run found gone since the previous complete snapshot."""
+    return [s for s in doc["skipped"] if s.get("reason") == "vanished"]
 
 
 def _age(finished: str, now: datetime) -> float | None:
@@ -134,9 +124,9 @@ def _night(snap: SnapshotRecord) -> dict[str, Any]:
         "versions": s["versions"],
         "newBundles": s["bundlesWritten"],
         "failed": len(d["failed"]),
-        "skipped": len(d["skipped"]),
+        "skipped": len(d["skipped"]) - len(_vanished(d)),
         "quarantined": len(d["quarantined"]),
-        "vanished": _vanished_count(d),
+        "vanished": len(_vanished(d)),
     }
 
 
@@ -148,23 +138,30 @@ def _label(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _latest_lists(snap: SnapshotRecord, limit: int) -> dict[str, Any]:
+def _latest_lists(recent: list[SnapshotRecord], limit: int) -> dict[str, Any]:
+    """What failed or was quarantined in the newest of ``recent``, and what vanished in any of them.
+
+    A vanished workflow is named once, by the run that noticed it, so the whole window is searched
+    (newest first), each with the time it was noticed.
+    """
+    snap = recent[-1]
     d = snap.doc
     failed = [{**_label(f), "stage": f["stage"], "code": f["code"], "error": f["error"]} for f in d["failed"]]
     quarantined = [
         {**_label(q), "problem": q["problems"][0]["message"], "path": q["problems"][0]["path"]}
         for q in d["quarantined"]
     ]
-    vanished_raw = _vanished(d)
-    vanished = None if vanished_raw is None else [_label(v) for v in vanished_raw]
+    vanished = [
+        {**_label(v), "noticedAt": s.doc["finishedAt"]} for s in reversed(recent) for v in _vanished(s.doc)
+    ]
     return {
         "snapshot": snap.key.key,
         "failed": failed[:limit],
         "failedNotShown": max(0, len(failed) - limit),
         "quarantined": quarantined[:limit],
         "quarantinedNotShown": max(0, len(quarantined) - limit),
-        "vanished": None if vanished is None else vanished[:limit],
-        "vanishedNotShown": 0 if vanished is None else max(0, len(vanished) - limit),
+        "vanished": vanished[:limit],
+        "vanishedNotShown": max(0, len(vanished) - limit),
     }
 
 
@@ -173,7 +170,6 @@ def _target(
 ) -> dict[str, Any]:
     partition, account, region = group
     complete = [s for s in snaps if s.doc["complete"]]
-    latest = snaps[-1]
     nights = snaps[-limits.nights :]
     return {
         "partition": partition,
@@ -181,10 +177,10 @@ def _target(
         "region": region,
         "snapshots": len(snaps),
         "lastComplete": _snapshot_summary(complete[-1], now) if complete else None,
-        "lastSnapshot": _snapshot_summary(latest, now),
+        "lastSnapshot": _snapshot_summary(snaps[-1], now),
         "nights": [_night(s) for s in nights],
         "nightsNotShown": len(snaps) - len(nights),
-        "latest": _latest_lists(latest, limits.listed),
+        "latest": _latest_lists(snaps[-limits.grid_columns :], limits.listed),
         "grid": _grid(snaps[-limits.grid_columns :], limits.grid_rows),
         "gridColumnsNotShown": max(0, len(snaps) - limits.grid_columns),
     }
@@ -213,7 +209,7 @@ def _grid(snaps: list[SnapshotRecord], max_rows: int) -> dict[str, Any]:
             row["name"] = entry["name"]  # the newest name wins
     for snap in snaps:
         d = snap.doc
-        for entry in [*d["failed"], *d["quarantined"], *(_vanished(d) or [])]:
+        for entry in [*d["failed"], *d["quarantined"], *_vanished(d)]:
             wf_id = entry.get("workflowId")
             if wf_id is not None and str(wf_id) not in uuid_of_id:
                 key = f"id:{wf_id}"
@@ -228,7 +224,7 @@ def _grid(snaps: list[SnapshotRecord], max_rows: int) -> dict[str, Any]:
             present[uuid] = present.get(uuid, False) or bool(entry["new"])
         failed = {uuid_of_id.get(i) for i in _ids(d["failed"])}
         quarantined = {uuid_of_id.get(i) for i in _ids(d["quarantined"])}
-        vanished = {uuid_of_id.get(i) for i in _ids(_vanished(d) or [])}
+        vanished = {uuid_of_id.get(i) for i in _ids(_vanished(d))}
         for key in rows:
             if key in failed:
                 state = "failed"
