@@ -23,6 +23,7 @@ from archiver._schema import problems
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
 
+from .lossy_proxy import lossy_proxy
 from .test_catalog_support import SEED, Archive, run_cli
 
 pytest_plugins = ("tests.s3server",)
@@ -161,3 +162,30 @@ def test_a_symlinked_directory_in_a_file_store_is_refused_by_every_command(
     assert main(["prune", "--keep-last", "1", "--store", str(store)]) == 1
     assert "symlink snapshots/aws" in capsys.readouterr().err
     assert sorted(p.relative_to(store) for p in (store / "bundles").rglob("*.tar.zst")) == bundles_before
+
+
+def test_s3_backup_survives_lost_responses_to_its_lock_marker_and_snapshot(
+    emulator: Emulator, s3_bucket: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Point 10: the retry of a write S3 already did gets 412; our own bytes there mean success."""
+    endpoint, bucket = s3_bucket
+    rules = [
+        lambda method, path: method == "PUT" and "/dr/locks/backup-" in path,
+        lambda method, path: method == "PUT" and "/dr/snapshots/" in path,
+    ]
+    with lossy_proxy(endpoint, rules) as (proxy_url, proxy):
+        store = Archive(
+            "s3",
+            f"s3://{bucket}/dr",
+            ("--s3-endpoint-url", proxy_url),
+            endpoint=endpoint,
+            bucket=bucket,
+            prefix="dr/",
+        )
+        code, report = backup(emulator, store.url, *store.args)
+        assert [path.split("/")[3] for _, path in proxy.lost] == ["locks", "snapshots"]
+    assert code == 0, capsys.readouterr().err
+    snapshots = store.list_keys("snapshots/")
+    assert len(snapshots) == 1 and report["snapshot"] == snapshots[0]
+    assert store.list_keys("locks/") == []  # released: prune need not wait
+    assert main(["prune", "--keep-last", "1", "--store", store.url, "--s3-endpoint-url", endpoint]) == 0

@@ -79,7 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     async def go() -> DeleteReport:
         async with (
-            open_archive(args.store, store_options(args), create=False) as store,
+            open_archive(args.store, store_options(args), create=not args.dry_run) as store,
             open_omics_api(settings) as api,
         ):
             return await run_delete(api, store, config, confirm=confirm)
