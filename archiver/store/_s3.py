@@ -19,9 +19,9 @@ Writes:
   unless the object holds exactly the bytes we wrote: then the 412 may answer a retry of our own
   write whose response was lost (botocore and aiohttp both retry, and neither reliably says so),
   and the write is done either way, so the put returns ``True``. There is no race: S3 itself
-  refuses; two writers of identical bytes both succeed, as they would one after the other. (A HEAD before a multipart upload only saves uploading a
-  file whose key exists.) 409 ConditionalRequestConflict (a concurrent conditional write) is
-  retried a few times.
+  refuses; two writers of identical bytes both succeed, as they would one after the other. (A
+  HEAD before a multipart upload only saves uploading a file whose key exists.) 409
+  ConditionalRequestConflict (a concurrent conditional write) is retried a few times.
 * Every put carries ``ChecksumAlgorithm=CRC32``, so the body checksum S3 demands on Object Lock
   puts is always there, plus SSE-KMS and Object Lock retention parameters when configured.
 
@@ -307,12 +307,7 @@ class S3Store:
         head = await self._head(key, full, "check")
         if head is None:
             return False
-        if isinstance(source, bytes):
-            size = len(source)
-        elif isinstance(source, Path):
-            size = (await in_thread(partial(os.stat, source))).st_size
-        else:
-            size = (await in_thread(partial(os.fstat, source.fileno()))).st_size
+        size = len(source) if isinstance(source, bytes) else await in_thread(partial(_size_of, source))
         if int(head["ContentLength"]) != size:
             return False
         theirs = self._read(key, full, COPY_CHUNK)
@@ -520,6 +515,10 @@ class S3Store:
         if not self._closed:
             self._closed = True
             await self._stack.aclose()
+
+
+def _size_of(source: BinaryIO | Path) -> int:
+    return os.stat(source).st_size if isinstance(source, Path) else os.fstat(source.fileno()).st_size
 
 
 def _open_binary(path: Path) -> BinaryIO:
