@@ -119,7 +119,6 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-
 class S3Store:
     """A :class:`~archiver.store.Store` in an S3 bucket under a prefix. Open it with ``open_store``."""
 
