@@ -9,19 +9,23 @@ interrupted writes none.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from . import _layout, _schema
-from ._errors import BundleError, ObjectExists
+from ._catalog import SNAPSHOT_LIMIT, parse_snapshot
+from ._errors import ObjectExists
 from ._jsonutil import pretty_json, rfc3339
 from ._version import __version__
 from .store import Store
+from .store._small import get_small
 
 __all__ = [
     "SNAPSHOT_FORMAT_VERSION",
+    "AccountState",
+    "account_state",
     "latest_snapshot",
     "list_snapshot_keys",
     "load_snapshot",
@@ -81,19 +85,9 @@ async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:
 
 
 async def load_snapshot(store: Store, key: str) -> dict[str, Any]:
-    """Read and validate one snapshot. Raises BundleError if it does not parse or validate."""
-    raw = await store.get_bytes(key)
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise BundleError(f"snapshot {key} is not valid JSON: {exc}", key=key) from exc
-    problems = _schema.problems("snapshot", doc)
-    if problems:
-        first = problems[0]
-        raise BundleError(f"snapshot {key} is invalid at {first.path}: {first.message}", key=key)
-    if not isinstance(doc, dict):
-        raise BundleError(f"snapshot {key} is not a JSON object", key=key)
-    return doc
+    """Read and validate one snapshot (at most ``SNAPSHOT_LIMIT`` bytes, nested at most
+    ``MAX_DEPTH``). Raises BundleError if it does not parse or validate, StoreError if too large."""
+    return parse_snapshot(key, await get_small(store, key, SNAPSHOT_LIMIT, what="snapshot"))
 
 
 async def list_snapshot_keys(
@@ -116,3 +110,55 @@ async def latest_snapshot(
     if not keys:
         return None
     return await load_snapshot(store, keys[-1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountState:
+    """What the archive knows an account and region holds, as a backup must see it.
+
+    ``complete`` is the newest snapshot that covered the whole account (no filters), or ``None``;
+    ``bundles`` are its entries with every newer filtered snapshot laid over them workflow by
+    workflow (a filtered run refreshes the workflows it covered and says nothing about the
+    others); ``workflows`` maps every workflow id the account held at that point to its name.
+    Never from a filtered snapshot alone: one that covers one workflow would make every other look
+    gone, lose their carried-forward bundles and let a prune delete their only copies.
+    """
+
+    complete: Mapping[str, Any] | None = None
+    bundles: tuple[Mapping[str, Any], ...] = ()
+    workflows: Mapping[str, str] = field(default_factory=dict)
+
+
+async def account_state(store: Store, *, partition: str, account: str, region: str) -> AccountState:
+    """The :class:`AccountState` of one account and region (empty when nothing is archived)."""
+    keys = await list_snapshot_keys(store, partition=partition, account=account, region=region)
+    docs: list[dict[str, Any]] = []
+    for key in reversed(keys):
+        doc = await load_snapshot(store, key)
+        docs.insert(0, doc)
+        if doc.get("complete"):
+            break
+    complete = docs[0] if docs and docs[0].get("complete") else None
+    entries: dict[tuple[str, str, str | None], Mapping[str, Any]] = {}
+    workflows: dict[str, str] = {}
+    for doc in docs:
+        failed = {str(f.get("workflowId")) for f in doc.get("failed", [])}
+        refreshed = {
+            str(b["workflowId"])
+            for b in doc["bundles"]
+            if b["kind"] == "workflow" and str(b["workflowId"]) not in failed
+        }
+        entries = {k: e for k, e in entries.items() if k[0] not in refreshed}
+        for b in doc["bundles"]:
+            entries[(str(b["workflowId"]), str(b["kind"]), b.get("versionName"))] = b
+            if b["kind"] == "workflow" or str(b["workflowId"]) not in workflows:
+                workflows[str(b["workflowId"])] = str(b.get("name", ""))
+        if doc is complete:
+            for f in doc.get("failed", []) + doc.get("quarantined", []):
+                if f.get("workflowId") is not None:
+                    workflows.setdefault(str(f["workflowId"]), str(f.get("name") or ""))
+    return AccountState(
+        complete=complete,
+        bundles=tuple(sorted(entries.values(), key=lambda e: str(e["key"]))),
+        workflows=workflows,
+    )

@@ -22,17 +22,20 @@ from .._diff import diff_bundles
 from .._errors import UsageError
 from .._metrics import write_verify_metrics
 from .._verify import VerifyOptions, VerifyReport, verify_store
-from ..store import open_store
+from ..store import open_archive
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     add_output_options,
     add_store_options,
+    check_writable_dir,
+    check_writable_file,
     positive_int,
     setup_logging,
     store_options,
 )
+from ._words import count
 
 SELECTORS = (
     "A bundle is named by its key (bundles/.../STATE.tar.zst), by UUID (the newest state of that "
@@ -171,12 +174,16 @@ def _add_verify(sub: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     options = VerifyOptions(
         read_data_percent=args.read_data, concurrency=args.concurrency, work_dir=args.work_dir, seed=args.seed
     )
 
     async def go() -> VerifyReport:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             return await verify_store(store, options)
 
     try:
@@ -200,10 +207,11 @@ def _print_verify(report: VerifyReport) -> None:
         if report.read_data_percent is None
         else f"structure and {report.read_data_percent:g}% data"
     )
-    status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    status = "ok" if report.ok else count(len(report.problems), "problem")
     print(
         f"verify ({depth}) of {report.store}: {status}\n"
-        f"  {report.snapshots} snapshots, {report.bundles} bundles ({report.referenced} referenced), "
+        f"  {count(report.snapshots, 'snapshot')}, {count(report.bundles, 'bundle')} "
+        f"({report.referenced} referenced), "
         f"{report.bundles_read} read ({human_bytes(report.bytes_read)}) in {report.duration:.1f} s"
     )
     for p in report.problems:
@@ -220,7 +228,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 async def _catalog(args: argparse.Namespace, *, bundles: bool = True) -> tuple[Catalog, Cache]:
-    async with open_store(args.store, store_options(args)) as store:
+    async with open_archive(args.store, store_options(args), create=False) as store:
         cache = open_cache(args, store.url)
         catalog = await load_catalog(
             store,
@@ -372,7 +380,7 @@ def run_show(args: argparse.Namespace) -> int:
     setup_logging(args)
 
     async def go() -> dict[str, Any]:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             cache = open_cache(args, store.url)
             catalog = await load_catalog(store, cache)
             key = catalog.resolve(args.selector)
@@ -429,7 +437,7 @@ def _print_show(doc: dict[str, Any]) -> None:
                 ["NAME", "OPTIONAL", "DESCRIPTION"],
             )
         )
-    print(f"\nlisted by {len(doc['snapshots'])} snapshot(s); states of this {manifest['kind']}:")
+    print(f"\nlisted by {count(len(doc['snapshots']), 'snapshot')}; states of this {manifest['kind']}:")
     print(
         table(
             [
@@ -484,7 +492,7 @@ def run_diff(args: argparse.Namespace) -> int:
     setup_logging(args)
 
     async def go() -> dict[str, Any]:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             catalog = await load_catalog(store, open_cache(args, store.url))
             a, b = catalog.resolve(args.a), catalog.resolve(args.b)
             if a == b:

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._prune import Duration, PruneOptions, PruneReport, RetentionPolicy, parse_duration, prune_store
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_OK,
     add_output_options,
@@ -18,6 +18,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _count = int_at_least(0)
 
@@ -111,7 +112,7 @@ def run_prune(args: argparse.Namespace) -> int:
     )
 
     async def go() -> PruneReport:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             return await prune_store(store, options)
 
     report = asyncio.run(go())
@@ -126,9 +127,9 @@ def run_prune(args: argparse.Namespace) -> int:
 def _summary(report: PruneReport) -> None:
     would = "would " if report.dry_run else ""
     lines = [
-        f"{'dry run: ' if report.dry_run else ''}kept {len(report.kept)} snapshots, {would}forget "
-        f"{len(report.forgotten)}; {would}delete {len(report.bundles_deleted)} unreferenced bundles "
-        f"({report.bytes_deleted} bytes), keep {report.bundles_kept}"
+        f"{'dry run: ' if report.dry_run else ''}kept {count(len(report.kept), 'snapshot')}, {would}forget "
+        f"{len(report.forgotten)}; {would}delete {count(len(report.bundles_deleted), 'unreferenced bundle')} "
+        f"({count(report.bytes_deleted, 'byte')}), keep {report.bundles_kept}"
     ]
     lines += [f"  keep    {k['key']}  ({', '.join(k['reasons'])})" for k in report.kept]
     lines += [f"  forget  {key}" for key in report.forgotten]

@@ -16,7 +16,7 @@ from .._aws import open_omics_api
 from .._backup import BackupConfig, Sharding, run_backup
 from .._metrics import write_metrics
 from .._report import BackupReport
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -27,12 +27,15 @@ from ._common import (
     add_rate_options,
     add_store_options,
     aws_settings,
+    check_writable_dir,
+    check_writable_file,
     key_value,
     positive_int,
     rates_from,
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
@@ -131,6 +134,10 @@ def processes_for(requested: int | str, rates: Mapping[str, float] | None, cpus:
 
 def run_command(args: argparse.Namespace) -> int:
     progress = setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     rates = rates_from(args)
     settings = aws_settings(args, rates=rates)
     processes = processes_for(args.processes, rates, os.cpu_count())
@@ -152,7 +159,10 @@ def run_command(args: argparse.Namespace) -> int:
     )
 
     async def go() -> BackupReport:
-        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+        async with (
+            open_archive(args.store, store_options(args), create=not args.dry_run) as store,
+            open_omics_api(settings) as api,
+        ):
             return await run_backup(
                 api, store, config, progress=_progress_callback(progress), sharding=sharding
             )
@@ -196,16 +206,24 @@ def _summary(report: BackupReport) -> None:
     s = report.stats
     verb = "would write" if report.dry_run else "wrote"
     lines = [
-        f"{report.outcome}: {s['workflows']} workflows and {s['versions']} versions of account "
-        f"{report.account} in {report.region}",
-        f"  {verb} {s['bundlesWritten']} new bundles ({s['bytesWritten']} bytes); "
+        f"{report.outcome}: {count(s['workflows'], 'workflow')} and {count(s['versions'], 'version')} "
+        f"of account {report.account} in {report.region}",
+        f"  {verb} {count(s['bundlesWritten'], 'new bundle')} ({count(s['bytesWritten'], 'byte')}); "
         f"{len(report.bundles) - s['bundlesWritten']} unchanged",
         f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, "
-        f"failed {len(report.failed)}",
+        f"failed {len(report.failed)}, vanished {len(report.vanished)}",
     ]
     if report.snapshot_key:
         lines.append(f"  snapshot {report.snapshot_key}")
     for f in report.failed:
         version = f" version {f['versionName']}" if f.get("versionName") else ""
         lines.append(f"  FAILED workflow {f['workflowId']}{version} at {f['stage']}: {f['error']}")
+    for v in report.vanished:
+        lines.append(
+            f"  VANISHED workflow {v['workflowId']} ({v['name']}): archived before, no longer listed"
+        )
+    if report.everything_vanished:
+        lines.append(
+            "  none of the previously archived workflows was found: check the account, region and credentials"
+        )
     print("\n".join(lines))

@@ -17,7 +17,7 @@ from .._errors import UsageError
 from .._restore import RestoreReport, run_restore
 from .._restore_plan import ItemPlan, RestoreConfig, Staging
 from .._rewrite import EcrMapping
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -34,6 +34,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
@@ -252,7 +253,10 @@ def run_command(args: argparse.Namespace) -> int:
     settings = aws_settings(args, prefix="to-", rates=rates_from(args))
 
     async def go() -> RestoreReport:
-        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+        async with (
+            open_archive(args.store, store_options(args), create=False) as store,
+            open_omics_api(settings) as api,
+        ):
             return await run_restore(api, store, config)
 
     report = asyncio.run(go())
@@ -314,11 +318,12 @@ def summary(report: RestoreReport) -> str:
         for version in plan.versions:
             lines += _line(version, report.dry_run, "    ")
     if report.problems:
-        lines.append(f"  nothing was created: {len(report.problems)} problems")
+        lines.append(f"  nothing was created: {count(len(report.problems), 'problem')}")
         lines += [f"  PROBLEM {p}" for p in report.problems]
     elif not report.dry_run:
         lines.append(
-            f"  created {s['workflowsCreated']} workflows and {s['versionsCreated']} versions; skipped "
-            f"{s['workflowsSkipped']} and {s['versionsSkipped']}; failed {s['failed']}"
+            f"  created {count(s['workflowsCreated'], 'workflow')} and "
+            f"{count(s['versionsCreated'], 'version')}; skipped {count(s['workflowsSkipped'], 'workflow')} "
+            f"and {count(s['versionsSkipped'], 'version')} (restored before); failed {s['failed']}"
         )
     return "\n".join(lines)
