@@ -90,7 +90,8 @@ async def _run(
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = Pipeline(api, store, config, dl)
-            listed = [w async for w in api.list_workflows()]
+            # a DELETED workflow may still be listed for a while: it is gone (vanished), not ours to back up
+            listed = [w async for w in api.list_workflows() if w.get("status") != "DELETED"]
             if config.account:
                 identity = CallerIdentity(
                     partition=partition_of(api.region), account=config.account, region=api.region
@@ -116,8 +117,6 @@ async def _run(
                 owner = str(item.get("arn", "")).split(":")[4] if item.get("arn") else identity.account
                 if item.get("type", "PRIVATE") != "PRIVATE":
                     continue  # Ready2Run workflows are AWS's, not ours to back up
-                if item.get("status") == "DELETED":
-                    continue  # deleted, still listed for a while
                 if owner != identity.account or wf_id in shared:
                     if wf_id not in shared:
                         pipeline.skip_shared(wf_id, str(item.get("name", "")), owner)

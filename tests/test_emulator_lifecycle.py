@@ -7,6 +7,7 @@ DELETING -> DELETED, and pagination tokens fit the model's 128 characters whatev
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from archiver.testing import Emulator, EmulatorConfig
+from archiver.testing._cli import add_arguments, config_from_args
+from archiver.testing._config import config_from_json
 from tests.emulator_helpers import create_active, eventually, make_zip, omics_client, problems_fixture  # noqa: F401
 
 OWNER, FRIEND = "123456789012", "210987654321"
@@ -179,3 +182,15 @@ def test_pagination_tokens_fit_the_model_with_any_filter(problems: list[str]) ->
             assert code_of(exc) == "ValidationException"
         finally:
             client.close()
+
+
+def test_lifecycle_flags_and_control_api_keys() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = "--consistency-lag 2 --update-delay 0.3 --deleted-linger 4 --share-activation-delay 1"
+    argv += " --share-deletion-delay 0.2 --share-failure-rate 0.5 --random-seed 9"
+    config = config_from_args(parser.parse_args(argv.split()))
+    assert (config.consistency_lag, config.update_delay, config.deleted_linger) == (2.0, 0.3, 4.0)
+    assert (config.share_activation_delay, config.share_deletion_delay) == (1.0, 0.2)
+    assert (config.share_failure_rate, config.random_seed) == (0.5, 9)
+    assert config_from_json(EmulatorConfig(), {"consistency_lag": 1.5}).consistency_lag == 1.5
