@@ -215,3 +215,18 @@ def test_delete_of_a_shared_workflow_is_refused_before_anything_is_deleted(
     code, report, err = delete(emulator, store, capsys, "--yes")
     assert code == 0, err
     assert report["deleted"] == ["version 1.1.0", "version 1.0.0", "workflow"]
+
+
+def test_delete_of_a_workflow_being_updated_is_refused(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """UPDATING (like CREATING) cannot be deleted by the service: refused up front, not waited for."""
+    emulator.configure(update_delay=600.0)
+    omics(emulator).update_workflow_version(workflowId=WF, versionName="1.0.0", description="changing")
+    code, report, _ = delete(emulator, tmp_path / "archive", capsys, "--yes")
+    assert code == 1 and report["outcome"] == "refused"
+    assert any("version 1.0.0 is UPDATING" in r for r in report["refused"]), report["refused"]
+    assert deletes(emulator) == 0
+    assert {
+        v["versionName"] for v in omics(emulator).list_workflow_versions(workflowId=WF)["items"]
+    } == VERSIONS
