@@ -307,7 +307,7 @@ def test_backup_in_two_processes_signs_in_every_process(
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCOUNT)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    known_emulator.configure(latency=0.2)  # with one workflow at a time, the parent cannot do it all
+    known_emulator.configure(latency=0.3)  # with one workflow at a time, the parent cannot do it all
     store = tmp_path / "store"
     code = main(
         [
