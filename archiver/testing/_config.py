@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ._auth import Credential
+
 __all__ = [
     "DEFAULT_QUOTAS",
     "DEFINITION_URI_MAX_BYTES",
@@ -88,6 +90,11 @@ class EmulatorConfig:
     or delete reads may still answer the state before it (seeded by ``random_seed``). Shares:
     ``share_activation_delay`` (ACTIVATING -> ACTIVE), ``share_deletion_delay`` (DELETING ->
     DELETED), ``share_failure_rate`` (probability that an accepted share ends FAILED).
+
+    ``authentication`` checks every API request's SigV4 signature (see ``_auth``); ``credentials``
+    are the known access keys (``None``: any 12-digit access key id is its account, and signatures
+    cannot be verified, only their shape, scope and date); ``regions`` are the regions the endpoint
+    serves (``None``: every region botocore lists for HealthOmics).
     """
 
     url_ttl: float = 300.0
@@ -107,6 +114,9 @@ class EmulatorConfig:
     share_activation_delay: float = 0.05
     share_deletion_delay: float = 0.05
     share_failure_rate: float = 0.0
+    authentication: bool = True
+    credentials: Mapping[str, Credential] | None = None
+    regions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +151,7 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
         "download_latency": float,
         "random_seed": int,
         "list_shared_workflows": bool,
+        "authentication": bool,
         "definition_uri_max_bytes": int,
         "definition_zip_max_bytes": int,
         "update_delay": float,
