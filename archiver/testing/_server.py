@@ -2,8 +2,9 @@
 
 :class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
 statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
-downloads, ``/_emulator/`` control, ``POST /`` STS GetCallerIdentity, everything else is routed by
-the botocore model. Caller identity comes from the SigV4 Authorization header (signatures are not
+downloads (export URLs and ECR layers), ``/_emulator/`` control, ``POST /`` with ``X-Amz-Target``
+the json-protocol ECR API (``_ecr``), other ``POST /`` STS GetCallerIdentity, everything else is
+routed by the botocore model. Caller identity comes from the SigV4 Authorization header (signatures are not
 verified: the emulator trusts localhost). API errors answer the rest-json way: status, header
 ``x-amzn-ErrorType: <Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
 """
@@ -24,6 +25,9 @@ from aiohttp import web
 
 from ._config import EmulatorConfig, config_from_json, stats_to_json
 from ._definition import S3Reader
+from ._ecr import EcrOperations
+from ._ecr import serve as serve_ecr
+from ._ecr_state import EcrWorld
 from ._export import Exporter, stream_grant
 from ._faults import Governor, StatsRecorder
 from ._model import ApiError, match_route, parse_request, serialize_output
@@ -61,6 +65,8 @@ class Core:
         self.stats = StatsRecorder()
         self._s3 = S3Reader(config.s3_endpoint_url)
         self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
+        self.ecr_world = EcrWorld()
+        self.ecr = EcrOperations(self.ecr_world, self.exporter, self.governor, lambda: self.config)
 
     def s3(self) -> S3Reader:
         if self._s3.endpoint_url != self.config.s3_endpoint_url:
@@ -80,6 +86,7 @@ class Core:
 
     def close(self) -> None:
         self._s3.close()
+        self.ecr_world.close()
 
 
 def _error(code: str, message: str, status: int) -> web.Response:
@@ -119,6 +126,8 @@ def build_app(core: Core) -> web.Application:
 
     async def api(request: web.Request) -> web.StreamResponse:
         if request.method == "POST" and request.raw_path.split("?")[0] == "/":
+            if "X-Amz-Target" in request.headers:
+                return await serve_ecr(core, request, caller_of(request.headers, request.query))
             return await sts(request)
         route = match_route(request.method, request.raw_path)
         if route is None:
@@ -166,7 +175,7 @@ def build_app(core: Core) -> web.Application:
         config = core.config
         if config.download_latency > 0:
             await asyncio.sleep(config.download_latency)
-        cut_at = None if request.method == "HEAD" else core.governor.truncate_at(config, len(checked.data))
+        cut_at = None if request.method == "HEAD" else core.governor.truncate_at(config, checked.size)
         if request.method != "HEAD":
             core.stats.download()
         return await stream_grant(
