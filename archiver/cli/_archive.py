@@ -33,6 +33,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 SELECTORS = (
     "A bundle is named by its key (bundles/.../STATE.tar.zst), by UUID (the newest state of that "
@@ -200,10 +201,11 @@ def _print_verify(report: VerifyReport) -> None:
         if report.read_data_percent is None
         else f"structure and {report.read_data_percent:g}% data"
     )
-    status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    status = "ok" if report.ok else count(len(report.problems), "problem")
     print(
         f"verify ({depth}) of {report.store}: {status}\n"
-        f"  {report.snapshots} snapshots, {report.bundles} bundles ({report.referenced} referenced), "
+        f"  {count(report.snapshots, 'snapshot')}, {count(report.bundles, 'bundle')} "
+        f"({report.referenced} referenced), "
         f"{report.bundles_read} read ({human_bytes(report.bytes_read)}) in {report.duration:.1f} s"
     )
     for p in report.problems:
@@ -429,7 +431,7 @@ def _print_show(doc: dict[str, Any]) -> None:
                 ["NAME", "OPTIONAL", "DESCRIPTION"],
             )
         )
-    print(f"\nlisted by {len(doc['snapshots'])} snapshot(s); states of this {manifest['kind']}:")
+    print(f"\nlisted by {count(len(doc['snapshots']), 'snapshot')}; states of this {manifest['kind']}:")
     print(
         table(
             [

@@ -33,6 +33,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
@@ -196,9 +197,9 @@ def _summary(report: BackupReport) -> None:
     s = report.stats
     verb = "would write" if report.dry_run else "wrote"
     lines = [
-        f"{report.outcome}: {s['workflows']} workflows and {s['versions']} versions of account "
-        f"{report.account} in {report.region}",
-        f"  {verb} {s['bundlesWritten']} new bundles ({s['bytesWritten']} bytes); "
+        f"{report.outcome}: {count(s['workflows'], 'workflow')} and {count(s['versions'], 'version')} "
+        f"of account {report.account} in {report.region}",
+        f"  {verb} {count(s['bundlesWritten'], 'new bundle')} ({count(s['bytesWritten'], 'byte')}); "
         f"{len(report.bundles) - s['bundlesWritten']} unchanged",
         f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, "
         f"failed {len(report.failed)}",

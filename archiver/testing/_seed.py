@@ -14,6 +14,7 @@ order; versions in sorted name order unless ``version.json`` gives ``"order"``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -43,10 +44,11 @@ _COMMON_KEYS = {
     "containerRegistryMap",
     "uuid",
     "status",
+    "creationTime",
 }
 _WORKFLOW_KEYS = _COMMON_KEYS | {"name", "type", "id", "shareWith"}
 _VERSION_KEYS = _COMMON_KEYS | {"order"}
-_SEED_ONLY = {"type", "id", "shareWith", "uuid", "status", "order"}
+_SEED_ONLY = {"type", "id", "shareWith", "uuid", "status", "order", "creationTime"}
 
 
 class SeedError(ValueError):
@@ -76,7 +78,24 @@ def _check(op_name: str, spec: dict[str, Any], path: Path, extra: dict[str, Any]
         raise SeedError(f"{path}: {exc.message}") from exc
 
 
+def _creation_time(spec: dict[str, Any], path: Path) -> dt.datetime | None:
+    """The seed's fixed ``creationTime`` (RFC 3339 in UTC, served to the millisecond), if it has one."""
+    text = spec.get("creationTime")
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise SeedError(f"{path}: creationTime {text!r} is not an RFC 3339 time") from None
+    if moment.utcoffset() != dt.timedelta(0):
+        raise SeedError(f"{path}: creationTime {text!r} must be in UTC (end it with Z)")
+    return moment.astimezone(dt.UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _fill(record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path) -> None:
+    fixed_time = _creation_time(spec, directory)
+    if fixed_time is not None:
+        record.creation_time = fixed_time
     definition = directory / "definition"
     if not definition.is_dir():
         raise SeedError(f"{directory}: has no definition/ directory")
