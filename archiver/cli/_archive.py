@@ -29,6 +29,8 @@ from ._common import (
     EXIT_OK,
     add_output_options,
     add_store_options,
+    check_writable_dir,
+    check_writable_file,
     positive_int,
     setup_logging,
     store_options,
@@ -172,6 +174,10 @@ def _add_verify(sub: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     options = VerifyOptions(
         read_data_percent=args.read_data, concurrency=args.concurrency, work_dir=args.work_dir, seed=args.seed
     )
