@@ -57,6 +57,7 @@ class AwsSettings:
     profile: str | None = None
     endpoint_url: str | None = None
     sts_endpoint_url: str | None = None
+    ecr_endpoint_url: str | None = None  # ECR, asked for the image inventory (archiver.images)
     retry_mode: str = "standard"
     max_attempts: int = 8
     max_pool_connections: int = 32
@@ -151,6 +152,10 @@ class OmicsApi:
     @property
     def region(self) -> str:
         return str(self._client.meta.region_name)
+
+    @property
+    def settings(self) -> AwsSettings:
+        return self._settings
 
     async def call(self, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
         """Call one operation by its API name (``GetWorkflow``), paced and translated."""
