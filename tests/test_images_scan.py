@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from archiver.images import normalize, parse_ecr, scan_definition
+from archiver.images import build_inventory, normalize, parse_ecr, scan_definition
 from archiver.images._cwl import scan_cwl
 from archiver.images._nextflow import scan_nextflow
 from archiver.images._scan import MAX_FILE_BYTES
@@ -167,3 +167,27 @@ def test_references() -> None:
     assert normalize("ubuntu") == "docker.io/library/ubuntu:latest"
     assert normalize("registry-1.docker.io/library/python:3.12-slim") == "docker.io/library/python:3.12-slim"
     assert normalize("localhost:5000/x@sha256:" + "b" * 64) == "localhost:5000/x@sha256:" + "b" * 64
+
+
+async def test_inventory_stays_small_whatever_the_definition() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("main.nf", "container 'ubuntu:22.04'\n" * 300 + "container 'x" + "y" * 600 + "'\n")
+        for n in range(150):
+            archive.writestr(f"bad{n}.cwl", "key: [unclosed\n")
+    metadata = {
+        "containerRegistryMap": {
+            "imageMappings": [{"sourceImage": "ubuntu:22.04", "destinationImage": f"{ECR}/u:1"}]
+        }
+    }
+    inventory = await build_inventory(
+        buffer.getvalue(), metadata, account="123456789012", region="us-east-1", resolver=None
+    )
+    ubuntu, long_one = inventory["entries"][1], inventory["entries"][2]
+    assert ubuntu["image"] == "ubuntu:22.04" and len(ubuntu["foundIn"]) == 100
+    assert (
+        ubuntu["pullImage"] == f"{ECR}/u:1" and ubuntu["mappedBy"] == "containerRegistryMap.imageMappings[0]"
+    )
+    assert ubuntu["reason"] == "ECR was not asked (no ECR access configured)"
+    assert long_one["image"] is None and long_one["reason"] == "the reference is longer than 512 characters"
+    assert len(inventory["problems"]) == 100 and inventory["problems"][-1] == "and 52 more problems"

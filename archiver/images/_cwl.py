@@ -10,9 +10,12 @@ explode, and a document over :data:`MAX_NODES` nodes is not walked further.
 
 from __future__ import annotations
 
-import yaml
+from typing import TYPE_CHECKING
 
 from ._found import Occurrence
+
+if TYPE_CHECKING:  # imported when a CWL file is scanned: worker processes start faster without it
+    import yaml
 
 __all__ = ["MAX_NODES", "scan_cwl"]
 
@@ -21,6 +24,8 @@ MAX_NODES = 200_000
 
 def _walk(root: yaml.Node) -> list[yaml.MappingNode]:
     """Every mapping node under ``root``, each once."""
+    import yaml
+
     seen: set[int] = set()
     stack: list[yaml.Node] = [root]
     mappings: list[yaml.MappingNode] = []
@@ -39,6 +44,8 @@ def _walk(root: yaml.Node) -> list[yaml.MappingNode]:
 
 
 def _scalar(node: yaml.Node, key: str) -> yaml.ScalarNode | None:
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         return None
     for k, v in node.value:
@@ -52,6 +59,8 @@ def scan_cwl(path: str, text: str) -> list[Occurrence]:
 
     Raises ``ValueError`` naming the line when the text is not a YAML document.
     """
+    import yaml
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -7,8 +7,10 @@ destination of a matching image mapping; else the pull-through cache path of a m
 mapping), and that image's manifest digest now (``_resolve``). An image that cannot be resolved is
 an entry with ``status: unresolved`` and the reason: the inventory never fails a backup. The result
 is the JSON object documented in docs/format.md ("images"), bounded in size whatever the definition
-holds: references over :data:`MAX_REFERENCE` characters are not looked up and at most
-:data:`MAX_ENTRIES` entries are kept.
+holds: references over :data:`MAX_REFERENCE` characters are not looked up, at most
+:data:`MAX_ENTRIES` entries, :data:`MAX_PLACES` places in all (:data:`MAX_PLACES_PER_IMAGE` per
+entry) and :data:`MAX_PROBLEMS` problems are kept, and every text is clipped to
+:data:`MAX_TEXT` characters, so a hostile definition cannot make the manifest large.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ __all__ = ["MAX_ENTRIES", "MAX_REFERENCE", "build_inventory"]
 
 MAX_REFERENCE = 512
 MAX_ENTRIES = 1000
+MAX_PLACES = 5000
+MAX_PLACES_PER_IMAGE = 100
+MAX_PROBLEMS = 100
+MAX_TEXT = 1000
 _MAP = "containerRegistryMap"
 
 
@@ -46,13 +52,13 @@ def _mappings(metadata: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
 
 def _pull_image(image: str, metadata: Mapping[str, Any], account: str, region: str) -> _Pull:
     """The private ECR image HealthOmics pulls for ``image``, and which mapping says so."""
-    if parse_ecr(image) is not None:
-        return _Pull(image, None, None)
     full = normalize(image)
     for index, mapping in enumerate(_mappings(metadata, "imageMappings")):
         source = mapping.get("sourceImage")
         if isinstance(source, str) and normalize(source) == full:
             return _Pull(str(mapping.get("destinationImage") or ""), f"{_MAP}.imageMappings[{index}]", None)
+    if parse_ecr(image) is not None:
+        return _Pull(image, None, None)
     host, path = split_registry(full)
     for index, mapping in enumerate(_mappings(metadata, "registryMappings")):
         upstream, prefix = mapping.get("upstreamRegistryUrl"), mapping.get("ecrRepositoryPrefix")
@@ -71,13 +77,17 @@ def _pull_image(image: str, metadata: Mapping[str, Any], account: str, region: s
     )
 
 
+def _clip(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
 def _place(occurrence: Occurrence) -> dict[str, Any]:
     return {
         "syntax": occurrence.syntax,
-        "file": occurrence.file,
+        "file": _clip(occurrence.file),
         "line": occurrence.line,
         "field": None,
-        "note": occurrence.note,
+        "note": _clip(occurrence.note),
     }
 
 
@@ -116,8 +126,9 @@ async def build_inventory(
             }
         return found
 
+    places = 0
     for occurrence in scan.occurrences:
-        image, expression, note = occurrence.image, occurrence.expression, occurrence.note
+        image, expression, note = occurrence.image, occurrence.expression, _clip(occurrence.note)
         if image is not None and len(image) > MAX_REFERENCE:
             expression = image[:MAX_REFERENCE] + "..."
             image = None
@@ -125,11 +136,20 @@ async def build_inventory(
             occurrence = Occurrence(
                 occurrence.file, occurrence.line, occurrence.syntax, None, expression, note
             )
-        found = entry(image, expression)
+        found = entry(image, _clip(expression))
         if found is None:
             problems.append(f"more than {MAX_ENTRIES} distinct images: the rest are not listed")
             break
+        if places >= MAX_PLACES:
+            problems.append(f"more than {MAX_PLACES} places name images: the rest are not listed")
+            break
+        if len(found["foundIn"]) >= MAX_PLACES_PER_IMAGE:
+            problems.append(
+                f"an image is named in more than {MAX_PLACES_PER_IMAGE} places: the rest are not listed"
+            )
+            continue
         found["foundIn"].append(_place(occurrence))
+        places += 1
         if image is None:
             found["reason"] = note
     for index, mapping in enumerate(_mappings(metadata, "imageMappings")):
@@ -145,7 +165,10 @@ async def build_inventory(
     listed = sorted(entries.values(), key=lambda e: (e["image"] is None, e["image"] or e["expression"] or ""))
     for item in listed:
         item["foundIn"].sort(key=lambda p: (p["file"] or "", p["line"] or 0, p["field"] or ""))
-    return {"entries": listed, "problems": sorted(set(problems))}
+    kept = sorted({_clip(p) or "" for p in problems})
+    if len(kept) > MAX_PROBLEMS:
+        kept = [*kept[: MAX_PROBLEMS - 1], f"and {len(kept) - MAX_PROBLEMS + 1} more problems"]
+    return {"entries": listed, "problems": kept}
 
 
 async def _resolve_all(
@@ -156,6 +179,8 @@ async def _resolve_all(
         if item["image"] is None:
             continue
         pull = _pull_image(item["image"], metadata, account, region)
+        if pull.image is not None and len(pull.image) > MAX_REFERENCE:
+            pull = _Pull(None, pull.mapped_by, f"the mapped image is longer than {MAX_REFERENCE} characters")
         item["pullImage"], item["mappedBy"] = pull.image, pull.mapped_by
         if pull.image is None:
             item["reason"] = pull.reason

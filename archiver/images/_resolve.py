@@ -43,7 +43,7 @@ __all__ = [
     "open_ecr_resolver",
 ]
 
-log = logging.getLogger("archiver.images")
+log = logging.getLogger("archiver.backup")  # a backup run's records, wherever they come from
 
 DEFAULT_RATE = 20.0
 ACCEPTED_MEDIA_TYPES = [
