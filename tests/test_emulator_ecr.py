@@ -16,6 +16,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from archiver.testing import Emulator, EmulatorConfig, SeedError
@@ -198,20 +201,28 @@ def test_uploads_are_checked_like_ecr(emulator: Emulator) -> None:
     assert foreign.value.response["Error"]["Code"] == "RepositoryNotFoundException"
 
 
-def test_json_protocol_errors_and_expired_layer_urls(emulator: Emulator) -> None:
-    request = urllib.request.Request(
-        emulator.url + "/",
-        data=b'{"repositoryName": "nope"}',
-        headers={
-            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
-    )
-    with pytest.raises(urllib.error.HTTPError) as answer:
-        urllib.request.urlopen(request, timeout=10)
-    assert answer.value.code == 400
-    body = json.loads(answer.value.read())
-    assert body["__type"] == "RepositoryNotFoundException" and "nope" in body["message"]
+def test_json_protocol_errors_signing_and_expired_layer_urls(emulator: Emulator) -> None:
+    def post(service: str | None) -> tuple[int, dict[str, Any]]:
+        request = AWSRequest(
+            method="POST",
+            url=emulator.url + "/",
+            data=b'{"repositoryName": "nope"}',
+            headers={
+                "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
+        if service is not None:
+            SigV4Auth(Credentials("123456789012", "testing-secret"), service, "us-east-1").add_auth(request)
+        prepared = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers))
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(prepared, timeout=10)
+        return answer.value.code, json.loads(answer.value.read())
+
+    status, body = post("ecr")
+    assert status == 400 and body["__type"] == "RepositoryNotFoundException" and "nope" in body["message"]
+    assert post(None)[1]["__type"] == "MissingAuthenticationTokenException"
+    assert post("omics")[1]["__type"] == "InvalidSignatureException"  # ECR checks the signing name ecr
 
     ecr = ecr_client(emulator.url)
     ecr.create_repository(repositoryName="tools/y")

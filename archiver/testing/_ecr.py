@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ._auth import AuthFailure
 from ._config import EmulatorConfig
 from ._ecr_state import EcrWorld, Image, Registry, Repository, Upload, hash_file, registry_host
 from ._export import Exporter
@@ -572,6 +573,7 @@ class EcrOperations:
             data=self.world.blob_path(digest),
             ttl=config.url_ttl,
             expire_early=self.governor.expire_early(config),
+            session_token=caller.session_token,
         )
         return {"downloadUrl": url, "layerDigest": digest}
 
@@ -693,12 +695,24 @@ def _answer(status: int, body: dict[str, Any] | bytes) -> web.Response:
     )
 
 
-async def serve(core: Core, request: web.Request, caller: Caller) -> web.Response:
-    """Answer one json-protocol request (``X-Amz-Target``) for ECR."""
+async def serve(core: Core, request: web.Request) -> web.Response:
+    """Answer one json-protocol request (``X-Amz-Target``) for ECR, signed for ``ecr``.
+
+    A request the authentication refuses answers 400 with the json error body
+    (``UnrecognizedClientException``, ``InvalidSignatureException``...), as json-protocol
+    services answer sender faults; the status of each in real ECR is not documented.
+    """
     op = json_operation("ecr", request.headers.get("X-Amz-Target", ""))
+    if op is not None:
+        core.stats.call(op.name)
+    try:
+        caller = await core.authenticate(request, "ecr")
+    except AuthFailure as exc:
+        if op is not None:
+            core.stats.failed(op.name, exc.code)
+        return _answer(400, {"__type": exc.code, "message": exc.message})
     if op is None:
         return _answer(400, {"__type": "UnknownOperationException", "message": "Unknown operation"})
-    core.stats.call(op.name)
     config = core.config
     try:
         if config.latency > 0:
