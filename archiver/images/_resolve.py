@@ -183,7 +183,7 @@ def _resolution(image: EcrImage, answer: dict[str, Any]) -> Resolution:
 
 
 def ecr_settings(aws: AwsSettings, region: str) -> EcrSettings:
-    """The ECR side of a run's AWS settings: same profile and region, ``--rate BatchGetImage=N``."""
+    """The ECR side of a run's AWS settings: same profile and region; unpaced with ``--no-rate-limit``."""
     rate = None if aws.rates is None else aws.rates.get("BatchGetImage", DEFAULT_RATE)
     return EcrSettings(region=region, profile=aws.profile, endpoint_url=aws.ecr_endpoint_url, rate=rate)
 
