@@ -72,11 +72,16 @@ def test_backup_records_every_image_with_its_digest_and_place(
     salmon = entry(rnaseq, "quay.io/biocontainers/salmon:1.10.3--h6dccd9a_2")
     assert salmon["mappedBy"] == "containerRegistryMap.registryMappings[0]"
     assert salmon["pullImage"] == f"{ECR}/quay/biocontainers/salmon:1.10.3--h6dccd9a_2"
-    assert salmon["status"] == "unresolved" and "RepositoryNotFoundException" in salmon["reason"]
+    assert salmon["status"] == "resolved" and salmon["digest"].startswith("sha256:")
     assert [(p["file"], p["line"]) for p in salmon["foundIn"]] == [
         ("nextflow.config", 27),
         ("nextflow.config", 32),
     ]
+
+    older = entry(manifests[("2097152", "1.0.0")], "quay.io/biocontainers/salmon:1.10.1--h7e5ed60_0")
+    assert (
+        older["status"] == "unresolved" and older["reason"] == "ECR: ImageNotFound: Requested image not found"
+    )
 
     # each distinct image was asked once in the whole run, whatever the number of bundles naming it
     pulled = {e["pullImage"] for m in manifests.values() for e in m["images"]["entries"] if e["pullImage"]}
