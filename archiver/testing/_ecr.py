@@ -45,7 +45,7 @@ from ._state import Caller
 if TYPE_CHECKING:
     from ._server import Core
 
-__all__ = ["MIN_PART_BYTES", "PART_SIZE", "EcrError", "EcrOperations", "serve"]
+__all__ = ["ECR_TARGET", "MIN_PART_BYTES", "PART_SIZE", "EcrError", "EcrOperations", "serve"]
 
 PART_SIZE = 10 * 1024 * 1024  # what InitiateLayerUpload suggests (the quota page's maximum part size)
 MIN_PART_BYTES = 5 * 1024 * 1024  # "Minimum layer part size: 5 MiB" (every part but the last)
@@ -59,6 +59,7 @@ _INDEXES = (DOCKER_LIST, OCI_INDEX)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _JSON = "application/x-amz-json-1.1"
+ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 
 log = logging.getLogger("archiver.testing")
 

@@ -2,11 +2,12 @@
 
 :class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
 statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
-downloads (export URLs and ECR layers), ``/_emulator/`` control, ``POST /`` with ``X-Amz-Target``
-the json-protocol ECR API (``_ecr``), other ``POST /`` STS GetCallerIdentity, everything else is
-routed by the botocore model. The API, ECR and STS authenticate every request by its SigV4
-signature (``_auth``; signing names ``omics``, ``ecr``, ``sts``), unless
-``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
+downloads (export URLs and ECR layers), ``/_emulator/`` control, ``POST /`` STS (GetCallerIdentity,
+AssumeRole) or, with an ``X-Amz-Target`` header, the json-protocol APIs: Organizations
+(``AWSOrganizationsV20161128.*``, ``_sts``) and ECR (``AmazonEC2ContainerRegistry_V20150921.*``,
+``_ecr``); everything else is routed by the botocore model. The API, ECR, Organizations and STS
+authenticate every request by its SigV4 signature (``_auth``),
+unless ``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
 downloads check their own presigned-style URLs; the control API is not an AWS API and is not signed.
 API errors answer the rest-json way: status, header ``x-amzn-ErrorType:
 <Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
@@ -23,14 +24,13 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from ._auth import STS_CODES, AuthFailure, authenticate, aws_region, omics_regions
 from ._config import EmulatorConfig, config_from_json, stats_to_json
 from ._definition import S3Reader
-from ._ecr import EcrOperations
+from ._ecr import ECR_TARGET, EcrOperations
 from ._ecr import serve as serve_ecr
 from ._ecr_state import EcrWorld
 from ._export import Exporter, stream_grant
@@ -38,6 +38,14 @@ from ._faults import Governor, StatsRecorder
 from ._model import ApiError, match_route, parse_request, serialize_output
 from ._ops import CallContext, Operations
 from ._state import DEFAULT_ACCOUNT, DEFAULT_REGION, Caller, World
+from ._sts import (
+    ORGANIZATIONS_TARGET,
+    Directory,
+    organizations_error,
+    organizations_response,
+    sts_error,
+    sts_response,
+)
 
 __all__ = ["MAX_REQUEST_BYTES", "Core", "build_app", "caller_of"]
 
@@ -69,6 +77,7 @@ class Core:
         self.exporter = Exporter()
         self.governor = Governor(config.random_seed)
         self.stats = StatsRecorder()
+        self.directory = Directory()
         self._s3 = S3Reader(config.s3_endpoint_url)
         self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
         self.ecr_world = EcrWorld()
@@ -84,7 +93,11 @@ class Core:
         """The caller of ``request`` signed for ``service``; raises ``AuthFailure`` if refused."""
         config = self.config
         if not config.authentication:
-            return caller_of(request.headers, request.query)
+            caller = caller_of(request.headers, request.query)
+            session = self.directory.sessions.get(caller.access_key)
+            if session is None:
+                return caller
+            return Caller(account=session.account, region=caller.region, access_key=caller.access_key)
         regions = config.regions
         identity = authenticate(
             method=request.method,
@@ -97,6 +110,7 @@ class Core:
             else (omics_regions() if service == "omics" else aws_region),
             credentials=config.credentials,
             now=time.time(),
+            sessions=self.directory.session_credentials,
         )
         return Caller(
             account=identity.account,
@@ -129,35 +143,12 @@ def _error(code: str, message: str, status: int, namespace: str = _ERROR_NAMESPA
     )
 
 
-def _sts_identity(caller: Caller) -> web.Response:
-    body = (
-        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        "<GetCallerIdentityResult>"
-        f"<Arn>arn:aws:iam::{caller.account}:user/omics-emulator</Arn>"
-        f"<UserId>{escape(caller.access_key)}</UserId>"
-        f"<Account>{caller.account}</Account>"
-        "</GetCallerIdentityResult>"
-        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-        "</GetCallerIdentityResponse>"
-    )
-    return web.Response(body=body.encode(), content_type="text/xml")
-
-
-def _sts_error(code: str, message: str, status: int = 400) -> web.Response:
-    body = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-    return web.Response(status=status, body=body.encode(), content_type="text/xml")
-
-
 def build_app(core: Core) -> web.Application:
     """The aiohttp application of ``core``."""
 
     async def api(request: web.Request) -> web.StreamResponse:
         if request.method == "POST" and request.raw_path.split("?")[0] == "/":
-            if "X-Amz-Target" in request.headers:
+            if request.headers.get("X-Amz-Target", "").startswith(ECR_TARGET):
                 return await serve_ecr(core, request)
             return await sts(request)
         route = match_route(request.method, request.raw_path)
@@ -199,22 +190,47 @@ def build_app(core: Core) -> web.Application:
         return web.Response(status=status, body=payload, content_type="application/json", headers=headers)
 
     async def sts(request: web.Request) -> web.Response:
-        core.stats.call("GetCallerIdentity")
+        target = request.headers.get("X-Amz-Target", "")
+        if target.startswith(ORGANIZATIONS_TARGET):
+            return await organizations(request, target[len(ORGANIZATIONS_TARGET) :])
+        form: Mapping[str, Any] = await request.post()
+        action = str(form.get("Action") or request.query.get("Action") or "")
+        name = action if action in ("GetCallerIdentity", "AssumeRole") else "GetCallerIdentity"
+        core.stats.call(name)
         try:
             caller = await core.authenticate(request, "sts")
         except AuthFailure as exc:
-            core.stats.failed("GetCallerIdentity", STS_CODES[exc.code])
+            core.stats.failed(name, STS_CODES[exc.code])
             message = (
                 "Request is missing Authentication Token"
                 if exc.code == "MissingAuthenticationTokenException"
                 else exc.message
             )
-            return _sts_error(STS_CODES[exc.code], message, 403)
-        form: Mapping[str, Any] = await request.post()
-        action = form.get("Action") or request.query.get("Action")
-        if action != "GetCallerIdentity":
-            return _sts_error("InvalidAction", f"The emulator does not implement STS action {action}")
-        return _sts_identity(caller)
+            return sts_error(STS_CODES[exc.code], message, 403)
+        config = core.config
+        answer = sts_response(
+            core.directory,
+            caller,
+            {str(k): str(v) for k, v in form.items()},
+            denied=config.deny_assume_role,
+            now=time.time(),
+            session_ttl=config.session_ttl,
+        )
+        if answer.status >= 400:
+            core.stats.failed(name, "AccessDenied" if answer.status == 403 else "ValidationError")
+        return answer
+
+    async def organizations(request: web.Request, operation: str) -> web.Response:
+        core.stats.call(operation)
+        try:
+            caller = await core.authenticate(request, "organizations")
+        except AuthFailure as exc:
+            core.stats.failed(operation, exc.code)
+            return organizations_error(exc.code, exc.message, 403)
+        answer = organizations_response(core.directory, caller, operation, await request.read())
+        if answer.status >= 400:
+            core.stats.failed(operation, "error")
+        return answer
 
     async def download(request: web.Request) -> web.StreamResponse:
         checked = core.exporter.check(request)
