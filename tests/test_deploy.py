@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import kubernetes_validate
 import pytest
 import yaml
@@ -120,13 +121,21 @@ def _role_actions(resource: str) -> set[str]:
 
 
 def _readme_actions(role: str) -> set[str]:
-    rows = re.findall(r"^\| `(omics:\w+)` \| ([a-z, ]+) \|", (DEPLOY / "README.md").read_text(), re.M)
+    rows = re.findall(r"^\| `((?:omics|ecr):\w+)` \| ([a-z, ]+) \|", (DEPLOY / "README.md").read_text(), re.M)
     return {action for action, roles in rows if role in roles.split(", ")}
 
 
 def _iam(calls: dict[str, int]) -> set[str]:
-    called = [op for op, count in calls.items() if count and op not in NO_PERMISSION]
-    return {f"omics:{op}" for op in called}.union(*(DEPENDENT.get(op, set()) for op in called))
+    """IAM actions of the emulator's operation counts (omics first: the counts carry no service)."""
+    session = botocore.session.get_session()
+    services = {name: set(session.get_service_model(name).operation_names) for name in ("omics", "ecr")}
+    actions: set[str] = set()
+    for op, count in calls.items():
+        if not count or op in NO_PERMISSION:
+            continue
+        service = next(name for name, ops in services.items() if op in ops)
+        actions |= {f"{service}:{op}", *DEPENDENT.get(op, set())}
+    return actions
 
 
 def test_member_role_actions_are_exactly_what_backup_and_restore_call(
