@@ -537,11 +537,9 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     except (zipfile.BadZipFile, OSError) as exc:
         ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
         return None
-    if meta.get("definitionRepositoryDetails"):
-        item.warnings.append(
-            "the source was created from a code repository; it is restored from the exported ZIP and "
-            "is no longer linked to the repository"
-        )
+    repository = meta.get("definitionRepositoryDetails")
+    if isinstance(repository, Mapping):
+        item.warnings.append(_repository_warning(repository, ctx.target_account, ctx.target_region))
     item.params = create_params(item, meta, contents.readme, registry, ctx.problems)
     if item.definition_size > DEFINITION_URI_MAX_BYTES:
         ctx.problems.append(
@@ -559,6 +557,20 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         else:
             item.staged_key = config.staging.key(item.request_id)
     return item
+
+
+def _repository_warning(repository: Mapping[str, Any], account: str, region: str) -> str:
+    """The plan's note on a source made from a Git repository: what is lost and how to link it again."""
+    reference = repository.get("sourceReference")
+    at = ""
+    if isinstance(reference, Mapping):
+        at = f" at {reference.get('type', '?')} {reference.get('value', '?')}"
+    return (
+        f"the source was created from repository {repository.get('fullRepositoryId', '?')}{at} through "
+        f"connection {repository.get('connectionArn', '?')}; it is restored from the archived ZIP and is "
+        "not linked to the repository. Connections belong to one account and region: to link it again, "
+        f"create a version from the repository through a connection of {account} in {region}"
+    )
 
 
 async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str, Any] | None) -> None:

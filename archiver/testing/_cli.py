@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-seed", type=int, default=0, metavar="N")
     parser.add_argument("--s3-endpoint-url", default=None, metavar="URL")
     parser.add_argument("--list-shared-workflows", action="store_true")
+    parser.add_argument(
+        "--repositories",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Git repositories for definitionRepository: DIR/<owner>/<name> is <owner>/<name>",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -93,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         random_seed=args.random_seed,
         s3_endpoint_url=args.s3_endpoint_url,
         list_shared_workflows=args.list_shared_workflows,
+        repositories_dir=None if args.repositories is None else str(args.repositories.resolve()),
     )
 
 
