@@ -10,6 +10,7 @@ with throttling and server errors, and turns every botocore exception into the a
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ __all__ = [
     "AwsSettings",
     "CallerIdentity",
     "OmicsApi",
+    "check_region",
     "open_omics_api",
     "partition_of",
     "translate_client_error",
@@ -61,6 +63,7 @@ class AwsSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     rates: Mapping[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
+    allow_unknown_region: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,11 +268,58 @@ def _snake(operation: str) -> str:
     return "".join(out)
 
 
+def known_regions() -> set[str]:
+    """Every region named in botocore's partition data (all partitions)."""
+    data = AioSession().get_component("data_loader").load_data("endpoints")
+    return {region for partition in data.get("partitions", []) for region in partition.get("regions", {})}
+
+
+def check_region(region: str, *, allow_unknown: bool = False) -> None:
+    """Refuse a region botocore's partition data does not know (a typo archives nothing).
+
+    ``allow_unknown`` lets a region newer than the installed botocore through.
+    """
+    if allow_unknown:
+        return
+    regions = known_regions()
+    if region in regions:
+        return
+    # Swapped letters first (us-esat-1), then whatever difflib finds closest.
+    close = [r for r in sorted(regions) if sorted(r) == sorted(region)]
+    close = close or difflib.get_close_matches(region, sorted(regions), n=2)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise UsageError(
+        f"unknown AWS region {region!r}{hint}; if it is a region newer than this installation knows, "
+        "pass --allow-unknown-region"
+    )
+
+
+async def _preflight(session: AioSession, settings: AwsSettings) -> None:
+    """What every run needs from AWS, checked before its first call: a known region, credentials."""
+    region = settings.region or session.get_config_variable("region")
+    if not region:
+        raise UsageError("no AWS region configured: pass --region or set a default region")
+    check_region(str(region), allow_unknown=settings.allow_unknown_region)
+    try:
+        credentials = await session.get_credentials()
+    except BotoCoreError as exc:
+        raise UsageError(f"cannot resolve AWS credentials: {exc}") from exc
+    if credentials is None:
+        raise UsageError(
+            "no AWS credentials found (set a profile, environment credentials or an instance role)"
+        )
+
+
 @contextlib.asynccontextmanager
 async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
-    """Open an omics client for ``settings``; closed when the block exits."""
+    """Open an omics client for ``settings``; closed when the block exits.
+
+    Before anything is sent, the region must be known (:func:`check_region`) and credentials must
+    resolve; either failing is a :class:`UsageError`.
+    """
     try:
         session = AioSession(profile=settings.profile)
+        await _preflight(session, settings)
     except BotoCoreError as exc:
         raise UsageError(f"cannot use AWS profile {settings.profile!r}: {exc}") from exc
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_parse_timestamp)

@@ -27,7 +27,7 @@ from ._lock import backup_lock
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._shard import Sharding, Worker, run_local, run_workflows
-from ._snapshot import latest_snapshot, new_snapshot, write_snapshot
+from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
 from .store import Store
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
@@ -69,6 +69,8 @@ async def run_backup(
         async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
             previous = await _run(api, store, config, report, progress, sharding, workers)
             _carry_forward(report, previous)
+            if not config.filtered:
+                _find_vanished(report, previous)
             report.finished_at = _now()
             if not config.dry_run:
                 report.snapshot_key = await write_snapshot(store, _snapshot_of(report, config))
@@ -83,8 +85,8 @@ async def _run(
     progress: Callable[[BackupReport], None] | None,
     sharding: Sharding | None,
     workers: list[Worker],
-) -> dict[str, Any] | None:
-    """Run the pipeline; return the previous snapshot of the account and region, if any."""
+) -> AccountState:
+    """Run the pipeline; return what the archive held of the account and region before."""
     with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = Pipeline(api, store, config, dl)
@@ -100,10 +102,10 @@ async def _run(
                 identity.account,
                 identity.region,
             )
-            previous = await latest_snapshot(
+            previous = await account_state(
                 store, partition=identity.partition, account=identity.account, region=identity.region
             )
-            known = {str(b["key"]): b for b in (previous or {}).get("bundles", [])}
+            known = {str(b["key"]): dict(b) for b in previous.bundles}
             pipeline.run = RunState(
                 report=report, identity=identity, known=known, work=Path(tmp), progress=progress
             )
@@ -120,6 +122,11 @@ async def _run(
                     continue
                 if pipeline.wanted(item):
                     selected.append(item)
+            report.listed = {
+                str(w.get("id")): str(w.get("name", ""))
+                for w in listed
+                if w.get("type", "PRIVATE") == "PRIVATE"
+            }
             await _dispatch(api, pipeline, selected, sharding, workers)
             for wanted in config.workflow_ids:
                 if not any(str(w.get("id")) == wanted for w in listed):
@@ -155,19 +162,21 @@ async def _dispatch(
         api.limiter.share(1.0)
 
 
-def _carry_forward(report: BackupReport, previous: Mapping[str, Any] | None) -> None:
+def _carry_forward(report: BackupReport, previous: AccountState) -> None:
     """Keep the last good bundles of what failed this time in the new snapshot.
 
     A workflow that failed tonight (a transient error, a quarantine) still exists in the account;
     its newest archived state is the best record of it. Listing those bundles again means that the
     latest snapshot still restores it and that a prune keeping only that snapshot cannot delete its
-    only backup. The ``failed`` entries say that it could not be refreshed.
+    only backup. The ``failed`` entries say that it could not be refreshed. The last good state
+    comes from :func:`~archiver._snapshot.account_state`: the newest complete snapshot with newer
+    filtered ones laid over it, never a filtered snapshot alone.
     """
-    if previous is None or not report.failed:
+    if not report.failed:
         return
     failed_ids = {f["workflowId"] for f in report.failed}
     covered = {(b["workflowId"], b["kind"], b["versionName"]) for b in report.bundles}
-    for entry in previous.get("bundles", []):
+    for entry in previous.bundles:
         ident = (entry["workflowId"], entry["kind"], entry["versionName"])
         if entry["workflowId"] in failed_ids and ident not in covered:
             report.bundles.append({**entry, "new": False})
@@ -178,6 +187,35 @@ def _carry_forward(report: BackupReport, previous: Mapping[str, Any] | None) -> 
                 entry["workflowId"],
                 f"@{entry['versionName']}" if entry["versionName"] else "",
                 extra={"event": "carried-forward", "key": entry["key"]},
+            )
+
+
+def _find_vanished(report: BackupReport, previous: AccountState) -> None:
+    """Name every workflow the archive knew that the account no longer lists.
+
+    A deleted workflow is expected now and then; a run that finds none of the workflows of the
+    previous complete snapshot is what a wrong account, region or set of credentials looks like,
+    and must not pass as a success (the report's outcome is then ``partial``).
+    """
+    gone = sorted(set(previous.workflows) - set(report.listed), key=lambda w: (len(w), w))
+    for wf_id in gone:
+        name = previous.workflows[wf_id]
+        log.warning(
+            "workflow %s (%s) was archived before but the account no longer lists it",
+            wf_id,
+            name,
+            extra={"event": "vanished", "workflowId": wf_id, "workflowName": name},
+        )
+        report.vanished.append({"workflowId": wf_id, "name": name})
+    if previous.complete is not None:
+        before = {str(b["workflowId"]) for b in previous.complete["bundles"]}
+        report.everything_vanished = bool(before) and not (before & set(report.listed))
+        if report.everything_vanished:
+            log.error(
+                "none of the %d workflows of the previous complete snapshot is listed any more: check "
+                "the account, region and credentials",
+                len(before),
+                extra={"event": "everything-vanished"},
             )
 
 
@@ -198,7 +236,17 @@ def _snapshot_of(report: BackupReport, config: BackupConfig) -> dict[str, Any]:
             "tags": dict(config.tags),
         },
         bundles=report.bundles,
-        skipped=report.skipped,
+        skipped=report.skipped
+        + [
+            {
+                "workflowId": v["workflowId"],
+                "name": v["name"],
+                "owner": None,
+                "versionName": None,
+                "reason": "vanished",
+            }
+            for v in report.vanished
+        ],
         failed=report.failed,
         quarantined=report.quarantined,
         stats=report.stats,

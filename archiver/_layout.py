@@ -27,6 +27,7 @@ import binascii
 import hashlib
 import re
 import secrets
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,18 +117,63 @@ def _jsonable(value: Any, path: str) -> Any:
     raise ValueError(f"metadata value at {path} has a type JSON cannot hold: {type(value).__name__}")
 
 
-def _find_secret(value: Any, path: str) -> str | None:
+_URL_WITH_QUERY = re.compile(r"https?://[^\s?#\"'<>]*\?([^\s#\"'<>]+)", re.IGNORECASE)
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)
+_MIN_SECRET = 16  # received credential values shorter than this are not searched for
+
+
+def _is_presigned(query: str) -> bool:
+    """Whether a URL's query string holds a complete SigV4 query signature (not just its words)."""
+    params = {k.lower(): v for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+    return (
+        params.get("x-amz-algorithm", "").upper() == "AWS4-HMAC-SHA256"
+        and params.get("x-amz-credential", "").count("/") == 4
+        and bool(params.get("x-amz-date"))
+        and bool(_SIGNATURE.fullmatch(params.get("x-amz-signature", "")))
+    )
+
+
+def _received_secrets(response: Mapping[str, Any]) -> set[str]:
+    """The credential values in the presigned URLs a response carried (``definition``, ``readme``)."""
+    found: set[str] = set()
+    for field_name in _DROPPED:
+        url = response.get(field_name)
+        if not isinstance(url, str) or "?" not in url:
+            continue
+        for key, value in urllib.parse.parse_qsl(url.split("?", 1)[1], keep_blank_values=True):
+            if key.lower() in _SECRETS and len(value) >= _MIN_SECRET:
+                found.add(value)
+        found.add(url)
+    return found
+
+
+def _leaks(text: str, received: set[str]) -> bool:
+    """Whether ``text`` holds a credential: one we received, or any complete presigned URL.
+
+    The words ``X-Amz-Signature=`` alone are not a credential: anyone allowed to tag a workflow can
+    write them into a description or a tag, and refusing them would make that workflow impossible
+    to archive (or to delete through ``delete``) for ever.
+    """
+    if any(secret in text for secret in received):
+        return True
+    if "x-amz-" not in text.lower():
+        return False
+    return any(_is_presigned(m.group(1)) for m in _URL_WITH_QUERY.finditer(text))
+
+
+def _find_secret(value: Any, path: str, received: set[str]) -> str | None:
     if isinstance(value, str):
-        low = value.lower()
-        return path if any(s in low for s in _SECRETS) else None
+        return path if _leaks(value, received) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            hit = _find_secret(key, f"{path} (a key)") or _find_secret(item, f"{path}.{key}")
+            hit = _find_secret(key, f"{path} (a key)", received) or _find_secret(
+                item, f"{path}.{key}", received
+            )
             if hit:
                 return hit
     if isinstance(value, list):
         for i, item in enumerate(value):
-            hit = _find_secret(item, f"{path}[{i}]")
+            hit = _find_secret(item, f"{path}[{i}]", received)
             if hit:
                 return hit
     return None
@@ -138,12 +184,15 @@ def sanitize_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns a deep copy without ``ResponseMetadata`` and without the presigned ``definition`` and
     ``readme`` URLs, with every datetime as an RFC 3339 UTC string. As a last guard it raises
-    ``ValueError`` (naming only the JSON path, never the value) if any string still carries a SigV4
-    query credential. Idempotent: sanitizing sanitized metadata returns an equal dict.
+    ``ValueError`` (naming only the JSON path, never the value) if any string still carries a
+    credential: a signature, access key or token of the presigned URLs this response carried, or any
+    complete presigned URL (a full SigV4 query signature). Text a user can type, such as the words
+    ``X-Amz-Signature=`` in a description, is kept as it is. Idempotent: sanitizing sanitized
+    metadata returns an equal dict.
     """
     trimmed = {k: v for k, v in response.items() if k not in _DROPPED}
     clean: dict[str, Any] = _jsonable(trimmed, "$")
-    hit = _find_secret(clean, "$")
+    hit = _find_secret(clean, "$", _received_secrets(response))
     if hit:
         raise ValueError(f"metadata still contains a presigned-URL credential at {hit}; refusing to store it")
     return clean

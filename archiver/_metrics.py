@@ -51,6 +51,10 @@ _HELP: Mapping[str, tuple[str, str]] = {
         "gauge",
         "Workflows and versions the last backup quarantined (invalid metadata).",
     ),
+    f"{PREFIX}_backup_workflows_vanished": (
+        "gauge",
+        "Workflows archived before that the last backup no longer found in the account.",
+    ),
     f"{PREFIX}_backup_bundles_written": ("gauge", "New bundles the last backup wrote."),
     f"{PREFIX}_backup_bytes_written": ("gauge", "Bytes of new bundles the last backup wrote."),
     f"{PREFIX}_verify_problems": ("gauge", "Problems the last verify found (0: the archive is sound)."),
@@ -169,6 +173,7 @@ def write_metrics(
             "workflows_skipped": len(report.skipped),
             "workflows_failed": len(report.failed),
             "workflows_quarantined": len(report.quarantined),
+            "workflows_vanished": len(report.vanished),
             "bundles_written": report.stats.get("bundlesWritten", 0),
             "bytes_written": report.stats.get("bytesWritten", 0),
         }

@@ -326,8 +326,15 @@ class Pipeline:
             await self._guarded(item, self._export(item, None))
 
     async def _archive(self, item: Item, response: Mapping[str, Any]) -> None:
-        meta = _layout.sanitize_metadata(response)
         schema: _schema.SchemaName = "workflow" if item.kind == "workflow" else "workflow-version"
+        try:
+            meta = _layout.sanitize_metadata(response)
+        except (
+            ValueError
+        ) as exc:  # it would store a credential: nothing of it is kept, not even in quarantine
+            raise MetadataInvalid(
+                f"{item.label} cannot be archived: {exc}", schema=schema, problems=[]
+            ) from exc
         problems, unknown = _schema.classify(schema, meta)
         if problems:
             await self._quarantine(item, response, meta, problems)

@@ -41,15 +41,19 @@ class BackupReport:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     # Kept but worth a look: members the schemas do not know ({"reason": "unknown-member", "paths"}).
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    vanished: list[dict[str, Any]] = field(default_factory=list)
+    everything_vanished: bool = False
+    listed: dict[str, str] = field(default_factory=dict)  # private workflows listed: id -> name
     stats: dict[str, int] = field(default_factory=_stats)
     snapshot_key: str | None = None
 
     @property
     def outcome(self) -> Outcome:
-        """``ok`` (skips included), ``partial`` (some items failed), ``failed`` (nothing archived)."""
-        if not self.failed:
-            return "ok"
-        return "partial" if self.bundles else "failed"
+        """``ok`` (skips and vanished workflows included), ``partial`` (some items failed, or every
+        workflow of the previous complete snapshot vanished), ``failed`` (nothing archived)."""
+        if self.failed:
+            return "partial" if self.bundles else "failed"
+        return "partial" if self.everything_vanished else "ok"
 
     def as_dict(self) -> dict[str, Any]:
         def ts(moment: datetime | None) -> str | None:
@@ -71,4 +75,5 @@ class BackupReport:
             "failed": self.failed,
             "quarantined": self.quarantined,
             "warnings": self.warnings,
+            "vanished": self.vanished,
         }

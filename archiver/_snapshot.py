@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from .store import Store
 
 __all__ = [
     "SNAPSHOT_FORMAT_VERSION",
+    "AccountState",
+    "account_state",
     "latest_snapshot",
     "list_snapshot_keys",
     "load_snapshot",
@@ -116,3 +119,55 @@ async def latest_snapshot(
     if not keys:
         return None
     return await load_snapshot(store, keys[-1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountState:
+    """What the archive knows an account and region holds, as a backup must see it.
+
+    ``complete`` is the newest snapshot that covered the whole account (no filters), or ``None``;
+    ``bundles`` are its entries with every newer filtered snapshot laid over them workflow by
+    workflow (a filtered run refreshes the workflows it covered and says nothing about the
+    others); ``workflows`` maps every workflow id the account held at that point to its name.
+    Never from a filtered snapshot alone: one that covers one workflow would make every other look
+    gone, lose their carried-forward bundles and let a prune delete their only copies.
+    """
+
+    complete: Mapping[str, Any] | None = None
+    bundles: tuple[Mapping[str, Any], ...] = ()
+    workflows: Mapping[str, str] = field(default_factory=dict)
+
+
+async def account_state(store: Store, *, partition: str, account: str, region: str) -> AccountState:
+    """The :class:`AccountState` of one account and region (empty when nothing is archived)."""
+    keys = await list_snapshot_keys(store, partition=partition, account=account, region=region)
+    docs: list[dict[str, Any]] = []
+    for key in reversed(keys):
+        doc = await load_snapshot(store, key)
+        docs.insert(0, doc)
+        if doc.get("complete"):
+            break
+    complete = docs[0] if docs and docs[0].get("complete") else None
+    entries: dict[tuple[str, str, str | None], Mapping[str, Any]] = {}
+    workflows: dict[str, str] = {}
+    for doc in docs:
+        failed = {str(f.get("workflowId")) for f in doc.get("failed", [])}
+        refreshed = {
+            str(b["workflowId"])
+            for b in doc["bundles"]
+            if b["kind"] == "workflow" and str(b["workflowId"]) not in failed
+        }
+        entries = {k: e for k, e in entries.items() if k[0] not in refreshed}
+        for b in doc["bundles"]:
+            entries[(str(b["workflowId"]), str(b["kind"]), b.get("versionName"))] = b
+            if b["kind"] == "workflow" or str(b["workflowId"]) not in workflows:
+                workflows[str(b["workflowId"])] = str(b.get("name", ""))
+        if doc is complete:
+            for f in doc.get("failed", []) + doc.get("quarantined", []):
+                if f.get("workflowId") is not None:
+                    workflows.setdefault(str(f["workflowId"]), str(f.get("name") or ""))
+    return AccountState(
+        complete=complete,
+        bundles=tuple(sorted(entries.values(), key=lambda e: str(e["key"]))),
+        workflows=workflows,
+    )

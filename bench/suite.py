@@ -52,6 +52,7 @@ class Metric:
     target: str = ""
     check: Callable[[float], bool] | None = None
     note: str = ""
+    full_only: bool = False  # a target set for the full corpus: not compared in a --quick run
 
     @property
     def median(self) -> float | None:
@@ -83,6 +84,7 @@ class Sizes:
     big_bytes: int
     repeat: int  # short benchmarks: pipeline without rate limit, memory
     repeat_long: int  # quota-bound first run, unchanged run, sequential script
+    quick: bool = False
 
 
 def quota_bound_minimum(
@@ -119,6 +121,8 @@ class Suite:
 
     def metric(self, key: str, name: str, unit: str, **kw: Any) -> Metric:
         if key not in self.metrics:
+            if kw.get("full_only") and self.sizes.quick:
+                kw = {**kw, "check": None, "target": f"({kw['target']} full run)"}
             self.metrics[key] = Metric(name=name, unit=unit, **kw)
         return self.metrics[key]
 
@@ -184,6 +188,7 @@ class Suite:
             "x",
             target="<= 1.15",
             check=lambda v: v <= 1.15,
+            full_only=True,
         )
         self.metric("quota.in_process_s", "quota-bound run: pipeline time inside the process", "s")
         self.metric(
@@ -213,7 +218,12 @@ class Suite:
         self.metric("lifted.sequential_s", "quotas lifted: sequential boto3 script (c)", "s")
         self.metric("lifted.pipeline_s", "quotas lifted: pipeline --no-rate-limit (d)", "s")
         self.metric(
-            "lifted.ratio", "quotas lifted: ratio (c)/(d)", "x", target=">= 10", check=lambda v: v >= 10
+            "lifted.ratio",
+            "quotas lifted: ratio (c)/(d)",
+            "x",
+            target=">= 10",
+            check=lambda v: v >= 10,
+            full_only=True,
         )
         self.metric("lifted.in_process_s", "quotas lifted: pipeline time inside the process", "s")
 
@@ -484,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         big_bytes=(10 if quick else 100) * MB,
         repeat=max(1, args.repeat if args.repeat is not None else (1 if quick else 3)),
         repeat_long=max(1, args.repeat_long if args.repeat_long is not None else (1 if quick else 2)),
+        quick=quick,
     )
     started = datetime.now(UTC)
     load_before = os.getloadavg()
@@ -515,10 +526,16 @@ def main(argv: list[str] | None = None) -> int:
     metrics = list(suite.metrics.values())
     print()
     print(table(metrics))
+    if quick:
+        print(
+            "\n--quick: the ratio targets in parentheses are set for the full 200-workflow corpus and are "
+            "not compared here (fixed start-up costs dominate 20 workflows); the others are."
+        )
     doc = {
         "startedAt": started.isoformat(),
         "finishedAt": finished.isoformat(),
         "quick": quick,
+        "notComparedInQuick": [k for k, m in suite.metrics.items() if m.full_only] if quick else [],
         "code": code,
         "machine": machine(),
         "loadAverage": {"before": load_before, "after": os.getloadavg()},

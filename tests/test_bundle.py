@@ -425,7 +425,11 @@ def test_inconsistent_inputs_are_a_caller_bug(tmp_path: Path, definition: Path) 
         write_bundle(
             tmp_path / "b", source=wrong, state_id=sid, metadata=meta, definition=definition, readme=None
         )
-    leaky = {**meta, "description": "https://x/y?X-Amz-Signature=abc"}
+    presigned = (
+        "https://x/y?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX/20260101/us-east-1/s3/aws4_request"
+        "&X-Amz-Date=20260101T000000Z&X-Amz-Signature=" + "ab" * 32
+    )
+    leaky = {**meta, "description": presigned}
     with pytest.raises(ValueError, match="presigned"):
         write_bundle(
             tmp_path / "b",

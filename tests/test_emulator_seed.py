@@ -78,6 +78,7 @@ def test_seed_rules(tmp_path: Path, problems: list[str]) -> None:
             "main": "main.nf",
             "id": "1000001",
             "uuid": "00000000-0000-4000-8000-000000000001",
+            "creationTime": "2026-01-05T09:00:00.123Z",
             "tags": {"k": "v"},
             "shareWith": [OTHER],
         },
@@ -98,6 +99,7 @@ def test_seed_rules(tmp_path: Path, problems: list[str]) -> None:
         try:
             got = omics.get_workflow(id="1000001", export=["README"])
             assert got["uuid"] == "00000000-0000-4000-8000-000000000001" and got["tags"] == {"k": "v"}
+            assert got["creationTime"].isoformat() == "2026-01-05T09:00:00.123000+00:00"
             with urllib.request.urlopen(got["readme"], timeout=10) as response:
                 assert response.read() == b"# seeded readme"
             versions = omics.list_workflow_versions(workflowId="1000001")["items"]
@@ -141,6 +143,8 @@ def test_load_seed_into_a_running_emulator(tmp_path: Path, problems: list[str]) 
         ({"name": "x", "engine": "SNAKEMAKE"}, "enum value set"),
         ({"name": "x", "type": "PUBLIC"}, "PRIVATE or READY2RUN"),
         ({"name": "x", "shareWith": ["me"]}, "12-digit"),
+        ({"name": "x", "creationTime": "yesterday"}, "not an RFC 3339 time"),
+        ({"name": "x", "creationTime": "2026-01-05T09:00:00+02:00"}, "must be in UTC"),
     ],
 )
 def test_bad_seeds_are_refused(tmp_path: Path, spec: dict[str, Any], fragment: str) -> None:

@@ -77,6 +77,14 @@ def test_sanitize_removes_urls_and_envelope_and_converts_datetimes() -> None:
     assert sanitize_metadata(meta) == meta
 
 
+_PRESIGNED = (
+    "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=ASIAEXAMPLEEXAMPLE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
+    "&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host"
+    "&X-Amz-Signature=" + "0123abcd" * 8
+)
+
+
 @pytest.mark.parametrize(
     "where",
     [
@@ -85,15 +93,39 @@ def test_sanitize_removes_urls_and_envelope_and_converts_datetimes() -> None:
         ("metadata", "X-Amz-Security-Token"),
     ],
 )
-def test_sanitize_refuses_a_leftover_presigned_credential(where: tuple[str, ...]) -> None:
+def test_sanitize_refuses_a_leftover_presigned_url(where: tuple[str, ...]) -> None:
     response = workflow_response()
     target = response
     for part in where[:-1]:
         target = target[part]
-    target[where[-1]] = "see https://b.s3.amazonaws.com/k?X-Amz-Signature=0123abcd"
+    target[where[-1]] = f"see {_PRESIGNED} for details"
     with pytest.raises(ValueError, match="presigned-URL credential") as info:
         sanitize_metadata(response)
     assert "0123abcd" not in str(info.value)
+
+
+def test_sanitize_refuses_a_credential_of_the_urls_it_received() -> None:
+    response = workflow_response()
+    response["definition"] = _PRESIGNED.replace("0123abcd", "feedbeef")
+    response["description"] = "signed " + "feedbeef" * 8  # the signature alone, echoed elsewhere
+    with pytest.raises(ValueError, match=r"\$\.description"):
+        sanitize_metadata(response)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X-Amz-Signature=",
+        "rotate when X-Amz-Signature=abc shows up in logs",
+        "https://b.s3.amazonaws.com/k?X-Amz-Signature=0123abcd",  # a signature without its credential
+    ],
+)
+def test_sanitize_keeps_text_that_only_names_the_parameters(text: str) -> None:
+    response = workflow_response()
+    response["description"] = text
+    response["tags"]["note"] = text
+    meta = sanitize_metadata(response)
+    assert meta["description"] == text and meta["tags"]["note"] == text
 
 
 def test_sanitize_refuses_values_json_cannot_hold() -> None:

@@ -29,10 +29,13 @@ from ._common import (
     EXIT_OK,
     add_output_options,
     add_store_options,
+    check_writable_dir,
+    check_writable_file,
     positive_int,
     setup_logging,
     store_options,
 )
+from ._words import count
 
 SELECTORS = (
     "A bundle is named by its key (bundles/.../STATE.tar.zst), by UUID (the newest state of that "
@@ -171,6 +174,10 @@ def _add_verify(sub: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     options = VerifyOptions(
         read_data_percent=args.read_data, concurrency=args.concurrency, work_dir=args.work_dir, seed=args.seed
     )
@@ -200,10 +207,11 @@ def _print_verify(report: VerifyReport) -> None:
         if report.read_data_percent is None
         else f"structure and {report.read_data_percent:g}% data"
     )
-    status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    status = "ok" if report.ok else count(len(report.problems), "problem")
     print(
         f"verify ({depth}) of {report.store}: {status}\n"
-        f"  {report.snapshots} snapshots, {report.bundles} bundles ({report.referenced} referenced), "
+        f"  {count(report.snapshots, 'snapshot')}, {count(report.bundles, 'bundle')} "
+        f"({report.referenced} referenced), "
         f"{report.bundles_read} read ({human_bytes(report.bytes_read)}) in {report.duration:.1f} s"
     )
     for p in report.problems:
@@ -429,7 +437,7 @@ def _print_show(doc: dict[str, Any]) -> None:
                 ["NAME", "OPTIONAL", "DESCRIPTION"],
             )
         )
-    print(f"\nlisted by {len(doc['snapshots'])} snapshot(s); states of this {manifest['kind']}:")
+    print(f"\nlisted by {count(len(doc['snapshots']), 'snapshot')}; states of this {manifest['kind']}:")
     print(
         table(
             [

@@ -18,6 +18,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _count = int_at_least(0)
 
@@ -126,9 +127,9 @@ def run_prune(args: argparse.Namespace) -> int:
 def _summary(report: PruneReport) -> None:
     would = "would " if report.dry_run else ""
     lines = [
-        f"{'dry run: ' if report.dry_run else ''}kept {len(report.kept)} snapshots, {would}forget "
-        f"{len(report.forgotten)}; {would}delete {len(report.bundles_deleted)} unreferenced bundles "
-        f"({report.bytes_deleted} bytes), keep {report.bundles_kept}"
+        f"{'dry run: ' if report.dry_run else ''}kept {count(len(report.kept), 'snapshot')}, {would}forget "
+        f"{len(report.forgotten)}; {would}delete {count(len(report.bundles_deleted), 'unreferenced bundle')} "
+        f"({count(report.bytes_deleted, 'byte')}), keep {report.bundles_kept}"
     ]
     lines += [f"  keep    {k['key']}  ({', '.join(k['reasons'])})" for k in report.kept]
     lines += [f"  forget  {key}" for key in report.forgotten]

@@ -27,12 +27,15 @@ from ._common import (
     add_rate_options,
     add_store_options,
     aws_settings,
+    check_writable_dir,
+    check_writable_file,
     key_value,
     positive_int,
     rates_from,
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
@@ -131,6 +134,10 @@ def processes_for(requested: int | str, rates: Mapping[str, float] | None, cpus:
 
 def run_command(args: argparse.Namespace) -> int:
     progress = setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     rates = rates_from(args)
     settings = aws_settings(args, rates=rates)
     processes = processes_for(args.processes, rates, os.cpu_count())
@@ -196,16 +203,24 @@ def _summary(report: BackupReport) -> None:
     s = report.stats
     verb = "would write" if report.dry_run else "wrote"
     lines = [
-        f"{report.outcome}: {s['workflows']} workflows and {s['versions']} versions of account "
-        f"{report.account} in {report.region}",
-        f"  {verb} {s['bundlesWritten']} new bundles ({s['bytesWritten']} bytes); "
+        f"{report.outcome}: {count(s['workflows'], 'workflow')} and {count(s['versions'], 'version')} "
+        f"of account {report.account} in {report.region}",
+        f"  {verb} {count(s['bundlesWritten'], 'new bundle')} ({count(s['bytesWritten'], 'byte')}); "
         f"{len(report.bundles) - s['bundlesWritten']} unchanged",
         f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, "
-        f"failed {len(report.failed)}",
+        f"failed {len(report.failed)}, vanished {len(report.vanished)}",
     ]
     if report.snapshot_key:
         lines.append(f"  snapshot {report.snapshot_key}")
     for f in report.failed:
         version = f" version {f['versionName']}" if f.get("versionName") else ""
         lines.append(f"  FAILED workflow {f['workflowId']}{version} at {f['stage']}: {f['error']}")
+    for v in report.vanished:
+        lines.append(
+            f"  VANISHED workflow {v['workflowId']} ({v['name']}): archived before, no longer listed"
+        )
+    if report.everything_vanished:
+        lines.append(
+            "  none of the previously archived workflows was found: check the account, region and credentials"
+        )
     print("\n".join(lines))

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from .._aws import AwsSettings
@@ -54,6 +57,12 @@ def add_aws_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> Non
         metavar="URL",
         help="STS endpoint used to learn the account (default: AWS_ENDPOINT_URL_STS; with a custom "
         "HealthOmics endpoint and no STS endpoint, the HealthOmics endpoint, which the emulator answers)",
+    )
+    g.add_argument(
+        f"--{prefix}allow-unknown-region",
+        action="store_true",
+        help="use a region botocore's partition data does not know (a region newer than this "
+        "installation); without it such a region is refused as a likely typo",
     )
     g.add_argument(
         f"--{prefix}account-id",
@@ -138,6 +147,11 @@ def rate_pair(text: str) -> tuple[str, float]:
         rate = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"rate must be a number in {text!r}") from None
+    if not (math.isfinite(rate) and rate > 0):
+        raise argparse.ArgumentTypeError(
+            f"rate must be a finite number of requests per second above 0 in {text!r} "
+            "(--no-rate-limit lifts pacing)"
+        )
     if op not in DEFAULT_RATES:
         raise argparse.ArgumentTypeError(
             f"unknown operation {op!r}; one of {', '.join(sorted(DEFAULT_RATES))}"
@@ -173,11 +187,17 @@ def aws_settings(
     rates: Mapping[str, float] | None = DEFAULT_RATES,
     env: Mapping[str, str] | None = None,
 ) -> AwsSettings:
-    """AwsSettings from the command line, then the environment."""
+    """AwsSettings from the command line, then the environment.
+
+    The same conventions hold for every command, whichever side (``prefix``) the client is for:
+    ``--endpoint-url``, else ``AWS_ENDPOINT_URL_OMICS``; ``--sts-endpoint-url``, else
+    ``AWS_ENDPOINT_URL_STS``, else a custom HealthOmics endpoint (the emulator answers STS too), else
+    the public STS endpoint.
+    """
     env = os.environ if env is None else env
     p = prefix.replace("-", "_")
-    endpoint = getattr(args, f"{p}endpoint_url") or (None if prefix else env.get("AWS_ENDPOINT_URL_OMICS"))
-    sts = getattr(args, f"{p}sts_endpoint_url") or (None if prefix else env.get("AWS_ENDPOINT_URL_STS"))
+    endpoint = getattr(args, f"{p}endpoint_url") or env.get("AWS_ENDPOINT_URL_OMICS")
+    sts = getattr(args, f"{p}sts_endpoint_url") or env.get("AWS_ENDPOINT_URL_STS")
     if endpoint and not sts:
         sts = endpoint
     return AwsSettings(
@@ -186,7 +206,27 @@ def aws_settings(
         endpoint_url=endpoint,
         sts_endpoint_url=sts,
         rates=dict(rates) if rates is not None else None,
+        allow_unknown_region=bool(getattr(args, f"{p}allow_unknown_region", False)),
     )
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Refuse, before any work, a directory a run could not create temporary files in."""
+    if not path.is_dir():
+        raise UsageError(f"{option} {path}: no such directory")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a file path a run could not write at its end (it is written by
+    a temporary file in the same directory and a rename)."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), option)
 
 
 def store_options(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> StoreOptions:

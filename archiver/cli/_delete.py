@@ -24,6 +24,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "refused": EXIT_FAILURE, "declined": EXIT_FAILURE, "partial": EXIT_PARTIAL}
 
@@ -95,7 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _summary(report: DeleteReport) -> str:
     head = f"workflow {report.workflow_id}" + (f" ({report.name})" if report.name else "")
     if report.outcome == "refused":
-        return f"refused: {head} was not deleted ({len(report.refused)} problems)"
+        return f"refused: {head} was not deleted ({count(len(report.refused), 'problem')})"
     if report.outcome == "declined":
         return f"declined: {head} was not deleted"
     verified = sum(1 for b in report.bundles if b.get("verified"))
@@ -106,7 +107,7 @@ def _summary(report: DeleteReport) -> str:
     else:
         state = "deleted" if report.outcome == "ok" else "PARTIALLY deleted"
         lines.append(f"{state}: {head}: {', '.join(report.deleted) or 'nothing'}")
-        lines.append(f"  archived and verified: {verified} bundles; snapshot {report.snapshot}")
+        lines.append(f"  archived and verified: {count(verified, 'bundle')}; snapshot {report.snapshot}")
         for failure in report.failed:
             lines.append(f"  FAILED {failure}")
     return "\n".join(lines)

@@ -34,6 +34,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
@@ -314,11 +315,12 @@ def summary(report: RestoreReport) -> str:
         for version in plan.versions:
             lines += _line(version, report.dry_run, "    ")
     if report.problems:
-        lines.append(f"  nothing was created: {len(report.problems)} problems")
+        lines.append(f"  nothing was created: {count(len(report.problems), 'problem')}")
         lines += [f"  PROBLEM {p}" for p in report.problems]
     elif not report.dry_run:
         lines.append(
-            f"  created {s['workflowsCreated']} workflows and {s['versionsCreated']} versions; skipped "
-            f"{s['workflowsSkipped']} and {s['versionsSkipped']}; failed {s['failed']}"
+            f"  created {count(s['workflowsCreated'], 'workflow')} and "
+            f"{count(s['versionsCreated'], 'version')}; skipped {count(s['workflowsSkipped'], 'workflow')} "
+            f"and {count(s['versionsSkipped'], 'version')} (restored before); failed {s['failed']}"
         )
     return "\n".join(lines)

@@ -14,6 +14,7 @@ order; versions in sorted name order unless ``version.json`` gives ``"order"``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -49,6 +50,7 @@ _COMMON_KEYS = {
     "metadata",
     "profiles",
     "profileParameterTemplates",
+    "creationTime",
 }
 _WORKFLOW_KEYS = _COMMON_KEYS | {"name", "type", "id", "shareWith"}
 _VERSION_KEYS = _COMMON_KEYS | {"order"}
@@ -61,6 +63,7 @@ _SEED_ONLY = {
     "uuid",
     "status",
     "order",
+    "creationTime",
     "metadata",
     "profiles",
     "profileParameterTemplates",
@@ -94,6 +97,20 @@ def _check(op_name: str, spec: dict[str, Any], path: Path, extra: dict[str, Any]
         raise SeedError(f"{path}: {exc.message}") from exc
 
 
+def _creation_time(spec: dict[str, Any], path: Path) -> dt.datetime | None:
+    """The seed's fixed ``creationTime`` (RFC 3339 in UTC, served to the millisecond), if it has one."""
+    text = spec.get("creationTime")
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise SeedError(f"{path}: creationTime {text!r} is not an RFC 3339 time") from None
+    if moment.utcoffset() != dt.timedelta(0):
+        raise SeedError(f"{path}: creationTime {text!r} must be in UTC (end it with Z)")
+    return moment.astimezone(dt.UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _source(
     core: Core, caller: Caller, record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path
 ) -> tuple[bytes, str | None]:
@@ -124,6 +141,9 @@ def _source(
 def _fill(
     core: Core, caller: Caller, record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path
 ) -> None:
+    fixed_time = _creation_time(spec, directory)
+    if fixed_time is not None:
+        record.creation_time = fixed_time
     record.parameter_template = spec.get("parameterTemplate")
     data, readme = _source(core, caller, record, spec, directory)
     verdict = inspect_definition(data, spec.get("main"), spec.get("engine"))
