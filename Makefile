@@ -52,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(LOWEST) archive .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) archive archive-report.html .pytest_cache .mypy_cache .ruff_cache

@@ -65,7 +65,7 @@ class Cache:
             return
         if root.exists():
             self._wipe(root)
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dirs(root)
         _write_atomic(marker, expected.encode("utf-8"))
 
     @staticmethod
@@ -105,7 +105,7 @@ class Cache:
             return
         path = self._path(namespace, key)
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_dirs(path.parent)
             _write_atomic(path, data)
 
     def discard(self, namespace: str, key: str) -> None:
@@ -130,6 +130,18 @@ class Cache:
                         path.unlink()
                         removed += 1
         return removed
+
+
+def _private_dirs(path: Path) -> None:
+    """Make ``path`` and every missing parent 0700 (``mkdir(parents=True)`` leaves parents to the umask)."""
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir() and p.parent != p:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -24,7 +24,7 @@ import json
 import re
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,11 +33,13 @@ from typing import Any
 from . import _layout, _schema
 from ._bundle import BundleContents, read_bundle
 from ._cache import Cache
-from ._errors import BundleError, ObjectNotFound, UsageError
+from ._errors import BundleError, ObjectNotFound, StoreError, UsageError
 from ._jsonutil import canonical_json, load_json_object
 from .store import ObjectInfo, Store
+from .store._small import get_small, too_large
 
 __all__ = [
+    "SNAPSHOT_LIMIT",
     "Catalog",
     "SnapshotRecord",
     "fetch_bundle",
@@ -52,6 +54,9 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _UUID_STATE = re.compile(r"^(?P<uuid>[0-9a-fA-F-]{36})@(?P<state>[0-9a-f]{4,32})$")
 _WORKFLOW = re.compile(r"^(?P<id>[0-9]{1,18})(?::(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,63}))?$")
 _LOAD_CONCURRENCY = 8
+SNAPSHOT_LIMIT = 64 << 20
+"""The largest snapshot any reader accepts: 64 MiB is ~100,000 bundle entries (an account at
+HealthOmics' quotas holds far fewer). Larger objects under ``snapshots/`` are refused unread."""
 _SUMMARY_NAMESPACE = "bundle-summaries"
 _SNAPSHOT_NAMESPACE = "snapshots"
 
@@ -84,6 +89,8 @@ class Catalog:
     snapshots: list[SnapshotRecord]
     bundles: dict[str, ObjectInfo]
     problems: list[tuple[str, str]] = field(default_factory=list)
+    complete: bool = True
+    """False when a listing could not be completed: absence from it proves nothing."""
 
     def referenced(self) -> dict[str, list[SnapshotRecord]]:
         """Bundle key -> the snapshots that list it."""
@@ -196,6 +203,21 @@ def parse_snapshot(key: str, raw: bytes) -> dict[str, Any]:
     return doc
 
 
+class _Listing:
+    """``store.list`` that records a listing it could not complete as a problem instead of raising."""
+
+    def __init__(self, store: Store, problems: list[tuple[str, str]]) -> None:
+        self.store, self.problems, self.complete = store, problems, True
+
+    async def each(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        try:
+            async for info in self.store.list(prefix):
+                yield info
+        except StoreError as exc:
+            self.complete = False
+            self.problems.append((exc.key or prefix, exc.message))
+
+
 async def _load_one(store: Store, cache: Cache, info: ObjectInfo) -> dict[str, Any] | None:
     cached = cache.get(_SNAPSHOT_NAMESPACE, info.key, size=info.size)
     if cached is not None:
@@ -204,7 +226,7 @@ async def _load_one(store: Store, cache: Cache, info: ObjectInfo) -> dict[str, A
         except BundleError:
             cache.discard(_SNAPSHOT_NAMESPACE, info.key)
     try:
-        raw = await store.get_bytes(info.key)
+        raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
     except ObjectNotFound:
         return None  # deleted (pruned) since it was listed
     doc = parse_snapshot(info.key, raw)
@@ -222,13 +244,16 @@ async def load_catalog(
 ) -> Catalog:
     """List and load every snapshot (through the cache) and, with ``bundles``, list every bundle.
 
-    Snapshot keys that do not parse or validate are reported in ``problems`` rather than raised, so
-    one damaged snapshot does not hide the rest of the archive.
+    Snapshot keys that do not parse or validate, snapshots over :data:`SNAPSHOT_LIMIT` bytes, and a
+    listing the store could not complete (a symlink in a file store) are reported in ``problems``
+    rather than raised, so one damaged object does not hide the rest of the archive. Anyone who
+    decides from the catalog what to delete must refuse a catalog with problems.
     """
     cache = cache or Cache(None)
     listed: list[ObjectInfo] = []
     problems: list[tuple[str, str]] = []
-    async for info in store.list("snapshots/"):
+    listing = _Listing(store, problems)
+    async for info in listing.each("snapshots/"):
         try:
             parsed = _layout.parse_snapshot_key(info.key)
         except ValueError:
@@ -236,8 +261,11 @@ async def load_catalog(
             continue
         if (account and parsed.account != account) or (region and parsed.region != region):
             continue
+        if info.size > SNAPSHOT_LIMIT:
+            problems.append((info.key, too_large(info.key, info.size, SNAPSHOT_LIMIT, "snapshot").message))
+            continue
         listed.append(info)
-    if account is None and region is None:
+    if account is None and region is None and listing.complete:
         cache.retain(_SNAPSHOT_NAMESPACE, (i.key for i in listed))
     sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
 
@@ -245,7 +273,7 @@ async def load_catalog(
         async with sem:
             try:
                 return info, await _load_one(store, cache, info), None
-            except BundleError as exc:
+            except (BundleError, StoreError) as exc:
                 return info, None, exc.message
 
     results = await asyncio.gather(*(load(i) for i in listed))
@@ -258,15 +286,16 @@ async def load_catalog(
     records.sort(key=lambda r: (r.key.snapshot_id, r.key.key))
     objects: dict[str, ObjectInfo] = {}
     if bundles:
-        async for info in store.list("bundles/"):
+        async for info in listing.each("bundles/"):
             try:
                 _layout.parse_bundle_key(info.key)
             except ValueError:
                 problems.append((info.key, "not a bundle key (unexpected object under bundles/)"))
                 continue
             objects[info.key] = info
-        cache.retain(_SUMMARY_NAMESPACE, objects)
-    return Catalog(records, objects, problems)
+        if listing.complete:
+            cache.retain(_SUMMARY_NAMESPACE, objects)
+    return Catalog(records, objects, problems, listing.complete)
 
 
 def snapshot_rows(catalog: Catalog) -> list[dict[str, Any]]:

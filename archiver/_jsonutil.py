@@ -23,14 +23,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "MAX_DEPTH",
     "canonical_json",
     "is_rfc3339",
+    "json_depth",
     "load_json_object",
     "parse_rfc3339",
     "pretty_json",
     "rfc3339",
 ]
 
+MAX_DEPTH = 64
+"""Nesting accepted in a stored JSON document: ours nest at most 8 levels; 64 leaves room for
+parameter templates and tags while keeping every recursive walk far from Python's limit."""
 _RFC3339 = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -49,15 +54,43 @@ def pretty_json(value: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def load_json_object(data: bytes, what: str) -> dict[str, Any]:
-    """Parse ``data`` as a UTF-8 JSON object; raise ``ValueError`` naming ``what`` otherwise."""
+def load_json_object(data: bytes, what: str, *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """Parse ``data`` as a UTF-8 JSON object; raise ``ValueError`` naming ``what`` otherwise.
+
+    The data comes from a store and is untrusted: nesting deeper than ``max_depth`` is refused (a
+    RecursionError in the parser included), so no later recursive walk of the document can fail;
+    callers bound ``data``'s size before they read it.
+    """
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{what} is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply (more than {max_depth} levels)") from None
     if not isinstance(value, dict):
         raise ValueError(f"{what} is not a JSON object but {type(value).__name__}")
+    depth = json_depth(value)
+    if depth > max_depth:
+        raise ValueError(f"{what} is nested {depth} levels deep, more than the {max_depth} allowed")
     return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply a parsed JSON value nests objects and arrays (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def rfc3339(moment: datetime) -> str:

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _layout
-from ._catalog import SnapshotRecord, load_catalog, parse_snapshot
-from ._errors import ObjectLocked, ObjectNotFound, UsageError
+from ._catalog import SNAPSHOT_LIMIT, SnapshotRecord, load_catalog, parse_snapshot
+from ._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._lock import LockTiming, prune_lock, remove_dead_locks
 from .store import Store
+from .store._small import get_small
 
 __all__ = [
     "Duration",
@@ -221,7 +222,9 @@ async def _remaining_references(store: Store, known: dict[str, SnapshotRecord]) 
         snap = known.get(info.key)
         if snap is None:
             try:
-                doc = parse_snapshot(info.key, await store.get_bytes(info.key))
+                doc = parse_snapshot(
+                    info.key, await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
+                )
             except ObjectNotFound:
                 continue
             snap = SnapshotRecord(_layout.parse_snapshot_key(info.key), doc)
@@ -252,7 +255,7 @@ async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneRep
     catalog = await load_catalog(store)
     if catalog.problems:
         first = catalog.problems[0]
-        raise UsageError(
+        raise StoreError(
             f"the store has {len(catalog.problems)} unreadable object(s), e.g. {first[0]}: {first[1]}; "
             "prune refuses to decide what is referenced (run verify)"
         )

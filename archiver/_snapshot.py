@@ -9,17 +9,18 @@ interrupted writes none.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from . import _layout, _schema
-from ._errors import BundleError, ObjectExists
+from ._catalog import SNAPSHOT_LIMIT, parse_snapshot
+from ._errors import ObjectExists
 from ._jsonutil import pretty_json, rfc3339
 from ._version import __version__
 from .store import Store
+from .store._small import get_small
 
 __all__ = [
     "SNAPSHOT_FORMAT_VERSION",
@@ -84,19 +85,9 @@ async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:
 
 
 async def load_snapshot(store: Store, key: str) -> dict[str, Any]:
-    """Read and validate one snapshot. Raises BundleError if it does not parse or validate."""
-    raw = await store.get_bytes(key)
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise BundleError(f"snapshot {key} is not valid JSON: {exc}", key=key) from exc
-    problems = _schema.problems("snapshot", doc)
-    if problems:
-        first = problems[0]
-        raise BundleError(f"snapshot {key} is invalid at {first.path}: {first.message}", key=key)
-    if not isinstance(doc, dict):
-        raise BundleError(f"snapshot {key} is not a JSON object", key=key)
-    return doc
+    """Read and validate one snapshot (at most ``SNAPSHOT_LIMIT`` bytes, nested at most
+    ``MAX_DEPTH``). Raises BundleError if it does not parse or validate, StoreError if too large."""
+    return parse_snapshot(key, await get_small(store, key, SNAPSHOT_LIMIT, what="snapshot"))
 
 
 async def list_snapshot_keys(

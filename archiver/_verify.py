@@ -35,7 +35,7 @@ from typing import Any
 from . import _layout
 from ._bundle import read_manifest, read_manifest_from, verify_bundle
 from ._catalog import Catalog, SnapshotRecord, load_catalog
-from ._errors import BundleError, ObjectNotFound
+from ._errors import BundleError, ObjectNotFound, StoreError
 from .store import Store
 
 __all__ = ["VerifyOptions", "VerifyProblem", "VerifyReport", "verify_store"]
@@ -191,6 +191,7 @@ class _Verifier:
     def __init__(self, store: Store, options: VerifyOptions, report: VerifyReport, work: Path) -> None:
         self.store, self.options, self.report, self.work = store, options, report, work
         self.entries: dict[str, list[tuple[SnapshotRecord, Any]]] = {}
+        self.listed_all = True
 
     def first_snapshot(self, key: str) -> str | None:
         refs = self.entries.get(key)
@@ -201,6 +202,7 @@ class _Verifier:
         report = self.report
         for key, message in catalog.problems:
             report.add(key, message)
+        self.listed_all = catalog.complete
         for snap in catalog.snapshots:
             for entry in snap.doc["bundles"]:
                 self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
@@ -230,19 +232,24 @@ class _Verifier:
         return sorted(catalog.bundles)
 
     async def _missing(self, key: str, refs: list[tuple[SnapshotRecord, Any]]) -> None:
-        if await self.store.stat(key) is not None:
-            return  # written since the listing
-        for snap, _ in refs:
-            # A snapshot pruned since we listed it no longer promises anything.
-            if await self.store.stat(snap.key.key) is not None:
-                self.report.add(key, "the bundle is missing from the store", snap.key.key)
+        try:
+            if await self.store.stat(key) is not None and self.listed_all:
+                return  # written since the listing
+            for snap, _ in refs:
+                # A snapshot pruned since we listed it no longer promises anything.
+                if await self.store.stat(snap.key.key) is not None:
+                    why = "missing from" if self.listed_all else "not in the (incomplete) listing of"
+                    self.report.add(key, f"the bundle is {why} the store", snap.key.key)
+                    return
+        except StoreError as exc:
+            self.report.add(key, f"the bundle cannot be read: {exc.message}", refs[0][0].key.key)
 
     async def manifest(self, key: str, size: int) -> None:
         try:
             manifest = await _head_manifest(self.store, key, size)
         except ObjectNotFound:
             return  # pruned since it was listed
-        except BundleError as exc:
+        except (BundleError, StoreError) as exc:
             self.report.add(key, f"the manifest cannot be read: {exc.message}", self.first_snapshot(key))
             return
         for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
@@ -254,6 +261,9 @@ class _Verifier:
             try:
                 await self.store.download(key, local)
             except ObjectNotFound:
+                return
+            except StoreError as exc:
+                self.report.add(key, f"the bundle cannot be read: {exc.message}", self.first_snapshot(key))
                 return
             size, sha256 = await asyncio.to_thread(_hash_file, local)
             self.report.bundles_read += 1

@@ -146,13 +146,18 @@ def test_filters_dry_run_and_missing_id(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = tmp_path / "archive"
-    code, report = backup(emulator, str(store), "--dry-run", capsys=capsys)
-    assert code == 0 and report["dryRun"] and report["snapshot"] is None
-    assert not store.exists() or not _all_files(store)
-    assert emulator.stats().export_bytes["definition"] == 0
+    # a dry run only reads: it refuses a location without an archive and creates nothing
+    assert main(["backup", "--store", str(store), "--endpoint-url", emulator.url, "--dry-run"]) == 1
+    assert "no archive at" in capsys.readouterr().err and not store.exists()
 
     code, report = backup(emulator, str(store), "--name", "fastq-*", "--name", "bwa-*", capsys=capsys)
     assert code == 0
+    files = sorted(_all_files(store))
+    exported = emulator.stats().export_bytes["definition"]
+    code, dry = backup(emulator, str(store), "--dry-run", capsys=capsys)
+    assert code == 0 and dry["dryRun"] and dry["snapshot"] is None
+    assert sorted(_all_files(store)) == files
+    assert emulator.stats().export_bytes["definition"] == exported
     assert {b["workflowId"] for b in report["bundles"]} == {"1048576", "3145728"}
     snap = json.loads((store / report["snapshot"]).read_text())
     assert snap["complete"] is False and snap["filters"]["names"] == ["fastq-*", "bwa-*"]

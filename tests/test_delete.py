@@ -153,11 +153,18 @@ def test_confirmation_dry_run_and_no_terminal(
     assert code == 2 and "--yes" in err
     assert not store.exists()
 
+    # a dry run reads the archive: it refuses a location without one, creating nothing
+    code, _, err = delete(emulator, store, capsys, "--dry-run")
+    assert code == 1 and "no archive at" in err and not store.exists()
+    assert main(["backup", "--store", str(store), "--endpoint-url", emulator.url, "--workflow-id", WF]) == 0
+    capsys.readouterr()
+    files = sorted(p for p in store.rglob("*") if p.is_file())
+
     # a dry run writes nothing and deletes nothing
     code, report, _ = delete(emulator, store, capsys, "--dry-run")
     assert code == 0 and report["dryRun"] and report["snapshot"] is None
     assert report["toDelete"] == ["version 1.0.0", "version 1.1.0", "workflow"]
-    assert not store.exists() or not [p for p in store.rglob("*") if p.is_file()]
+    assert sorted(p for p in store.rglob("*") if p.is_file()) == files
 
     # on a terminal, anything but yes declines
     monkeypatch.setattr("sys.stdin", _Tty("no\n"))

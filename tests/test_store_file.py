@@ -100,8 +100,40 @@ async def test_foreign_names_are_ignored(store: FileStore) -> None:
     (root / "has space").write_bytes(b"")
     (root / "caf\u00e9").mkdir()
     (root / "caf\u00e9" / "x").write_bytes(b"")
-    (root / "link").symlink_to(root / "ok")
     assert [i.key async for i in store.list()] == ["ok"]
+
+
+async def test_symlinks_are_refused_by_name_never_followed(store: FileStore, tmp_path: Path) -> None:
+    root = store.root
+    outside = tmp_path / "outside"
+    (outside / "aws").mkdir(parents=True)
+    (outside / "aws" / "x.json").write_bytes(b"{}")
+    await store.put_bytes("snapshots/real/a", b"1")
+    (root / "snapshots" / "aws").symlink_to(outside / "aws")
+    (root / "obj").symlink_to(outside / "aws" / "x.json")
+    for op in (
+        store.put_bytes("snapshots/aws/new", b"x"),
+        store.get_bytes("snapshots/aws/x.json"),
+        store.get_bytes("obj"),
+        store.stat("snapshots/aws/x.json"),
+        store.stat("obj"),
+        store.delete("snapshots/aws/x.json"),
+        store.delete("obj"),
+        store.download("obj", tmp_path / "copy"),
+    ):
+        with pytest.raises(StoreError, match="symlink"):
+            await op
+    with pytest.raises(StoreError, match="symlink"):
+        async for _ in store.open_read("snapshots/aws/x.json"):
+            pass
+    seen: list[str] = []
+    with pytest.raises(StoreError, match=r"symlink snapshots/aws") as caught:
+        async for info in store.list("snapshots/"):
+            seen.append(info.key)
+    assert seen == ["snapshots/real/a"]  # everything reachable is listed first, then the refusal
+    assert caught.value.key == "snapshots/aws"
+    assert sorted(p.name for p in (outside / "aws").iterdir()) == ["x.json"]  # nothing written outside
+    assert (outside / "aws" / "x.json").exists() and not (tmp_path / "copy").exists()
 
 
 async def test_delete_prunes_empty_directories_never_the_root(store: FileStore) -> None:

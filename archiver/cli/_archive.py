@@ -22,7 +22,7 @@ from .._diff import diff_bundles
 from .._errors import UsageError
 from .._metrics import write_verify_metrics
 from .._verify import VerifyOptions, VerifyReport, verify_store
-from ..store import open_store
+from ..store import open_archive
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
@@ -183,7 +183,7 @@ def run_verify(args: argparse.Namespace) -> int:
     )
 
     async def go() -> VerifyReport:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             return await verify_store(store, options)
 
     try:
@@ -228,7 +228,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 async def _catalog(args: argparse.Namespace, *, bundles: bool = True) -> tuple[Catalog, Cache]:
-    async with open_store(args.store, store_options(args)) as store:
+    async with open_archive(args.store, store_options(args), create=False) as store:
         cache = open_cache(args, store.url)
         catalog = await load_catalog(
             store,
@@ -380,7 +380,7 @@ def run_show(args: argparse.Namespace) -> int:
     setup_logging(args)
 
     async def go() -> dict[str, Any]:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             cache = open_cache(args, store.url)
             catalog = await load_catalog(store, cache)
             key = catalog.resolve(args.selector)
@@ -492,7 +492,7 @@ def run_diff(args: argparse.Namespace) -> int:
     setup_logging(args)
 
     async def go() -> dict[str, Any]:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             catalog = await load_catalog(store, open_cache(args, store.url))
             a, b = catalog.resolve(args.a), catalog.resolve(args.b)
             if a == b:

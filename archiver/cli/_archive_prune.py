@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._prune import Duration, PruneOptions, PruneReport, RetentionPolicy, parse_duration, prune_store
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_OK,
     add_output_options,
@@ -112,7 +112,7 @@ def run_prune(args: argparse.Namespace) -> int:
     )
 
     async def go() -> PruneReport:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             return await prune_store(store, options)
 
     report = asyncio.run(go())

@@ -16,7 +16,7 @@ from .._aws import open_omics_api
 from .._backup import BackupConfig, Sharding, run_backup
 from .._metrics import write_metrics
 from .._report import BackupReport
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -159,7 +159,10 @@ def run_command(args: argparse.Namespace) -> int:
     )
 
     async def go() -> BackupReport:
-        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+        async with (
+            open_archive(args.store, store_options(args), create=not args.dry_run) as store,
+            open_omics_api(settings) as api,
+        ):
             return await run_backup(
                 api, store, config, progress=_progress_callback(progress), sharding=sharding
             )

@@ -12,7 +12,7 @@ from typing import Any
 from .._aws import open_omics_api
 from .._delete import DeleteConfig, DeleteReport, run_delete
 from .._errors import UsageError
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -79,7 +79,10 @@ def run_command(args: argparse.Namespace) -> int:
     confirm = None if (args.yes or args.dry_run) else _ask
 
     async def go() -> DeleteReport:
-        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+        async with (
+            open_archive(args.store, store_options(args), create=not args.dry_run) as store,
+            open_omics_api(settings) as api,
+        ):
             return await run_delete(api, store, config, confirm=confirm)
 
     report = asyncio.run(go())

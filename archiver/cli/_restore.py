@@ -17,7 +17,7 @@ from .._errors import UsageError
 from .._restore import RestoreReport, run_restore
 from .._restore_plan import ItemPlan, RestoreConfig, Staging
 from .._rewrite import EcrMapping
-from ..store import open_store
+from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -253,7 +253,10 @@ def run_command(args: argparse.Namespace) -> int:
     settings = aws_settings(args, prefix="to-", rates=rates_from(args))
 
     async def go() -> RestoreReport:
-        async with open_store(args.store, store_options(args)) as store, open_omics_api(settings) as api:
+        async with (
+            open_archive(args.store, store_options(args), create=False) as store,
+            open_omics_api(settings) as api,
+        ):
             return await run_restore(api, store, config)
 
     report = asyncio.run(go())

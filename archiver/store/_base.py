@@ -7,7 +7,9 @@ suite (``tests/test_store_conformance.py``). The invariants every backend must k
 * A reader never sees a half-written object: ``put_*`` writes under a temporary name (or an S3
   multipart upload that is only completed at the end) and makes the object visible at once.
 * ``put_*(..., if_absent=True)`` never replaces an existing object; it returns ``False`` and leaves
-  the old one in place. Bundles and snapshots are always written this way.
+  the old one in place. Bundles and snapshots are always written this way. A backend whose
+  responses can be lost (S3) returns ``True`` when the object already holds exactly the bytes
+  being written, so a retried write is idempotent.
 * Keys are validated (:func:`check_key`): no empty segments, no ``.``/``..``, no leading ``/``.
 * ``list`` yields keys in lexicographic order, and never yields temporary objects.
 * Memory is bounded: ``put_file`` and ``open_read`` stream; nothing holds a whole object in memory

@@ -10,6 +10,14 @@ directory, fsync, publish with ``os.link`` for ``if_absent=True`` (atomic, refus
 or ``os.replace`` otherwise, fsync the directory. A crashed writer leaves only temporary files,
 which no key can name, ``list`` skips, and :meth:`FileStore.cleanup_temporary` removes.
 
+Symlinks: the store never follows one below its root (the root itself may be a symlink). Every
+operation checks each directory on the way to its key with ``lstat`` and opens objects with
+``O_NOFOLLOW``; a symlink met on the way, or listed, is refused with a :class:`StoreError` naming it.
+``list`` yields every object it can reach and then raises naming what it could not (a symlink, a
+special file), so a reader counts it as a problem and prune never decides on a partial listing.
+This guards against a misconfigured or planted link, not against a concurrent attacker who can
+already write to the store's directory.
+
 Limits: the file system must support hard links (any local POSIX one does); a key cannot be both
 an object and a prefix of other keys (``a`` and ``a/b``), which S3 allows; files and directories
 whose names are not valid key segments are ignored by ``list``.
@@ -18,6 +26,7 @@ whose names are not valid key segments are ignored by ``list``.
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import stat as stat_mod
 import time
@@ -30,7 +39,16 @@ from typing import BinaryIO, NamedTuple
 
 from .._errors import ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
-from ._local import DIR_MODE, TEMP_PREFIX, AtomicFile, copy_file_atomic, in_thread, make_dirs
+from ._identity import NoArchive
+from ._local import (
+    DIR_MODE,
+    TEMP_PREFIX,
+    AtomicFile,
+    copy_file_atomic,
+    copy_stream_atomic,
+    in_thread,
+    make_dirs,
+)
 from ._open import check_prefix, is_key_segment
 
 __all__ = ["FileStore"]
@@ -46,8 +64,11 @@ class _Entry(NamedTuple):
     mtime: float
 
 
-def _scan(directory: Path, start: str) -> builtins.list[_Entry]:
-    """The entries of one directory whose names start with ``start``, in key order."""
+def _scan(directory: Path, start: str, refused: builtins.list[str], rel: str) -> builtins.list[_Entry]:
+    """The entries of one directory whose names start with ``start``, in key order.
+
+    Symlinks and special files are not entries: their keys go to ``refused``.
+    """
     entries: builtins.list[_Entry] = []
     try:
         it = os.scandir(directory)
@@ -62,8 +83,36 @@ def _scan(directory: Path, start: str) -> builtins.list[_Entry]:
                 entries.append(_Entry(e.name + "/", e.name, True, 0, st.st_mtime))
             elif stat_mod.S_ISREG(st.st_mode):
                 entries.append(_Entry(e.name, e.name, False, st.st_size, st.st_mtime))
+            else:
+                refused.append(rel + e.name)
     entries.sort()
     return entries
+
+
+def _refusal(root: Path, rel: str, key: str | None) -> StoreError:
+    where = root / rel
+    if where.is_symlink():
+        return StoreError(
+            f"refusing to follow the symlink {rel} in the store {root.as_uri()} "
+            f"(it points to {os.readlink(where)}): a store holds only directories and regular files",
+            key=key,
+        )
+    return StoreError(f"{rel} in the store {root.as_uri()} is not a regular file or directory", key=key)
+
+
+def _check_path(root: Path, key: str, *, final: bool) -> None:
+    """Refuse ``key`` if a directory on its way (and with ``final``, itself) is a symlink."""
+    segments = key.split("/")
+    upto = len(segments) if final else len(segments) - 1
+    here = root
+    for i in range(upto):
+        here = here / segments[i]
+        try:
+            st = os.lstat(here)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat_mod.S_ISLNK(st.st_mode):
+            raise _refusal(root, "/".join(segments[: i + 1]), key)
 
 
 def _mtime(ts: float) -> datetime:
@@ -78,21 +127,26 @@ class FileStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, root: Path) -> FileStore:
-        """Open the store at ``root`` (made absolute), creating the directory 0700 if missing."""
+    async def open(cls, root: Path, *, create: bool = True) -> FileStore:
+        """Open the store at ``root`` (made absolute).
 
-        def create() -> Path:
+        With ``create``, a missing directory is made 0700, and so is every missing parent (never
+        left to the umask). Without it (readers), nothing is created: a missing directory is
+        :class:`~archiver.store.NoArchive`.
+        """
+
+        def find() -> Path:
             path = Path(os.path.abspath(root))
             if path.is_dir():
                 return path
-            if path.parent != path:
-                path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            make_dirs(path, path.parent)
+            if not create:
+                raise NoArchive(f"no archive at {path.as_uri()}: there is no such directory")
+            make_dirs(path, Path(path.anchor))
             os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
             return path
 
         with _errors(f"open the store at {root}"):
-            return cls(await in_thread(create))
+            return cls(await in_thread(find))
 
     @property
     def url(self) -> str:
@@ -112,6 +166,7 @@ class FileStore:
     async def put_file(self, key: str, path: Path, *, if_absent: bool = True) -> bool:
         final = self._path(key)
         with _errors(f"put {key}", key=key):
+            await in_thread(partial(_check_path, self._root, key, final=True))
             if if_absent and await in_thread(partial(os.path.lexists, final)):
                 return False  # saves copying a large file; the link in commit() is the real guard
             return await copy_file_atomic(final, Path(path), if_absent=if_absent, root=self._root)
@@ -120,6 +175,7 @@ class FileStore:
         final = self._path(key)
 
         def write() -> bool:
+            _check_path(self._root, key, final=True)
             out = AtomicFile(final, root=self._root)
             try:
                 out.write(data)
@@ -140,7 +196,7 @@ class FileStore:
 
     async def _read(self, key: str, path: Path, chunk_size: int) -> AsyncIterator[bytes]:
         with _errors(f"read {key}", key=key, reading=True):
-            f: BinaryIO = await in_thread(partial(_open_object, path), cleanup=_close)
+            f: BinaryIO = await in_thread(partial(self._open_object, key, path), cleanup=_close)
         try:
             while True:
                 with _errors(f"read {key}", key=key):
@@ -155,7 +211,7 @@ class FileStore:
         path = self._path(key)
 
         def read() -> bytes:
-            with _open_object(path) as f:
+            with self._open_object(key, path) as f:
                 return f.read(_READ_ALL_LIMIT)
 
         with _errors(f"read {key}", key=key, reading=True):
@@ -163,21 +219,24 @@ class FileStore:
 
     async def download(self, key: str, path: Path) -> None:
         source = self._path(key)
-        if not await in_thread(partial(_is_object, source)):
-            raise ObjectNotFound(f"no object {key!r} in the store", key=key)
-        with _errors(f"download {key} to {path}", key=key):
-            await copy_file_atomic(Path(path), source, if_absent=False)
+        with _errors(f"download {key} to {path}", key=key, reading=True):
+            src = await in_thread(partial(self._open_object, key, source), cleanup=_close)
+        with _errors(f"download {key} to {path}", key=key), src:
+            await copy_stream_atomic(Path(path), src, if_absent=False)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
 
         def do_stat() -> ObjectInfo | None:
+            _check_path(self._root, key, final=True)
             try:
                 st = os.stat(path, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError):
                 return None
+            if stat_mod.S_ISDIR(st.st_mode):
+                return None  # a prefix of other keys, not an object
             if not stat_mod.S_ISREG(st.st_mode):
-                return None
+                raise _refusal(self._root, key, key)
             return ObjectInfo(key=key, size=st.st_size, modified=_mtime(st.st_mtime))
 
         with _errors(f"stat {key}", key=key):
@@ -192,9 +251,20 @@ class FileStore:
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         # Depth-first, one directory per thread hop: memory is bounded by depth x directory size.
         base, _, start = prefix.rpartition("/")
+        refused: builtins.list[str] = []
         stack: builtins.list[tuple[str, Iterator[_Entry]]] = []
         with _errors(f"list {prefix!r}"):
-            top = await in_thread(partial(_scan, self._root / base if base else self._root, start))
+            if base:
+                await in_thread(partial(_check_path, self._root, base, final=True))
+            top = await in_thread(
+                partial(
+                    _scan,
+                    self._root / base if base else self._root,
+                    start,
+                    refused,
+                    base + "/" if base else "",
+                )
+            )
         stack.append((base + "/" if base else "", iter(top)))
         while stack:
             rel, entries = stack[-1]
@@ -207,8 +277,13 @@ class FileStore:
                 yield ObjectInfo(key=key, size=entry.size, modified=_mtime(entry.mtime))
                 continue
             with _errors(f"list {prefix!r}"):
-                children = await in_thread(partial(_scan, self._root / key, ""))
+                children = await in_thread(partial(_scan, self._root / key, "", refused, key + "/"))
             stack.append((key + "/", iter(children)))
+        if refused:
+            first = await in_thread(partial(_refusal, self._root, refused[0], refused[0]))
+            more = f" ({len(refused) - 1} more such entries)" if len(refused) > 1 else ""
+            what = prefix or "the store"
+            raise StoreError(f"cannot list {what} completely: {first.message}{more}", key=refused[0])
 
     # -- deleting -------------------------------------------------------------------------------
 
@@ -216,6 +291,7 @@ class FileStore:
         path = self._path(key)
 
         def remove() -> None:
+            _check_path(self._root, key, final=True)
             try:
                 path.unlink()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -266,28 +342,30 @@ class FileStore:
     async def aclose(self) -> None:
         self._closed = True
 
-
-def _open_object(path: Path) -> BinaryIO:
-    """Open an object for reading; only regular files are objects."""
-    f = path.open("rb")
-    try:
-        if not stat_mod.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise FileNotFoundError(path)
-    except BaseException:
-        f.close()
-        raise
-    return f
+    def _open_object(self, key: str, path: Path) -> BinaryIO:
+        """Open an object for reading: a regular file, reached without following any symlink."""
+        _check_path(self._root, key, final=False)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _refusal(self._root, key, key) from exc
+            raise
+        f = os.fdopen(fd, "rb")
+        try:
+            mode = os.fstat(f.fileno()).st_mode
+            if stat_mod.S_ISDIR(mode):
+                raise FileNotFoundError(path)
+            if not stat_mod.S_ISREG(mode):
+                raise _refusal(self._root, key, key)
+        except BaseException:
+            f.close()
+            raise
+        return f
 
 
 def _close(f: BinaryIO) -> None:
     f.close()
-
-
-def _is_object(path: Path) -> bool:
-    try:
-        return stat_mod.S_ISREG(os.stat(path, follow_symlinks=False).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
 
 
 @contextmanager

@@ -32,6 +32,7 @@ __all__ = [
     "TEMP_PREFIX",
     "AtomicFile",
     "copy_file_atomic",
+    "copy_stream_atomic",
     "in_thread",
     "settle",
     "write_atomic",
@@ -220,3 +221,17 @@ async def copy_file_atomic(final: Path, source: Path, *, if_absent: bool, root: 
         raise
     finally:
         src.close()
+
+
+async def copy_stream_atomic(
+    final: Path, src: BinaryIO, *, if_absent: bool, root: Path | None = None
+) -> bool:
+    """Copy an open binary file to ``final`` atomically (the caller closes ``src``)."""
+    out = await in_thread(lambda: AtomicFile(final, root=root), cleanup=AtomicFile.discard)
+    try:
+        while await in_thread(partial(out.copy_from, src)):
+            pass
+        return await in_thread(partial(out.commit, if_absent=if_absent))
+    except BaseException:
+        await in_thread(out.discard)
+        raise

@@ -108,8 +108,14 @@ def parse_store_url(url: str) -> tuple[str, str, str]:
 
 
 @asynccontextmanager
-async def open_store(url: str, options: StoreOptions | None = None) -> AsyncIterator[Store]:
+async def open_store(
+    url: str, options: StoreOptions | None = None, *, create: bool = True
+) -> AsyncIterator[Store]:
     """Open the store at ``url`` for the duration of an ``async with`` block.
+
+    ``create=False`` opens without making anything (a file store's missing directory is
+    :class:`~archiver.store.NoArchive`). Commands open an archive with
+    :func:`~archiver.store.open_archive`, which also checks or writes the store's identity.
 
     ``options`` apply to S3 stores and are ignored by file stores. Raises UsageError for a URL it
     does not understand, StoreError if the store cannot be opened (e.g. the bucket does not exist).
@@ -121,7 +127,7 @@ async def open_store(url: str, options: StoreOptions | None = None) -> AsyncIter
     kind, where, prefix = parse_store_url(url)
     store: FileStore | S3Store
     if kind == "file":
-        store = await FileStore.open(Path(where))
+        store = await FileStore.open(Path(where), create=create)
     else:
         store = await S3Store.open(where, prefix, options)
     try:

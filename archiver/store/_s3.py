@@ -15,10 +15,13 @@ Writes:
   visible at once, when CompleteMultipartUpload succeeds; any failure or cancellation aborts the
   upload so no parts linger (and cost money).
 * ``if_absent`` uses S3 conditional writes: ``IfNoneMatch="*"`` on PutObject and on
-  CompleteMultipartUpload; 412 PreconditionFailed means "exists" and the put returns ``False``.
-  There is no race: S3 itself refuses. (A HEAD before a multipart upload only saves uploading a
-  file whose key exists.) 409 ConditionalRequestConflict (a concurrent conditional write) is
-  retried a few times.
+  CompleteMultipartUpload; 412 PreconditionFailed means "exists" and the put returns ``False``,
+  unless the object holds exactly the bytes we wrote: then the 412 may answer a retry of our own
+  write whose response was lost (botocore and aiohttp both retry, and neither reliably says so),
+  and the write is done either way, so the put returns ``True``. There is no race: S3 itself
+  refuses; two writers of identical bytes both succeed, as they would one after the other. (A
+  HEAD before a multipart upload only saves uploading a file whose key exists.) 409
+  ConditionalRequestConflict (a concurrent conditional write) is retried a few times.
 * Every put carries ``ChecksumAlgorithm=CRC32``, so the body checksum S3 demands on Object Lock
   puts is always there, plus SSE-KMS and Object Lock retention parameters when configured.
 
@@ -35,6 +38,7 @@ them), and it enforces the 5 MiB minimum part size, so tests force multipart wit
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -234,7 +238,7 @@ class S3Store:
             except ClientError as exc:
                 code = _code(exc)
                 if if_absent and code in _PRECONDITION:
-                    return False
+                    return await self._holds(key, full, body)
                 if code == "ConditionalRequestConflict" and attempt + 1 < _CONFLICT_RETRIES:
                     await asyncio.sleep(0.2 * (attempt + 1))
                     continue
@@ -282,7 +286,7 @@ class S3Store:
             except ClientError as exc:
                 if if_absent and _code(exc) in _PRECONDITION:
                     await self._abort(key, full, upload_id)
-                    return False
+                    return await self._holds(key, full, path)
                 raise self._error(exc, "complete the upload of", key) from exc
             except _TRANSPORT_ERRORS as exc:
                 raise self._error(exc, "complete the upload of", key) from exc
@@ -290,6 +294,44 @@ class S3Store:
         except BaseException:
             await self._abort(key, full, upload_id)
             raise
+
+    async def _holds(self, key: str, full: str, source: bytes | BinaryIO | Path) -> bool:
+        """After a 412 on an ``if_absent`` write: whether the object already holds exactly ``source``.
+
+        A lost response makes botocore retry a write S3 has already done, and the retry's 412 would
+        call our own object someone else's. Comparing bytes (lengths first, then the content in
+        chunks) tells them apart: the same bytes mean the write is done, so the put is a success
+        (``True``); anything else means the key was taken (``False``).
+        """
+        head = await self._head(key, full, "check")
+        if head is None:
+            return False
+        size = len(source) if isinstance(source, bytes) else await in_thread(partial(_size_of, source))
+        if int(head["ContentLength"]) != size:
+            return False
+        theirs = self._read(key, full, COPY_CHUNK)
+        ours: BinaryIO = (
+            io.BytesIO(source)
+            if isinstance(source, bytes)
+            else await in_thread(partial(_open_binary, source))
+            if isinstance(source, Path)
+            else source
+        )
+        try:
+            if not isinstance(source, bytes | Path):
+                await in_thread(partial(ours.seek, 0))
+            async for chunk in theirs:
+                if await in_thread(partial(ours.read, len(chunk))) != chunk:
+                    return False
+            return True
+        except ObjectNotFound:
+            return False
+        finally:
+            aclose = getattr(theirs, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if isinstance(source, Path):
+                ours.close()
 
     async def _upload_parts(
         self, key: str, full: str, upload_id: str, path: Path, size: int, part_size: int
@@ -472,6 +514,10 @@ class S3Store:
         if not self._closed:
             self._closed = True
             await self._stack.aclose()
+
+
+def _size_of(source: BinaryIO | Path) -> int:
+    return os.stat(source).st_size if isinstance(source, Path) else os.fstat(source.fileno()).st_size
 
 
 def _open_binary(path: Path) -> BinaryIO:
