@@ -540,6 +540,11 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     repository = meta.get("definitionRepositoryDetails")
     if isinstance(repository, Mapping):
         item.warnings.append(_repository_warning(repository, ctx.target_account, ctx.target_region))
+    if meta.get("profiles") or meta.get("profileParameterTemplates"):
+        item.warnings.append(
+            "the source has workflow profiles (profiles, profileParameterTemplates); no API sets them, "
+            "so they are kept in the archive but not recreated"
+        )
     item.params = create_params(item, meta, contents.readme, registry, ctx.problems)
     if item.definition_size > DEFINITION_URI_MAX_BYTES:
         ctx.problems.append(

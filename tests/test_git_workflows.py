@@ -134,7 +134,7 @@ def test_unknown_metadata_is_kept_and_warned_not_quarantined(
     (seed / "definition").mkdir(parents=True)
     (seed / "definition/main.wdl").write_text("version 1.0\nworkflow odd {}\n")
     odd = {"engineVersion": {"major": 1}, "long": "x" * 300, "team": "genomics"}
-    (seed / "workflow.json").write_text(json.dumps({"id": "7000002", "metadata": odd}))
+    (seed / "workflow.json").write_text(json.dumps({"id": "7000002", "metadata": odd, "profiles": ["small"]}))
     emulator.load_seed(tmp_path / "seed")
     store = tmp_path / "archive"
     code, report, err = cli(capsys, "backup", "--store", str(store), "--endpoint-url", emulator.url, *COMMON)
@@ -145,4 +145,10 @@ def test_unknown_metadata_is_kept_and_warned_not_quarantined(
     assert set(warning["paths"]) == {"$.metadata.engineVersion", "$.metadata.long"}
     assert "unknown-member" in err
     [bundle] = report["bundles"]
-    assert bundle_metadata(store / bundle["key"])["metadata"] == odd
+    kept = bundle_metadata(store / bundle["key"])
+    assert (kept["metadata"], kept["profiles"]) == (odd, ["small"])
+    argv = ["restore", "--store", str(store), "--to-endpoint-url", emulator.url, "--all", "--dry-run"]
+    code, plan, _ = cli(capsys, *argv, "--to-region", "us-west-2", *RESTORE)
+    assert code == 0
+    [warning] = plan["workflows"][0]["workflow"]["warnings"]
+    assert "profiles" in warning and "not recreated" in warning
