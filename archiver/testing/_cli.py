@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._auth import CredentialsError, load_credentials
 from ._config import EmulatorConfig, Faults
 from ._emulator import open_emulator
 from ._seed import SeedError
@@ -80,6 +81,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="Git repositories for definitionRepository: DIR/<owner>/<name> is <owner>/<name>",
     )
+    auth = parser.add_argument_group("authentication (SigV4, on by default; see docs/emulator.md)")
+    auth.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help='JSON {"<access key id>": {"secret_access_key": ..., "account_id": ..., "session_token": ...}}: '
+        "only these keys are accepted and signatures are verified (default: any 12-digit access key id "
+        "is its account; signatures are checked for shape, scope and date only)",
+    )
+    auth.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="serve only this region, as a regional endpoint does (repeatable; default: every region "
+        "HealthOmics is offered in)",
+    )
+    auth.add_argument("--no-auth", action="store_true", help="serve unsigned requests too (not like AWS)")
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -101,6 +120,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         s3_endpoint_url=args.s3_endpoint_url,
         list_shared_workflows=args.list_shared_workflows,
         repositories_dir=None if args.repositories is None else str(args.repositories.resolve()),
+        authentication=not args.no_auth,
+        credentials=None if args.credentials is None else load_credentials(args.credentials),
+        regions=frozenset(args.region) if args.region else None,
     )
 
 
@@ -121,11 +143,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad seed or an unusable address."""
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad seed, credentials file or address."""
     try:
         asyncio.run(_serve(args))
     except SeedError as exc:
         print(f"omics-archiver emulator: bad seed: {exc}", file=sys.stderr)
+        return 2
+    except CredentialsError as exc:
+        print(f"omics-archiver emulator: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"omics-archiver emulator: cannot listen: {exc}", file=sys.stderr)

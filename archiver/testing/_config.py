@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ._auth import Credential
+
 __all__ = [
     "DEFAULT_QUOTAS",
     "DEFINITION_URI_MAX_BYTES",
@@ -88,6 +90,11 @@ class EmulatorConfig:
     (0: ACTIVE on the next read). ``download_latency`` delays the first byte of each export download.
     ``repositories_dir`` holds the Git repositories ``definitionRepository`` reaches
     (``<dir>/<owner>/<name>``); ``None``: none exists.
+
+    ``authentication`` checks every API request's SigV4 signature (see ``_auth``); ``credentials``
+    are the known access keys (``None``: any 12-digit access key id is its account, and signatures
+    cannot be verified, only their shape, scope and date); ``regions`` are the regions the endpoint
+    serves (``None``: every region botocore lists for HealthOmics).
     """
 
     url_ttl: float = 300.0
@@ -104,6 +111,9 @@ class EmulatorConfig:
     repositories_dir: str | None = None
     repository_max_bytes: int = REPOSITORY_MAX_BYTES
     repository_file_max_bytes: int = REPOSITORY_FILE_MAX_BYTES
+    authentication: bool = True
+    credentials: Mapping[str, Credential] | None = None
+    regions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +148,7 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
         "download_latency": float,
         "random_seed": int,
         "list_shared_workflows": bool,
+        "authentication": bool,
         "definition_uri_max_bytes": int,
         "definition_zip_max_bytes": int,
         "repository_max_bytes": int,
