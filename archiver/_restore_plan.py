@@ -534,6 +534,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         item.definition_size = definition.stat().st_size
         item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
         await _warn_references(ctx, item, registry)
+        item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
     except (zipfile.BadZipFile, OSError) as exc:
         ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
         return None
@@ -562,6 +563,23 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         else:
             item.staged_key = config.staging.key(item.request_id)
     return item
+
+
+def _credential_warnings(registry: Mapping[str, Any] | None, account: str, region: str) -> list[str]:
+    """Registry mappings whose ``credentialArn`` (a Secrets Manager secret) is not the target's own."""
+    out: list[str] = []
+    for i, entry in enumerate((registry or {}).get("registryMappings") or []):
+        arn = entry.get("credentialArn") if isinstance(entry, Mapping) else None
+        if not isinstance(arn, str):
+            continue
+        parts = arn.split(":")
+        if len(parts) < 6 or (parts[3], parts[4]) != (region, account):
+            out.append(
+                f"containerRegistryMap.registryMappings[{i}].credentialArn: {arn} is not a secret of "
+                f"{account} in {region}; the pull-through cache needs a secret of the target account "
+                "and region (edit the registry map after the restore)"
+            )
+    return out
 
 
 def _repository_warning(repository: Mapping[str, Any], account: str, region: str) -> str:

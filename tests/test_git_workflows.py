@@ -27,6 +27,12 @@ from tests.git_helpers import CONNECTION, git, make_repo
 A, B = "123456789012", "444455556666"
 COMMON = ["--no-rate-limit", "--log-format", "json", "--json"]
 RESTORE = [*COMMON, "--poll-interval", "0.05"]
+SECRET = f"arn:aws:secretsmanager:us-east-1:{A}:secret:ecr-pullthroughcache/quay"
+REGISTRY = {
+    "registryMappings": [
+        {"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay", "credentialArn": SECRET}
+    ]
+}
 FILES = {
     "main.wdl": "version 1.0\nworkflow hello { call t }\ntask t { command { echo hi } }\n",
     "lib/util.wdl": "version 1.0\ntask util { command {} }\n",
@@ -89,6 +95,7 @@ def test_git_backed_workflow_backed_up_and_restored_into_another_account(
         workflowId=created["id"],
         versionName="v2",
         definitionRepository={"connectionArn": CONNECTION, "fullRepositoryId": "octo/hello"},
+        containerRegistryMap=REGISTRY,
     )
     s_wf, s_zip = definition(source, created["id"])
     assert s_wf["status"] == "ACTIVE" and s_wf["readmePath"] == "README.md"
@@ -125,6 +132,12 @@ def test_git_backed_workflow_backed_up_and_restored_into_another_account(
     assert t_zip == s_zip
     assert "definitionRepositoryDetails" not in t_wf  # restored from the ZIP, not linked
     assert [v["status"] for v in target.list_workflow_versions(workflowId=t_wf["id"])["items"]] == ["ACTIVE"]
+    # credentialArn went through backup and restore unchanged, and the plan said it is not B's secret
+    assert (
+        target.get_workflow_version(workflowId=t_wf["id"], versionName="v2")["containerRegistryMap"]
+        == REGISTRY
+    )
+    assert any("credentialArn" in w and SECRET in w for w in warnings)
 
 
 def test_unknown_metadata_is_kept_and_warned_not_quarantined(
