@@ -26,7 +26,6 @@ import fnmatch
 import hashlib
 import logging
 import uuid
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from ._rewrite import (
     rewrite_registry_map,
 )
 from ._snapshot import list_snapshot_keys, load_snapshot
+from ._zipsafe import ZIP_ERRORS, zip_problem
 from .store import Store
 
 __all__ = [
@@ -524,6 +524,11 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     item.rewrites.extend(reg_changes)
     definition = ctx.work / f"{stem}.zip"
     try:
+        why = await asyncio.to_thread(zip_problem, original)
+        if why:
+            ctx.problems.append(f"{item.label}: the definition in bundle {key} {why}")
+            original.unlink(missing_ok=True)
+            return None
         if config.rewrite_images:
             changes = await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
             item.rewrites.extend(changes)
@@ -534,7 +539,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         item.definition_size = definition.stat().st_size
         item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
         await _warn_references(ctx, item, registry)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
         return None
     if meta.get("definitionRepositoryDetails"):
