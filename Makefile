@@ -34,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) archive .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) archive archive-report.html .pytest_cache .mypy_cache .ruff_cache

@@ -2,8 +2,9 @@
 
 Starts `omics-archiver emulator` seeded from examples/seed, runs `omics-archiver backup` against it
 twice (the second run finds nothing changed and downloads no definition), shows the files, verifies
-every bundle, lists the archived workflows, and stops the emulator. It uses fake credentials: it
-never talks to AWS.
+every bundle, lists the archived workflows, writes the archive's report page, and stops the
+emulator. It uses fake credentials: it never talks to AWS. The seed fixes every uuid and creation
+time, so running the demo again into the same archive writes nothing new.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def main() -> int:
     )
     parser.add_argument("--archive", default="./archive", help="store URL or path (default: %(default)s)")
     parser.add_argument("--seed", default=str(HERE / "seed"), help="emulator seed directory")
+    parser.add_argument(
+        "--report", default="./archive-report.html", help="where the report page goes (default: %(default)s)"
+    )
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -61,7 +65,10 @@ def main() -> int:
         checked = subprocess.run([*CLI, "verify", "--store", args.archive, "--read-data"], env=env).returncode
         print("== list", flush=True)
         listed = subprocess.run([*CLI, "list", "--store", args.archive, "--no-cache"], env=env).returncode
-        return first or second or checked or listed
+        print("== report: the archive at a glance, one static page", flush=True)
+        report = [*CLI, "report", "--store", args.archive, "--no-cache", "--html", args.report]
+        reported = subprocess.run(report, env=env).returncode
+        return first or second or checked or listed or reported
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 
 from .._errors import ArchiverError, UsageError
 from .._version import __version__
-from . import _archive, _backup, _delete, _emulator, _restore
+from . import _archive, _backup, _delete, _emulator, _report, _restore
 from ._common import EXIT_FAILURE, EXIT_USAGE, print_error
 
 __all__ = ["main"]
 
-_COMMANDS = (_backup, _restore, _delete, _archive, _emulator)
+_COMMANDS = (_backup, _restore, _delete, _archive, _report, _emulator)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,25 @@
+"""The archive at a glance: a static HTML page (and its data as JSON) for auditors and people on call.
+
+``omics-archiver report`` builds it from what the store holds: per target (account and region), the
+last complete backup and its age; the nightly counts over time as small charts; what failed or
+vanished in the latest snapshots; each workflow's states over time; the last verify and restore
+drill results and image readiness, once the store records them. The page is one file with inline
+CSS and SVG, no script, and loads nothing.
+"""
+
+from __future__ import annotations
+
+from ._html import render_html
+from ._model import CELL_STATES, STALE_AFTER, Limits, build_overview
+from ._sources import RECORD_PREFIXES, find_records, read_images
+
+__all__ = [
+    "CELL_STATES",
+    "RECORD_PREFIXES",
+    "STALE_AFTER",
+    "Limits",
+    "build_overview",
+    "find_records",
+    "read_images",
+    "render_html",
+]

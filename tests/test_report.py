@@ -1,0 +1,239 @@
+"""``omics-archiver report``: the archive at a glance, as JSON and as a static page rendered in Chromium.
+
+The archive is real (backups of the seeded emulator, one of them filtered, one after a workflow was
+deleted, so it vanished) plus two things written behind the tool's back, as a store may hold them: a
+later snapshot that records a failure with a hostile error text, and a snapshot that is not JSON. One workflow
+has a hostile name. The page must show all of it as text, run no script, and log nothing to the
+browser console.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from archiver import _layout
+from archiver.testing import Emulator, EmulatorConfig
+
+from .test_catalog_support import FASTQ_QC, SEED, fake_aws_env, run_cli
+
+HOSTILE_NAME = '<script>alert("name")</script> & "quoted"'
+HOSTILE_ERROR = "<img src=x onerror=alert(1)> export failed"
+DEEPVARIANT = "4194304"
+BWA = "3145728"
+
+
+def _backup(store: str, url: str, *extra: str) -> None:
+    code, out = run_cli(
+        ["backup", "--store", store, "--endpoint-url", url, "--json", "--log-level", "ERROR", *extra]
+    )
+    assert code == 0, out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    root = tmp / "archive"
+    with fake_aws_env(tmp), Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        omics = boto3.client(
+            "omics", endpoint_url=emu.url, region_name="us-east-1", config=Config(inject_host_prefix=False)
+        )
+        omics.create_workflow(
+            name=HOSTILE_NAME,
+            engine="WDL",
+            definitionZip=_zip(),
+            main="main.wdl",
+            description="<b>bold</b>",
+        )
+        time.sleep(0.3)  # CreateWorkflow is asynchronous: let it become ACTIVE
+        _backup(str(root), emu.url)
+        omics.update_workflow(id=FASTQ_QC, description="FastQC and MultiQC (description updated)")
+        _backup(str(root), emu.url)
+        _backup(str(root), emu.url, "--workflow-id", FASTQ_QC)
+        for version in omics.list_workflow_versions(workflowId=BWA)["items"]:
+            omics.delete_workflow_version(workflowId=BWA, versionName=version["versionName"])
+        omics.delete_workflow(id=BWA)
+        _backup(str(root), emu.url)
+    snaps = sorted((root / "snapshots").rglob("*.json"))
+    doc = json.loads(snaps[-1].read_text())
+    snap_id = _layout.new_snapshot_id(datetime.now(UTC))
+    doc.update(id=snap_id, runId=snap_id, finishedAt=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+    doc["bundles"] = [b for b in doc["bundles"] if b["workflowId"] != DEEPVARIANT]
+    doc["skipped"] = [s for s in doc["skipped"] if s["reason"] != "vanished"]
+    doc["failed"] = [
+        {
+            "workflowId": DEEPVARIANT,
+            "versionName": None,
+            "name": "deepvariant-gpu",
+            "stage": "export",
+            "error": HOSTILE_ERROR,
+            "code": "ThrottlingException",
+        }
+    ]
+    for b in doc["bundles"]:
+        b["new"] = False
+    doc["stats"].update(bundlesWritten=0, bytesWritten=0, definitionBytesDownloaded=0)
+    key = _layout.snapshot_key("aws", "123456789012", "us-east-1", snap_id)
+    (root / key).write_text(json.dumps(doc))
+    broken = _layout.snapshot_key("aws", "123456789012", "us-east-1", "20260101T000000000000Z-deadbeef")
+    (root / broken).write_text("{not json")
+    return root
+
+
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.wdl", "version 1.0\nworkflow hostile {}\n")
+    return buffer.getvalue()
+
+
+def _report_json(store: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out = run_cli(["report", "--store", str(store), "--json", "--no-cache"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "not valid JSON" in err or "20260101T000000000000Z-deadbeef" in err  # warned on stderr
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_report_json_tells_where_each_target_stands(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _report_json(store, capsys)
+    assert [(t["account"], t["region"]) for t in doc["targets"]] == [("123456789012", "us-east-1")]
+    target = doc["targets"][0]
+    assert target["snapshots"] == 5
+    nights = target["nights"]
+    assert [n["complete"] for n in nights] == [True, True, False, True, True]
+    assert [n["newBundles"] for n in nights] == [13, 1, 0, 0, 0]
+    assert [n["failed"] for n in nights] == [0, 0, 0, 0, 1]
+    assert [n["vanished"] for n in nights] == [0, 0, 0, 1, 0]
+    assert [(v["workflowId"], v["name"]) for v in target["latest"]["vanished"]] == [(BWA, "bwa-align")]
+    last = target["lastComplete"]
+    assert last["key"] == target["lastSnapshot"]["key"] and not last["stale"] and last["failed"] == 1
+    assert target["latest"]["failed"][0]["error"] == HOSTILE_ERROR
+    grid = {r["workflowId"]: r["states"] for r in target["grid"]["rows"]}
+    assert grid[FASTQ_QC] == ["new", "new", "same", "same", "same"]
+    assert grid[DEEPVARIANT] == ["new", "same", "not-covered", "same", "failed"]
+    assert grid[BWA] == ["new", "same", "not-covered", "vanished", "absent"]
+    hostile = next(r for r in target["grid"]["rows"] if r["name"] == HOSTILE_NAME)
+    assert hostile["states"] == ["new", "same", "not-covered", "same", "same"]
+    assert doc["verify"]["recorded"] == 0 and doc["drills"]["recorded"] == 0
+    assert doc["images"]["images"] == [] and doc["images"]["manifestsRead"] == 8
+    assert [p["key"].rsplit("/", 1)[1] for p in doc["problems"]] == ["20260101T000000000000Z-deadbeef.json"]
+
+
+def test_report_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["report", "--store", str(store), "--no-cache"])[0] == 2
+    assert "--html FILE, --json" in capsys.readouterr().err
+    missing = tmp_path / "no-such-dir" / "r.html"
+    assert run_cli(["report", "--store", str(store), "--no-cache", "--html", str(missing)])[0] == 2
+    assert "cannot write the report to" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+# -- the page, in a real browser -----------------------------------------------------------------------
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is missing in CI: .ci/run installs Debian's chromium package")
+    pytest.skip("chromium is not installed here (Debian: apt-get install chromium); CI installs it")
+
+
+def _render(chromium: str, page: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM Chromium built from ``page`` and the console messages it logged."""
+    done = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+class _Dom(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[str, int] = {}
+        self.handlers: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        self.handlers += [name for name, _ in attrs if name.startswith("on")]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_report_page_renders_in_chromium(store: Path, tmp_path: Path) -> None:
+    chromium = _chromium()
+    # the console check can fail: a page with a script error and a console.error is caught
+    control = tmp_path / "control.html"
+    control.write_text("<!DOCTYPE html><p>x</p><script>console.error('boom'); missing();</script>")
+    _, console = _render(chromium, control, tmp_path / "profile-control")
+    assert any("boom" in line for line in console) and any("missing" in line for line in console)
+
+    page = tmp_path / "report.html"
+    code, out = run_cli(["report", "--store", str(store), "--html", str(page), "--no-cache"])
+    assert code == 0 and f"written to {page}" in out
+    dom, console = _render(chromium, page, tmp_path / "profile")
+    assert console == []
+    parsed = _Dom()
+    parsed.feed(dom)
+    text = " ".join(" ".join(parsed.text).split())
+    assert parsed.tags.get("script", 0) == 0 and parsed.tags.get("img", 0) == 0 and parsed.handlers == []
+    assert parsed.tags["svg"] == 2 and parsed.tags["polyline"] >= 4
+    for expected in (
+        "Last complete backup per target",
+        "123456789012 / us-east-1",
+        "Nightly counts",
+        "Failed in the latest snapshot, vanished in the recent ones",
+        "noticed by the backup of",
+        "bwa-align",
+        "Workflow states over time",
+        "no verify recorded in this store",
+        "no drill recorded in this store",
+        "no images recorded (8 manifest(s) of the latest snapshots read)",
+        "Unreadable objects",
+        "20260101T000000000000Z-deadbeef.json",
+        HOSTILE_NAME,
+        HOSTILE_ERROR,
+        "deepvariant-gpu",
+        "partial",
+    ):
+        assert expected in text, expected
+    assert page.stat().st_size < 200_000
