@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
+from ._workdir import work_directory
 from .store import Store
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
@@ -87,7 +87,7 @@ async def _run(
     workers: list[Worker],
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
-    with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
+    with work_directory("archiver", config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = Pipeline(api, store, config, dl)
             listed = [w async for w in api.list_workflows()]

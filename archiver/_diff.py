@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from ._bundle import BundleContents
 from ._catalog import fetch_bundle
 from ._errors import BundleError
 from ._schema import json_path
+from ._workdir import work_directory
 from ._zipsafe import ZIP_ERRORS, open_zip, read_member, zip_problem
 from .store import Store
 
@@ -179,7 +179,7 @@ async def diff_bundles(
     store: Store, key_a: str, key_b: str, *, max_lines: int = 200, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """Compare the bundles ``key_a`` and ``key_b``; see the module docstring for what is compared."""
-    with tempfile.TemporaryDirectory(prefix="omics-diff-", dir=work_dir) as tmp:
+    with work_directory("diff", work_dir) as tmp:
         work = Path(tmp)
         def_a, def_b = work / "a.zip", work / "b.zip"
         a, b = await asyncio.gather(

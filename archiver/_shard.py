@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -53,6 +52,7 @@ from ._download import Downloader
 from ._errors import ArchiverError
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
+from ._workdir import work_directory
 from .store import open_store
 from .store._s3 import StoreOptions
 
@@ -398,7 +398,7 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
         Downloader(concurrency=config.download_concurrency) as dl,
     ):
         api.limiter.share(float(job["rateShare"]))
-        with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
+        with work_directory("archiver", config.work_dir) as tmp:
             pipeline = Pipeline(api, store, config, dl)
             pipeline.run = RunState(
                 report=report, identity=identity, known={}, work=Path(tmp), progress=reporter

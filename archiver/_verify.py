@@ -24,7 +24,6 @@ import io
 import math
 import random
 import secrets
-import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from . import _layout
 from ._bundle import read_manifest, read_manifest_from, verify_bundle
 from ._catalog import Catalog, SnapshotRecord, load_catalog
 from ._errors import BundleError, ObjectNotFound, StoreError
+from ._workdir import work_directory
 from .store import Store
 
 __all__ = ["VerifyOptions", "VerifyProblem", "VerifyReport", "verify_store"]
@@ -320,7 +320,7 @@ async def verify_store(store: Store, options: VerifyOptions | None = None) -> Ve
         store=store.url, started_at=datetime.now(UTC), read_data_percent=options.read_data_percent
     )
     catalog = await load_catalog(store)
-    with tempfile.TemporaryDirectory(prefix="omics-verify-", dir=options.work_dir) as tmp:
+    with work_directory("verify", options.work_dir) as tmp:
         verifier = _Verifier(store, options, report, Path(tmp))
         keys = await verifier.structure(catalog)
         sampled = (
