@@ -47,6 +47,7 @@ from ._rewrite import (
 )
 from ._snapshot import list_snapshot_keys, load_snapshot
 from ._zipsafe import ZIP_ERRORS, zip_problem
+from .repair import load_notes
 from .store import Store
 
 __all__ = [
@@ -502,7 +503,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         async with ctx.sem:
             await ctx.store.download(key, bundle)
             sha = await asyncio.to_thread(_sha256_file, bundle)
-            if entry.get("sha256") and sha != entry["sha256"]:
+            if entry.get("sha256") and sha != entry["sha256"] and not await _repaired_to(ctx.store, key, sha):
                 raise BundleError(f"bundle {key} does not match the SHA-256 its snapshot records", key=key)
             contents = await asyncio.to_thread(read_bundle, bundle, definition_to=original)
     except (StoreError, BundleError) as exc:
@@ -591,3 +592,9 @@ def _sha256_file(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+async def _repaired_to(store: Store, key: str, sha256: str) -> bool:
+    """Whether a repair note vouches for bundle ``key`` holding these bytes (see archiver.repair)."""
+    notes, _ = await load_notes(store, key)
+    return any(n.sha256 == sha256 for n in notes.get(key, ()))

@@ -133,11 +133,11 @@ def zstd_bomb(archive: Archive, key: str, inflated: int) -> bytes:
 
 
 def lying_zip(inflated: int) -> bytes:
-    """A ZIP whose member main.wdl says it is 40 bytes but deflates to ``inflated`` bytes."""
+    """A ZIP whose member main.nf says it is 30 bytes but deflates to ``inflated`` bytes."""
     honest = io.BytesIO()
     text = b"version 1.0\nworkflow main { }\n"
     with zipfile.ZipFile(honest, "w") as z:
-        z.writestr(zipfile.ZipInfo("main.wdl", date_time=(2026, 1, 1, 0, 0, 0)), text)
+        z.writestr(zipfile.ZipInfo("main.nf", date_time=(2026, 1, 1, 0, 0, 0)), text)
     raw = honest.getvalue()
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = (
@@ -146,7 +146,7 @@ def lying_zip(inflated: int) -> bytes:
         + comp.flush()
     )
     # local header (30 + name) + data, then the central directory and end record, sizes patched
-    name = b"main.wdl"
+    name = b"main.nf"
     local = bytearray(raw[: 30 + len(name)])
     local[8:10] = (8).to_bytes(2, "little")  # deflated
     local[18:22] = len(body).to_bytes(4, "little")
@@ -191,7 +191,10 @@ def test_zstd_bomb_is_refused_at_the_declared_size_by_every_reader(
         ["diff", other, key, "--no-cache", *work],
         [
             "restore",
-            "--all",
+            "--workflow-id",
+            "1048576",
+            "--name-prefix",
+            "r-",
             "--dry-run",
             "--to-endpoint-url",
             pristine[1],
@@ -232,7 +235,10 @@ def test_a_zip_member_that_lies_about_its_size(
     for argv in (
         [
             "restore",
-            "--all",
+            "--workflow-id",
+            "1048576",
+            "--name-prefix",
+            "r-",
             "--dry-run",
             "--json",
             "--to-endpoint-url",
