@@ -3,7 +3,7 @@
 Each case damages one object of a real archive (built by the real backup against the emulator) and
 runs the readers on it. Every refusal is a clear error naming the key (exit 1, no traceback) while
 the other bundles and snapshots are still checked. The memory and disk cases run the CLI in a child
-process, whose peak RSS (``ru_maxrss``) is measured and whose file size limit (``RLIMIT_FSIZE``) is
+process, whose peak RSS (``VmHWM``) is measured and whose file size limit (``RLIMIT_FSIZE``) is
 what a bomb would have to write past.
 """
 
@@ -35,7 +35,9 @@ limit = int(sys.argv[1])
 if limit:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 code = main(sys.argv[2:])
-sys.stderr.write("\\nPEAK_RSS_KIB=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's size across exec
+hwm = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1]
+sys.stderr.write("\\nPEAK_RSS_KIB=%s\\n" % hwm)
 sys.exit(code)
 """
 _FSIZE = 64 << 20
