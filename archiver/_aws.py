@@ -2,23 +2,46 @@
 
 Everything that talks to HealthOmics or STS goes through :class:`OmicsApi`. It owns one
 aiobotocore client (opened with :func:`open_omics_api` as an ``async with``), paces each call with
-the per-operation :class:`~archiver._ratelimit.RateLimiter`, lets botocore's own retry mode deal
-with throttling and server errors, and turns every botocore exception into the archiver error tree
+the per-operation :class:`~archiver._ratelimit.RateLimiter`, retries throttling, server errors and
+connection failures itself, and turns every botocore exception into the archiver error tree
 (``raise ... from exc``), so no other module imports botocore's exceptions.
+
+Why our own retries: botocore's retries happen inside the client call, after the pacer has let the
+call through once, so they bypass the pacing, and its retry budget runs out under sustained
+throttling, failing items although the service would have answered a little later. Here every
+attempt takes a pacer token, a throttle slows the operation down (additive increase, multiplicative
+decrease, as botocore's adaptive mode and the AWS SDKs do) and is retried for as long as
+``throttle_patience`` allows; server errors and connection failures get a bounded number of
+attempts with jittered exponential back-off. Each retry is logged once, at info, with its
+operation and attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
-from collections.abc import AsyncIterator, Mapping
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiobotocore.session import AioSession
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
 from botocore.utils import parse_timestamp
 
 from ._errors import (
@@ -43,6 +66,8 @@ __all__ = [
 
 EXPORT_ALL = ["DEFINITION", "README"]
 
+log = logging.getLogger("archiver.aws")
+
 
 @dataclass(frozen=True, kw_only=True)
 class AwsSettings:
@@ -57,10 +82,13 @@ class AwsSettings:
     profile: str | None = None
     endpoint_url: str | None = None
     sts_endpoint_url: str | None = None
-    retry_mode: str = "standard"
-    max_attempts: int = 8
+    max_attempts: int = 8  # for server errors and dropped connections
+    connect_attempts: int = 4  # for an endpoint that cannot be reached at all
+    throttle_patience: float = 900.0  # seconds a throttled call keeps being retried
+    backoff_base: float = 0.25
+    backoff_cap: float = 8.0
     max_pool_connections: int = 32
-    connect_timeout: float = 10.0
+    connect_timeout: float = 3.0
     read_timeout: float = 60.0
     rates: Mapping[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
     allow_unknown_region: bool = False
@@ -124,9 +152,43 @@ def _parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
+_THROTTLE_CODES = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+}
+_TRANSIENT_CODES = {"InternalServerException", "InternalFailure", "ServiceUnavailable", "RequestTimeout"}
+_THROTTLE_BACKOFF_CAP = 2.0
+RetryKind = Literal["throttle", "transient", "connect"]
+
+
+def retry_kind(exc: Exception) -> RetryKind | None:
+    """Whether a failed attempt is worth another one, and which budget it draws on."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "") or "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in _THROTTLE_CODES or status == 429:
+            return "throttle"
+        if code in _TRANSIENT_CODES or int(status) >= 500:
+            return "transient"
+        return None
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return "connect"
+    if isinstance(exc, ReadTimeoutError | ConnectionClosedError | HTTPClientError):
+        return "transient"
+    return None
+
+
 def _client_config(settings: AwsSettings, *, custom_endpoint: bool) -> Config:
     return Config(
-        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        # One attempt per botocore call: OmicsApi retries, through the pacer (see the module docstring).
+        retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=settings.max_pool_connections,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
@@ -147,20 +209,68 @@ class OmicsApi:
         self._settings = settings
         self._session = session
         self.limiter = RateLimiter(settings.rates)
+        self.throttles = 0  # throttled attempts (each was retried or, past the patience, failed)
+        self.retries = 0  # attempts that were retried, whatever the reason
 
     @property
     def region(self) -> str:
         return str(self._client.meta.region_name)
 
     async def call(self, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
-        """Call one operation by its API name (``GetWorkflow``), paced and translated."""
+        """Call one operation by its API name (``GetWorkflow``), paced, retried and translated."""
         method = getattr(self._client, _snake(operation))
-        await self.limiter.acquire(operation)
-        try:
-            response: dict[str, Any] = await method(**params)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_client_error(exc, operation, resource) from exc
-        return response
+        return await self._retrying(
+            operation, resource, lambda: method(**params), str(self._client.meta.endpoint_url), paced=True
+        )
+
+    async def _retrying(
+        self,
+        operation: str,
+        resource: str | None,
+        send: Callable[[], Awaitable[dict[str, Any]]],
+        endpoint: str,
+        *,
+        paced: bool,
+    ) -> dict[str, Any]:
+        s = self._settings
+        started = time.monotonic()
+        attempt = 0
+        budget = {"transient": s.max_attempts, "connect": s.connect_attempts}
+        while True:
+            attempt += 1
+            if paced:
+                await self.limiter.acquire(operation)
+            try:
+                response: dict[str, Any] = await send()
+            except (ClientError, BotoCoreError) as exc:
+                kind = retry_kind(exc)
+                if kind == "throttle":
+                    self.limiter.throttled(operation)
+                    self.throttles += 1
+                    exhausted = time.monotonic() - started >= s.throttle_patience
+                else:
+                    exhausted = kind is None or attempt >= budget[kind]
+                if exhausted:
+                    raise _final_error(exc, operation, resource, endpoint, attempt) from exc
+                self.retries += 1
+                # A throttled call waits for the pacer too, which has just slowed down: a short
+                # back-off is enough, and a long one would only idle the run.
+                cap = min(s.backoff_cap, _THROTTLE_BACKOFF_CAP) if kind == "throttle" else s.backoff_cap
+                delay = random.uniform(0, min(cap, s.backoff_base * 2 ** min(attempt - 1, 16)))
+                log.info(
+                    "retrying %s%s (attempt %d) in %.2f s: %s",
+                    operation,
+                    f" for {resource}" if resource else "",
+                    attempt + 1,
+                    delay,
+                    _reason(exc),
+                    extra={"event": "retry", "operation": operation, "attempt": attempt + 1, "reason": kind},
+                )
+                await asyncio.sleep(delay)
+                continue
+            if paced:
+                self.limiter.succeeded(operation)
+            return response
 
     async def _pages(
         self, operation: str, items_key: str, *, token_in: str, resource: str | None = None, **params: Any
@@ -237,13 +347,33 @@ class OmicsApi:
             endpoint_url=s.sts_endpoint_url,
             config=_client_config(s, custom_endpoint=s.sts_endpoint_url is not None),
         ) as sts:
-            try:
-                ident = await sts.get_caller_identity()
-            except (ClientError, BotoCoreError) as exc:
-                raise translate_client_error(exc, "GetCallerIdentity") from exc
+            ident = await self._retrying(
+                "GetCallerIdentity", None, sts.get_caller_identity, str(sts.meta.endpoint_url), paced=False
+            )
         arn = str(ident.get("Arn", ""))
         partition = arn.split(":")[1] if arn.count(":") >= 4 else partition_of(self.region)
         return CallerIdentity(partition=partition, account=str(ident["Account"]), region=self.region)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code') or 'error'}: {err.get('Message') or ''}".rstrip(": ")
+    return type(exc).__name__
+
+
+def _final_error(
+    exc: Exception, operation: str, resource: str | None, endpoint: str, attempts: int
+) -> ServiceError:
+    """The error of the last attempt; for an endpoint never reached, one line naming it."""
+    if retry_kind(exc) == "connect":
+        return ServiceError(
+            f"cannot reach {endpoint} ({operation}, {attempts} attempts): {_reason(exc)}; check the "
+            "endpoint, the region and the network",
+            operation=operation,
+            code=type(exc).__name__,
+        )
+    return translate_client_error(exc, operation, resource)
 
 
 def partition_of(region: str) -> str:

@@ -68,6 +68,13 @@ async def run_backup(
         ]
         async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
             previous = await _run(api, store, config, report, progress, sharding, workers)
+            report.api = {"throttled": api.throttles, "retried": api.retries}
+            if api.throttles:
+                log.info(
+                    "%d API calls were throttled and retried; pacing slowed down accordingly",
+                    api.throttles,
+                    extra={"event": "throttled", **api.limiter.statistics().throttled},
+                )
             _carry_forward(report, previous)
             if not config.filtered:
                 _find_vanished(report, previous)

@@ -40,6 +40,7 @@ from ._errors import (
     BundleError,
     ExportError,
     MetadataInvalid,
+    ServiceError,
     ServiceValidationError,
     StoreError,
 )
@@ -241,9 +242,11 @@ class Pipeline:
         for attempt in range(1, attempts + 1):
             try:
                 response = await self._get(item)
-            except (AccessDenied, ServiceValidationError) as exc:
-                if self._is_foreign(item, exc):
+            except ArchiverError as exc:
+                if isinstance(exc, AccessDenied | ServiceValidationError) and self._is_foreign(item, exc):
                     return
+                if item.kind == "workflow" and tg is not None:
+                    await self._versions_not_attempted(item, exc)
                 raise
             if item.kind == "workflow":
                 item.workflow_uuid = str(response.get("uuid", "")) or None
@@ -320,6 +323,30 @@ class Pipeline:
             raise
         except ArchiverError as exc:
             self.fail(wf, "discover", exc)
+
+    async def _versions_not_attempted(self, wf: Item, cause: ArchiverError) -> None:
+        """Record a failure for every version of a workflow whose Get failed.
+
+        Its versions cannot be archived without the workflow's uuid (part of their keys), and
+        leaving them out would under-report the night: each gets its own ``failed`` entry (their
+        last good bundles are carried forward like the workflow's).
+        """
+        try:
+            async for listed in self.api.list_workflow_versions(wf.workflow_id):
+                version = Item(
+                    "workflow-version", wf.workflow_id, wf.name, version_name=str(listed["versionName"])
+                )
+                self.fail(
+                    version,
+                    "export",
+                    ServiceError(
+                        f"not attempted: its workflow could not be read ({cause.message})",
+                        operation=getattr(cause, "operation", "GetWorkflow"),
+                        code=getattr(cause, "code", "") or type(cause).__name__,
+                    ),
+                )
+        except ArchiverError:
+            pass  # the workflow's own failure says enough
 
     async def _version(self, item: Item) -> None:
         async with self.ver_sem:

@@ -9,6 +9,13 @@ to be high enough to keep every operation busy.
 
 The defaults are the published quotas (see ``healthomics-facts.md``); the version operations have
 no published quota and are assumed to be 10/s like the workflow operations.
+
+The configured rate is a ceiling, not a promise: an account's real quota may be lower, or shared
+with other clients. So each pacer adapts (additive increase, multiplicative decrease, as
+botocore's adaptive mode and the AWS SDKs do): a throttle cuts the operation's rate by
+``_DECREASE`` (at most once per ``_COOLDOWN`` seconds, so that a burst of throttles answered to
+calls already in flight counts once), and each success adds back ``_INCREASE`` of the ceiling.
+``_aws.OmicsApi`` reports both, and every retry of a throttled call takes a token like any call.
 """
 
 from __future__ import annotations
@@ -42,27 +49,57 @@ DEFAULT_RATES: Mapping[str, float] = {
 }
 
 
+_DECREASE = 0.7  # a throttle leaves this share of the current rate
+_COOLDOWN = 1.0  # seconds between two decreases of one operation's rate
+_INCREASE = 0.02  # share of the ceiling a success adds back
+_FLOOR = 0.05  # share of the ceiling the rate never drops below
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimiterStats:
-    """How many calls went through each operation's limiter and how long they waited in total."""
+    """How many calls went through each operation's limiter and how long they waited in total;
+    how often each was throttled, and the lowest rate it was cut to."""
 
     calls: Mapping[str, int]
     waited_seconds: Mapping[str, float]
+    throttled: Mapping[str, int]
+    lowest_rate: Mapping[str, float]
 
 
 class _Pacer:
-    """Spaces acquisitions ``1/rate`` seconds apart (a token bucket of capacity one)."""
+    """Spaces acquisitions ``1/current`` seconds apart (a token bucket of capacity one); the
+    current rate moves between a floor and the ceiling ``rate x share`` (AIMD, see above)."""
 
-    __slots__ = ("_interval", "_lock", "_next", "rate")
+    __slots__ = ("_ceiling", "_current", "_interval", "_last_cut", "_lock", "_next", "lowest", "rate")
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
+        self._ceiling = rate
+        self._current = rate
+        self.lowest = rate
         self._interval = 1.0 / rate
         self._next = 0.0
+        self._last_cut = -_COOLDOWN
         self._lock = asyncio.Lock()
 
     def set_rate(self, rate: float) -> None:
-        self._interval = 1.0 / rate
+        self._ceiling = rate
+        self._set(rate)
+
+    def _set(self, rate: float) -> None:
+        self._current = max(self._ceiling * _FLOOR, min(self._ceiling, rate))
+        self.lowest = min(self.lowest, self._current)
+        self._interval = 1.0 / self._current
+
+    def throttled(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cut >= _COOLDOWN:
+            self._last_cut = now
+            self._set(self._current * _DECREASE)
+
+    def succeeded(self) -> None:
+        if self._current < self._ceiling:
+            self._set(self._current + self._ceiling * _INCREASE)
 
     async def acquire(self) -> float:
         async with self._lock:
@@ -89,6 +126,7 @@ class RateLimiter:
                 self._pacers[op] = _Pacer(rate)
         self._calls: dict[str, int] = {}
         self._waited: dict[str, float] = {}
+        self._throttled: dict[str, int] = {}
 
     async def acquire(self, operation: str) -> None:
         """Wait until ``operation`` may be called again without exceeding its rate."""
@@ -100,6 +138,19 @@ class RateLimiter:
         if waited:
             self._waited[operation] = self._waited.get(operation, 0.0) + waited
 
+    def throttled(self, operation: str) -> None:
+        """``operation`` was throttled: slow it down."""
+        self._throttled[operation] = self._throttled.get(operation, 0) + 1
+        pacer = self._pacers.get(operation)
+        if pacer is not None:
+            pacer.throttled()
+
+    def succeeded(self, operation: str) -> None:
+        """``operation`` answered: let its rate grow back towards the ceiling."""
+        pacer = self._pacers.get(operation)
+        if pacer is not None:
+            pacer.succeeded()
+
     def share(self, fraction: float) -> None:
         """Pace every operation at ``fraction`` of its configured rate, for one of several processes
         that together must stay under the account's quotas."""
@@ -109,4 +160,9 @@ class RateLimiter:
             pacer.set_rate(pacer.rate * fraction)
 
     def statistics(self) -> RateLimiterStats:
-        return RateLimiterStats(calls=dict(self._calls), waited_seconds=dict(self._waited))
+        return RateLimiterStats(
+            calls=dict(self._calls),
+            waited_seconds=dict(self._waited),
+            throttled=dict(self._throttled),
+            lowest_rate={op: p.lowest for op, p in self._pacers.items() if p.lowest < p.rate},
+        )

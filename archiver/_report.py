@@ -42,6 +42,7 @@ class BackupReport:
     vanished: list[dict[str, Any]] = field(default_factory=list)
     everything_vanished: bool = False
     listed: dict[str, str] = field(default_factory=dict)  # private workflows listed: id -> name
+    api: dict[str, int] = field(default_factory=dict)  # this process's API retries, by kind
     stats: dict[str, int] = field(default_factory=_stats)
     snapshot_key: str | None = None
 
@@ -73,4 +74,5 @@ class BackupReport:
             "failed": self.failed,
             "quarantined": self.quarantined,
             "vanished": self.vanished,
+            "api": dict(self.api),
         }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,30 @@ def test_restore_asks_sts_where_the_endpoint_conventions_say(
     assert main(["restore", "--store", str(store), "--all", "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["target"]["account"] == "123456789012"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there any more: connections are refused
+
+
+def test_an_unreachable_endpoint_fails_fast_and_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+    code = main(["backup", "--store", str(tmp_path / "a"), "--endpoint-url", url, "--log-format", "json"])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    print(f"unreachable endpoint: exit {code} after {elapsed:.1f} s")
+    assert code == 1
+    assert elapsed < 20
+    [error] = [line for line in err.splitlines() if line.startswith("omics-archiver: error:")]
+    assert f"cannot reach {url}" in error and "ListWorkflows" in error
+    retries = [json.loads(line) for line in err.splitlines() if '"event": "retry"' in line]
+    assert [(r["operation"], r["attempt"], r["level"]) for r in retries] == [
+        ("ListWorkflows", n, "info") for n in (2, 3, 4)
+    ]
+    assert "Traceback" not in err
