@@ -37,6 +37,8 @@ from ._common import (
     add_output_options,
     add_store_options,
     aws_settings,
+    check_writable_dir,
+    check_writable_file,
     positive_int,
     setup_logging,
     store_options,
@@ -188,6 +190,10 @@ def _add_verify(sub: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
     if args.repair and args.read_data is None:
         raise UsageError("--repair needs --read-data: only reading a bundle's data finds it damaged")
     options = VerifyOptions(
