@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._errors import (
     AccessDenied,
     ArchiverError,
+    AuthenticationError,
     BundleError,
     ExportError,
     ExportExpired,
@@ -25,6 +26,7 @@ from ._version import __version__
 __all__ = [
     "AccessDenied",
     "ArchiverError",
+    "AuthenticationError",
     "BundleError",
     "ExportError",
     "ExportExpired",

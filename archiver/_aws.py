@@ -36,16 +36,19 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
+    PartialCredentialsError,
     ReadTimeoutError,
 )
 from botocore.utils import parse_timestamp
 
 from ._errors import (
     AccessDenied,
+    AuthenticationError,
     ResourceNotFound,
     ServiceError,
     ServiceValidationError,
@@ -108,7 +111,30 @@ _ERROR_CLASSES: dict[str, type[ServiceError]] = {
     "ThrottlingException": Throttled,
     "TooManyRequestsException": Throttled,
     "ValidationException": ServiceValidationError,
+    **dict.fromkeys(
+        (
+            # rest-json and JSON services (HealthOmics)
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+            "IncompleteSignatureException",
+            "MissingAuthenticationTokenException",
+            "ExpiredTokenException",
+            # query services (STS)
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "IncompleteSignature",
+            "MissingAuthenticationToken",
+            "ExpiredToken",
+            "RequestExpired",
+        ),
+        AuthenticationError,
+    ),
 }
+"""Error codes to archiver errors. Authentication codes are answered with 403 and are neither
+throttling nor transient: :func:`retry_kind` (and botocore's standard and legacy modes, were they
+used) never retries them, so an :class:`AuthenticationError` is the first attempt's answer."""
+
+_AUTH_HINT = "check the AWS credentials (access key, secret, session token), the region and the clock"
 
 
 def translate_client_error(exc: Exception, operation: str, resource: str | None = None) -> ServiceError:
@@ -120,13 +146,23 @@ def translate_client_error(exc: Exception, operation: str, resource: str | None 
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         cls = _ERROR_CLASSES.get(code, ServiceError)
         where = f" for {resource}" if resource else ""
-        text = f"{operation}{where} failed: {code or 'error'}: {message}".rstrip(": ")
-        return cls(text, operation=operation, code=code, status=status, resource=resource)
+        if cls is AuthenticationError:
+            text = f"{operation}{where}: AWS refused the request's authentication: {code}: {message}"
+            text = f"{text.rstrip(' .')}; {_AUTH_HINT}"
+        else:
+            text = f"{operation}{where} failed: {code or 'error'}: {message}".rstrip(": ")
+        return cls(" ".join(text.split()), operation=operation, code=code, status=status, resource=resource)
     if isinstance(exc, NoCredentialsError):
-        return ServiceError(
+        return AuthenticationError(
             "no AWS credentials found (set a profile, environment credentials or an instance role)",
             operation=operation,
             code="NoCredentials",
+        )
+    if isinstance(exc, (PartialCredentialsError, CredentialRetrievalError)):
+        return AuthenticationError(
+            f"{operation}: cannot use the AWS credentials: {exc}",
+            operation=operation,
+            code=type(exc).__name__,
         )
     if isinstance(exc, NoRegionError):
         return ServiceError("no AWS region configured (use --region)", operation=operation, code="NoRegion")

@@ -7,6 +7,7 @@ aiohttp and the file system are translated at the module boundary that talks to 
     ArchiverError
     ├── UsageError                 bad arguments or configuration (CLI exit 2)
     ├── ServiceError               a HealthOmics / STS call failed (translated from botocore)
+    │   ├── AuthenticationError    the credentials or the request signature were refused; not retried
     │   ├── AccessDenied           includes "export of a shared workflow is refused"
     │   ├── ResourceNotFound
     │   ├── Throttled              still throttled after botocore's retries
@@ -33,6 +34,7 @@ from datetime import datetime
 __all__ = [
     "AccessDenied",
     "ArchiverError",
+    "AuthenticationError",
     "BundleError",
     "ExportError",
     "ExportExpired",
@@ -97,6 +99,14 @@ class ServiceError(ArchiverError):
         self.code = code
         self.status = status
         self.resource = resource
+
+
+class AuthenticationError(ServiceError):
+    """AWS refused who we are: no, unknown, expired or wrong credentials, or a bad signature.
+
+    Also a signing time off by more than 15 minutes or a region the endpoint does not serve. Every
+    further call would be refused the same way, so it is never retried and stops the command.
+    """
 
 
 class AccessDenied(ServiceError):

@@ -21,7 +21,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from archiver.testing import Emulator, EmulatorConfig
+from archiver.testing import Credential, Emulator, EmulatorConfig
+
+SECRET = "testing-secret"
+ACCOUNTS = ("123456789012", "210987654321", "111122223333", "444455556666", "555555555555", "333333333333")
+KNOWN_KEYS = {account: Credential(secret_access_key=SECRET, account_id=account) for account in ACCOUNTS}
+"""Access keys (each its account's id) whose secret the emulator knows, so it verifies signatures."""
 
 _ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 
@@ -121,7 +126,7 @@ def omics_client(
         endpoint_url=url,
         region_name=region,
         aws_access_key_id=account,
-        aws_secret_access_key="testing-secret",
+        aws_secret_access_key=SECRET,
         config=Config(
             inject_host_prefix=False, retries={"total_max_attempts": retries + 1, "mode": "standard"}
         ),
@@ -136,8 +141,8 @@ def omics_client(
 
 @pytest.fixture(name="emulator")
 def emulator_fixture() -> Iterator[Emulator]:
-    """An emulator without quotas (tests of quotas turn them on)."""
-    with Emulator(EmulatorConfig(quotas=None)) as emu:
+    """An emulator without quotas (tests of quotas turn them on) that verifies signatures."""
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS)) as emu:
         yield emu
 
 

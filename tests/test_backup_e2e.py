@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
+from tests.emulator_helpers import KNOWN_KEYS
 
 SEED = Path(__file__).resolve().parent.parent / "examples" / "seed"
 OURS = {"1048576": 3, "2097152": 2, "3145728": 2, "4194304": 1}  # seeded us-east-1 workflows -> versions
@@ -27,7 +28,7 @@ SECRETS = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token")
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
         yield emu
 
 

@@ -143,3 +143,17 @@ def test_cache_follows_the_store(
     assert len(run(archive, capsys, "snapshots", cache=cache)["snapshots"]) == 1
     assert len(list((cache / "snapshots").rglob("*.json"))) == 1
     assert run(archive, capsys, "snapshots", cache=cache) == run(archive, capsys, "snapshots")
+
+
+def test_report_reads_both_stores_and_caches_manifests(
+    archive: Archive, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``report`` reads snapshots and manifest heads from a directory and from S3, then from its cache."""
+    cache = tmp_path / "cache"
+    first = run(archive, capsys, "report", cache=cache)
+    target = first["targets"][0]
+    assert [n["newBundles"] for n in target["nights"]] == [12, 1]
+    assert first["images"]["manifestsRead"] == 12 and first["images"]["images"] == []
+    assert len(list((cache / "manifests").rglob("*.tar.zst"))) == 12
+    again = run(archive, capsys, "report", cache=cache)
+    assert again["images"] == first["images"] and again["targets"][0]["grid"] == target["grid"]

@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
+from tests.emulator_helpers import KNOWN_KEYS
 
 SEED = Path(__file__).resolve().parent.parent / "examples" / "seed"
 WF = "3145728"  # bwa-align: versions 1.0.0 and 1.1.0
@@ -26,7 +27,7 @@ VERSIONS = {"1.0.0", "1.1.0"}
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
         yield emu
 
 

@@ -181,7 +181,10 @@ def test_sts_get_caller_identity(emulator: Emulator, monkeypatch: pytest.MonkeyP
         aws_access_key_id="AKIAEXAMPLE",
         aws_secret_access_key="x",
     )
-    try:
-        assert other.get_caller_identity()["Account"] == "123456789012"
+    try:  # without a credentials file only 12-digit access key ids are known (they are their account)
+        with pytest.raises(ClientError) as refused:
+            other.get_caller_identity()
     finally:
         other.close()
+    assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -13,15 +13,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from archiver.testing import Emulator, EmulatorConfig
+from archiver.testing import Credential, Emulator, EmulatorConfig
 
-AUTH = {"Authorization": "AWS4-HMAC-SHA256 Credential=123456789012/20240101/us-east-1/omics/aws4_request, x"}
+CREDENTIALS = Credentials("123456789012", "testing-secret")
 
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    with Emulator(EmulatorConfig(quotas=None)) as emu:
+    # With the secret known, every request's signature is recomputed and checked, odd paths included.
+    known = {"123456789012": Credential(secret_access_key="testing-secret", account_id="123456789012")}
+    with Emulator(EmulatorConfig(quotas=None, credentials=known)) as emu:
         yield emu.url
 
 
@@ -40,11 +45,13 @@ class Answer:
 
 
 def call(url: str, method: str, path: str, body: Any = None) -> Answer:
-    """One raw HTTP request (no botocore), signed-looking so the caller is account 123456789012."""
+    """One raw HTTP request (no botocore client), signed by botocore's SigV4 as account 123456789012."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    signed = AWSRequest(method=method, url=url + path, data=data or b"")
+    SigV4Auth(CREDENTIALS, "omics", "us-east-1").add_auth(signed)
     connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
     try:
-        connection.request(method, path, body=data, headers=AUTH)
+        connection.request(method, path, body=data, headers=dict(signed.headers.items()))
         response = connection.getresponse()
         return Answer(response.status, dict(response.getheaders()), response.read())
     finally:

@@ -142,6 +142,9 @@ def test_report_usage_errors(store: Path, tmp_path: Path, capsys: pytest.Capture
     assert run_cli(["report", "--store", str(store), "--no-cache", "--html", str(missing)])[0] == 2
     assert "cannot write the report to" in capsys.readouterr().err
     assert not missing.parent.exists()
+    nowhere = tmp_path / "no-archive"
+    assert run_cli(["report", "--store", str(nowhere), "--no-cache", "--json"])[0] == 1
+    assert "no archive at" in capsys.readouterr().err and not nowhere.exists()
 
 
 # -- the page, in a real browser -----------------------------------------------------------------------

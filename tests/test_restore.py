@@ -27,6 +27,7 @@ from archiver._bundle import BundleSource, read_bundle, write_bundle
 from archiver._jsonutil import parse_rfc3339
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
+from tests.emulator_helpers import KNOWN_KEYS
 
 pytest_plugins = ("tests.s3server",)
 
@@ -51,7 +52,7 @@ FAST = ["--no-rate-limit", "--poll-interval", "0.05", "--log-format", "json"]
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
         yield emu
 
 
@@ -401,7 +402,7 @@ def test_workflow_deleted_after_its_backup_restored_from_the_older_snapshot(
 def test_wait_timeout_then_rerun_waits_without_creating(
     tmp_path: Path, target_profile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
         store = tmp_path / "archive"
         backup(emu, store, capsys)
         emu.configure(create_delay=0.6)

@@ -19,6 +19,7 @@ from archiver._shard import Worker
 from archiver.cli import main
 from archiver.cli._backup import processes_for
 from archiver.testing import Emulator, EmulatorConfig
+from tests.emulator_helpers import KNOWN_KEYS
 
 from .test_backup_e2e import OURS, SEED
 
@@ -29,7 +30,7 @@ VERSIONS = sum(OURS.values())
 def emulator() -> Iterator[Emulator]:
     # Latency, and one workflow at a time per process (--concurrency 1), so that the work is
     # really shared out: a process asks for the next workflow only when it has finished one.
-    with Emulator(EmulatorConfig(quotas=None, latency=0.2), seed_dir=SEED) as emu:
+    with Emulator(EmulatorConfig(quotas=None, latency=0.2, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
         yield emu
 
 

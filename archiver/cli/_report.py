@@ -20,7 +20,7 @@ from typing import Any
 from .._catalog import load_catalog
 from .._errors import UsageError
 from ..report import build_overview, find_records, read_images, render_html
-from ..store import open_store
+from ..store import open_archive
 from ._archive import add_cache_options, human_bytes, open_cache, print_json
 from ._common import (
     EXIT_OK,
@@ -43,8 +43,8 @@ def add_parser(sub: Any) -> None:
             "snapshots; each workflow's states over time; the last verify and restore drill results and "
             "container images, once the store records them. --html writes one self-contained page (inline "
             "CSS and SVG, no script, loads nothing); --json prints the same data. Only reads the store. "
-            "Exit codes: 0 written (objects that cannot be read are shown and warned about), 1 failure, "
-            "2 usage error."
+            "Exit codes: 0 written (objects that cannot be read are shown and warned about), 1 failure "
+            "(no archive at the store), 2 usage error."
         ),
     )
     add_store_options(parser)
@@ -88,7 +88,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--html {args.html} is a directory; give a file name")
 
     async def go() -> dict[str, Any]:
-        async with open_store(args.store, store_options(args)) as store:
+        async with open_archive(args.store, store_options(args), create=False) as store:
             cache = open_cache(args, store.url)
             catalog = await load_catalog(store, cache)
             images = await read_images(store, catalog, cache, max_manifests=args.max_manifests)

@@ -209,9 +209,9 @@ def _nights(target: Mapping[str, Any]) -> str:
         labels,
         [
             Series("new bundles", "s-new", [n["newBundles"] for n in nights]),
-            Series("failed", "s-failed", [n["failed"] for n in nights]),
             Series("skipped", "s-skipped", [n["skipped"] for n in nights]),
             Series("vanished", "s-vanished", [n["vanished"] for n in nights]),
+            Series("failed", "s-failed", [n["failed"] for n in nights]),  # drawn last: on top
         ],
         _e,
     )
@@ -324,9 +324,11 @@ def _grid(target: Mapping[str, Any], states: Mapping[str, str]) -> str:
             f'<td class="c c-{_e(s)}" title="{_e(states.get(s, s))}">{_e(_CELL_GLYPH.get(s, "?"))}</td>'
             for s in r["states"]
         )
-        name = _e(r.get("name") or "")
-        uuid = f'<br><span class="muted mono">{_e(r["uuid"])}</span>' if r.get("uuid") else ""
-        rows.append(f"<tr><td>{_e(r['workflowId'])}</td><td>{name}{uuid}</td>{cells}</tr>")
+        uuid = f"uuid {r['uuid']}" if r.get("uuid") else "never archived"
+        rows.append(
+            f'<tr><td>{_e(r["workflowId"])}</td><td title="{_e(uuid)}">{_e(r.get("name") or "")}</td>'
+            f"{cells}</tr>"
+        )
     legend = " ".join(
         f'<span><span class="key c-{_e(s)}">{_e(_CELL_GLYPH.get(s, "?"))}</span> {_e(text)}</span>'
         for s, text in states.items()

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._auth import CredentialsError, load_credentials
 from ._config import EmulatorConfig, Faults
 from ._emulator import open_emulator
 from ._seed import SeedError
@@ -73,6 +74,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-seed", type=int, default=0, metavar="N")
     parser.add_argument("--s3-endpoint-url", default=None, metavar="URL")
     parser.add_argument("--list-shared-workflows", action="store_true")
+    auth = parser.add_argument_group("authentication (SigV4, on by default; see docs/emulator.md)")
+    auth.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help='JSON {"<access key id>": {"secret_access_key": ..., "account_id": ..., "session_token": ...}}: '
+        "only these keys are accepted and signatures are verified (default: any 12-digit access key id "
+        "is its account; signatures are checked for shape, scope and date only)",
+    )
+    auth.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="serve only this region, as a regional endpoint does (repeatable; default: every region "
+        "HealthOmics is offered in)",
+    )
+    auth.add_argument("--no-auth", action="store_true", help="serve unsigned requests too (not like AWS)")
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -93,6 +112,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         random_seed=args.random_seed,
         s3_endpoint_url=args.s3_endpoint_url,
         list_shared_workflows=args.list_shared_workflows,
+        authentication=not args.no_auth,
+        credentials=None if args.credentials is None else load_credentials(args.credentials),
+        regions=frozenset(args.region) if args.region else None,
     )
 
 
@@ -113,11 +135,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad seed or an unusable address."""
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad seed, credentials file or address."""
     try:
         asyncio.run(_serve(args))
     except SeedError as exc:
         print(f"omics-archiver emulator: bad seed: {exc}", file=sys.stderr)
+        return 2
+    except CredentialsError as exc:
+        print(f"omics-archiver emulator: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"omics-archiver emulator: cannot listen: {exc}", file=sys.stderr)

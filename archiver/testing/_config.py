@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ._auth import Credential
+
 __all__ = [
     "DEFAULT_QUOTAS",
     "DEFINITION_URI_MAX_BYTES",
@@ -81,6 +83,11 @@ class EmulatorConfig:
     ``quotas`` maps operation names to requests per second (missing operations are unlimited);
     ``None`` lifts every quota. ``create_delay`` is how long a new workflow or version stays CREATING
     (0: ACTIVE on the next read). ``download_latency`` delays the first byte of each export download.
+
+    ``authentication`` checks every API request's SigV4 signature (see ``_auth``); ``credentials``
+    are the known access keys (``None``: any 12-digit access key id is its account, and signatures
+    cannot be verified, only their shape, scope and date); ``regions`` are the regions the endpoint
+    serves (``None``: every region botocore lists for HealthOmics).
     """
 
     url_ttl: float = 300.0
@@ -94,6 +101,9 @@ class EmulatorConfig:
     download_latency: float = 0.0
     definition_uri_max_bytes: int = DEFINITION_URI_MAX_BYTES
     definition_zip_max_bytes: int = DEFINITION_ZIP_MAX_BYTES
+    authentication: bool = True
+    credentials: Mapping[str, Credential] | None = None
+    regions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +138,7 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
         "download_latency": float,
         "random_seed": int,
         "list_shared_workflows": bool,
+        "authentication": bool,
         "definition_uri_max_bytes": int,
         "definition_zip_max_bytes": int,
     }

@@ -2,10 +2,11 @@
 
 GetWorkflow(export=...) answers with URLs shaped like S3 presigned URLs (``X-Amz-Algorithm``,
 ``X-Amz-Credential``, ``X-Amz-Date``, ``X-Amz-Expires``, ``X-Amz-SignedHeaders``,
-``X-Amz-Signature``). The signature is an HMAC over the path and those parameters with a key only
-this process knows, so a client cannot forge or extend a URL; an expired, tampered or unknown URL
-answers 403 with S3's XML error body. Each URL refers to a grant that holds a reference to the
-stored bytes (never a copy); downloads stream them in chunks, optionally slowed down or cut short.
+``X-Amz-Signature``, and ``X-Amz-Security-Token`` when the caller signed with a session token).
+The signature is an HMAC over the path and those parameters with a key only this process knows,
+so a client cannot forge or extend a URL; an expired, tampered or unknown URL answers 403 with
+S3's XML error body. Each URL refers to a grant that holds a reference to the stored bytes (never a
+copy); downloads stream them in chunks, optionally slowed down or cut short.
 The URL text is a credential: nothing here logs it.
 """
 
@@ -73,8 +74,13 @@ class Exporter:
         data: bytes,
         ttl: float,
         expire_early: bool,
+        session_token: str | None = None,
     ) -> str:
-        """A fresh URL for ``data``; with ``expire_early`` it is dead already though it states ``ttl``."""
+        """A fresh URL for ``data``; with ``expire_early`` it is dead already though it states ``ttl``.
+
+        A caller with a session token gets it back as ``X-Amz-Security-Token``, as S3 presigned URLs
+        made with temporary credentials carry it.
+        """
         now = time.time()
         self._prune(now)
         token = secrets.token_urlsafe(24)
@@ -87,6 +93,8 @@ class Exporter:
             "X-Amz-Expires": str(max(1, math.ceil(ttl))),
             "X-Amz-SignedHeaders": "host",
         }
+        if session_token is not None:
+            params["X-Amz-Security-Token"] = session_token
         filename = _FILENAMES[kind]
         params["X-Amz-Signature"] = self._sign(token, filename, params)
         return f"{base_url}/_export/{token}/{filename}?{urlencode(params)}"
@@ -108,7 +116,7 @@ class Exporter:
         names = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
         if any(name not in query for name in (*names, "X-Amz-Signature")):
             return access_denied("Query-string authentication requires the X-Amz-Signature parameter")
-        params = {name: query[name] for name in names}
+        params = {name: query[name] for name in (*names, "X-Amz-Security-Token") if name in query}
         grant = self._grants.get(token)
         expected = self._sign(token, filename, params)
         if grant is None or _FILENAMES[grant.kind] != filename:

@@ -285,6 +285,7 @@ class Operations:
                     base_url=ctx.base_url,
                     access_key=ctx.caller.access_key,
                     region=ctx.caller.region,
+                    session_token=ctx.caller.session_token,
                     kind=kind,
                     data=data,
                     ttl=config.url_ttl,

@@ -3,8 +3,10 @@
 :class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
 statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
 downloads, ``/_emulator/`` control, ``POST /`` STS GetCallerIdentity, everything else is routed by
-the botocore model. Caller identity comes from the SigV4 Authorization header (signatures are not
-verified: the emulator trusts localhost). API errors answer the rest-json way: status, header
+the botocore model. The API and STS authenticate every request by its SigV4 signature (``_auth``),
+unless ``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
+downloads check their own presigned-style URLs; the control API is not an AWS API and is not signed.
+API errors answer the rest-json way: status, header
 ``x-amzn-ErrorType: <Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
 """
 
@@ -14,6 +16,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from ._auth import STS_CODES, AuthFailure, authenticate, aws_region, omics_regions
 from ._config import EmulatorConfig, config_from_json, stats_to_json
 from ._definition import S3Reader
 from ._export import Exporter, stream_grant
@@ -38,6 +42,7 @@ log = logging.getLogger("archiver.testing")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[0-9]{8}/([^/,\s]+)/")
 _ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazonaws.omics/"
+_AUTH_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.coral.service/"
 
 
 def caller_of(headers: Mapping[str, str], query: Mapping[str, str]) -> Caller:
@@ -68,6 +73,31 @@ class Core:
             self._s3 = S3Reader(self.config.s3_endpoint_url)
         return self._s3
 
+    async def authenticate(self, request: web.Request, service: str) -> Caller:
+        """The caller of ``request`` signed for ``service``; raises ``AuthFailure`` if refused."""
+        config = self.config
+        if not config.authentication:
+            return caller_of(request.headers, request.query)
+        regions = config.regions
+        identity = authenticate(
+            method=request.method,
+            raw_path=request.raw_path,
+            headers=request.headers,
+            body=await request.read(),
+            service=service,
+            regions=regions
+            if regions is not None
+            else (omics_regions() if service == "omics" else aws_region),
+            credentials=config.credentials,
+            now=time.time(),
+        )
+        return Caller(
+            account=identity.account,
+            region=identity.region,
+            access_key=identity.access_key,
+            session_token=identity.session_token,
+        )
+
     def reconfigure(self, config: EmulatorConfig) -> None:
         if config.random_seed != self.config.random_seed:
             self.governor.reseed(config.random_seed)
@@ -82,12 +112,12 @@ class Core:
         self._s3.close()
 
 
-def _error(code: str, message: str, status: int) -> web.Response:
+def _error(code: str, message: str, status: int, namespace: str = _ERROR_NAMESPACE) -> web.Response:
     return web.Response(
         status=status,
         body=json.dumps({"message": message}).encode(),
         content_type="application/json",
-        headers={"x-amzn-ErrorType": f"{code}:{_ERROR_NAMESPACE}", "x-amzn-RequestId": str(uuid.uuid4())},
+        headers={"x-amzn-ErrorType": f"{code}:{namespace}", "x-amzn-RequestId": str(uuid.uuid4())},
     )
 
 
@@ -105,13 +135,13 @@ def _sts_identity(caller: Caller) -> web.Response:
     return web.Response(body=body.encode(), content_type="text/xml")
 
 
-def _sts_error(code: str, message: str) -> web.Response:
+def _sts_error(code: str, message: str, status: int = 400) -> web.Response:
     body = (
         '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
         f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
         f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
     )
-    return web.Response(status=400, body=body.encode(), content_type="text/xml")
+    return web.Response(status=status, body=body.encode(), content_type="text/xml")
 
 
 def build_app(core: Core) -> web.Application:
@@ -121,11 +151,17 @@ def build_app(core: Core) -> web.Application:
         if request.method == "POST" and request.raw_path.split("?")[0] == "/":
             return await sts(request)
         route = match_route(request.method, request.raw_path)
+        if route is not None:
+            core.stats.call(route[0].name)
+        try:
+            caller = await core.authenticate(request, "omics")
+        except AuthFailure as exc:
+            if route is not None:
+                core.stats.failed(route[0].name, exc.code)
+            return _error(exc.code, exc.message, 403, _AUTH_NAMESPACE)
         if route is None:
             return _error("UnknownOperationException", "Unknown operation", 404)
         op, labels = route
-        caller = caller_of(request.headers, request.query)
-        core.stats.call(op.name)
         config = core.config
         try:
             if config.latency > 0:
@@ -153,11 +189,22 @@ def build_app(core: Core) -> web.Application:
         return web.Response(status=status, body=payload, content_type="application/json", headers=headers)
 
     async def sts(request: web.Request) -> web.Response:
+        core.stats.call("GetCallerIdentity")
+        try:
+            caller = await core.authenticate(request, "sts")
+        except AuthFailure as exc:
+            core.stats.failed("GetCallerIdentity", STS_CODES[exc.code])
+            message = (
+                "Request is missing Authentication Token"
+                if exc.code == "MissingAuthenticationTokenException"
+                else exc.message
+            )
+            return _sts_error(STS_CODES[exc.code], message, 403)
         form: Mapping[str, Any] = await request.post()
         action = form.get("Action") or request.query.get("Action")
         if action != "GetCallerIdentity":
             return _sts_error("InvalidAction", f"The emulator does not implement STS action {action}")
-        return _sts_identity(caller_of(request.headers, request.query))
+        return _sts_identity(caller)
 
     async def download(request: web.Request) -> web.StreamResponse:
         checked = core.exporter.check(request)

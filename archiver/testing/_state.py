@@ -47,6 +47,7 @@ class Caller:
     account: str
     region: str
     access_key: str
+    session_token: str | None = None
 
 
 @dataclass(eq=False, kw_only=True)
