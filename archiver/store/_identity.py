@@ -154,7 +154,13 @@ async def open_archive(
         else:
             await require_archive(store)
         if create if clean is None else clean:
-            removed = await store.cleanup_temporary(STALE_TEMPORARY)
+            try:
+                removed = await store.cleanup_temporary(STALE_TEMPORARY)
+            except StoreError as exc:  # e.g. no s3:ListBucketMultipartUploads: not worth failing the run
+                log.warning(
+                    "cannot remove what killed runs left: %s", exc.message, extra={"event": "leftovers"}
+                )
+                removed = 0
             if removed:
                 log.info(
                     "removed %d temporary object(s) that killed runs left in %s",
