@@ -66,8 +66,17 @@ async def run_backup(
             await workers_stack.enter_async_context(Worker(k))
             for k in range(1, sharding.processes if sharding else 1)
         ]
-        async with backup_lock(store, run_id=run_id, enabled=not config.dry_run):
-            previous = await _run(api, store, config, report, progress, sharding, workers)
+        identity = await _identity(api, config)
+        report.partition, report.account, report.region = (
+            identity.partition,
+            identity.account,
+            identity.region,
+        )
+        target = (identity.partition, identity.account, identity.region)
+        async with backup_lock(
+            store, run_id=run_id, target=target, wait=config.lock_wait, enabled=not config.dry_run
+        ):
+            previous = await _run(api, store, config, report, progress, sharding, workers, identity)
             report.api = {"throttled": api.throttles, "retried": api.retries}
             if api.throttles:
                 log.info(
@@ -92,23 +101,13 @@ async def _run(
     progress: Callable[[BackupReport], None] | None,
     sharding: Sharding | None,
     workers: list[Worker],
+    identity: CallerIdentity,
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
     with work_directory("archiver", config.work_dir) as tmp:
         async with Downloader(concurrency=config.download_concurrency) as dl:
             pipeline = Pipeline(api, store, config, dl)
             listed = [w async for w in api.list_workflows()]
-            if config.account:
-                identity = CallerIdentity(
-                    partition=partition_of(api.region), account=config.account, region=api.region
-                )
-            else:
-                identity = await api.caller_identity()
-            report.partition, report.account, report.region = (
-                identity.partition,
-                identity.account,
-                identity.region,
-            )
             previous = await account_state(
                 store, partition=identity.partition, account=identity.account, region=identity.region
             )
@@ -143,6 +142,13 @@ async def _run(
                         ResourceNotFound(f"workflow {wanted} was not found", operation="ListWorkflows"),
                     )
     return previous
+
+
+async def _identity(api: OmicsApi, config: BackupConfig) -> CallerIdentity:
+    """Whose workflows these are: from ``--account-id``, else from STS (the lock is per target)."""
+    if config.account:
+        return CallerIdentity(partition=partition_of(api.region), account=config.account, region=api.region)
+    return await api.caller_identity()
 
 
 async def _dispatch(

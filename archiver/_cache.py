@@ -1,8 +1,9 @@
 """A local cache of small immutable store objects (snapshots, bundle summaries), never a source of truth.
 
-Why: ``list``, ``snapshots`` and ``show`` read every snapshot of a store. Snapshots and bundles are
-immutable once written (``put_*(if_absent=True)``), so a copy kept on disk stays correct for as long
-as its key exists in the store. The store stays the only source of truth:
+Why: ``list``, ``snapshots``, ``show`` and ``report`` read every snapshot of a store. Callers also
+keep what they derived from exactly those bytes (a snapshot's schema check, a bundle's manifest).
+Snapshots and bundles are immutable once written (``put_*(if_absent=True)``), so a copy kept on
+disk stays correct for as long as its key exists in the store. The store stays the only source of truth:
 
 * an entry is used only for a key the store has just *listed*, and only if its size matches what
   the store listed (for whole objects); a key the store no longer lists is dropped from the cache;

@@ -20,6 +20,8 @@ key or by ``<uuid>@<state>``.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import re
 import secrets
@@ -59,6 +61,7 @@ SNAPSHOT_LIMIT = 64 << 20
 HealthOmics' quotas holds far fewer). Larger objects under ``snapshots/`` are refused unread."""
 _SUMMARY_NAMESPACE = "bundle-summaries"
 _SNAPSHOT_NAMESPACE = "snapshots"
+_VALID_NAMESPACE = "snapshots-valid"
 
 
 @dataclass(frozen=True)
@@ -183,13 +186,18 @@ def _one(selector: str, hits: list[str], *, newest: bool = False) -> str:
     return hits[0]
 
 
-def parse_snapshot(key: str, raw: bytes) -> dict[str, Any]:
-    """Parse and validate a snapshot's bytes; :class:`BundleError` naming the key and the problem."""
+def parse_snapshot(key: str, raw: bytes, *, validated: bool = False) -> dict[str, Any]:
+    """Parse and validate a snapshot's bytes; :class:`BundleError` naming the key and the problem.
+
+    ``validated``: these exact bytes passed the current snapshot schema before (see
+    :func:`_valid_mark`), so the schema walk, which dominates the cost of reading a large
+    snapshot, is skipped; everything else is still checked.
+    """
     try:
         doc = load_json_object(raw, f"snapshot {key}")
     except ValueError as exc:
         raise BundleError(str(exc), key=key) from None
-    found = _schema.problems("snapshot", doc)
+    found = [] if validated else _schema.problems("snapshot", doc)
     if found:
         raise BundleError(f"snapshot {key} is invalid at {found[0].path}: {found[0].message}", key=key)
     parsed = _layout.parse_snapshot_key(key)
@@ -218,19 +226,41 @@ class _Listing:
             self.problems.append((exc.key or prefix, exc.message))
 
 
+@functools.cache
+def _schema_fingerprint() -> str:
+    return hashlib.sha256(canonical_json(_schema.schema("snapshot"))).hexdigest()
+
+
+def _valid_mark(raw: bytes) -> bytes:
+    """What the cache keeps once ``raw`` passed the snapshot schema: its SHA-256 and the schema's.
+
+    A later read of the same cached bytes under the same schema skips the schema walk; any other
+    bytes or schema do not match and are validated again.
+    """
+    return f"{hashlib.sha256(raw).hexdigest()} {_schema_fingerprint()}".encode("ascii")
+
+
 async def _load_one(store: Store, cache: Cache, info: ObjectInfo) -> dict[str, Any] | None:
     cached = cache.get(_SNAPSHOT_NAMESPACE, info.key, size=info.size)
     if cached is not None:
+        mark = _valid_mark(cached)
+        trusted = cache.get(_VALID_NAMESPACE, info.key) == mark
         try:
-            return parse_snapshot(info.key, cached)
+            doc = parse_snapshot(info.key, cached, validated=trusted)
         except BundleError:
             cache.discard(_SNAPSHOT_NAMESPACE, info.key)
+            cache.discard(_VALID_NAMESPACE, info.key)
+        else:
+            if not trusted:
+                cache.put(_VALID_NAMESPACE, info.key, mark)
+            return doc
     try:
         raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
     except ObjectNotFound:
         return None  # deleted (pruned) since it was listed
     doc = parse_snapshot(info.key, raw)
     cache.put(_SNAPSHOT_NAMESPACE, info.key, raw)
+    cache.put(_VALID_NAMESPACE, info.key, _valid_mark(raw))
     return doc
 
 
@@ -267,6 +297,7 @@ async def load_catalog(
         listed.append(info)
     if account is None and region is None and listing.complete:
         cache.retain(_SNAPSHOT_NAMESPACE, (i.key for i in listed))
+        cache.retain(_VALID_NAMESPACE, (i.key for i in listed))
     sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
 
     async def load(info: ObjectInfo) -> tuple[ObjectInfo, dict[str, Any] | None, str | None]:

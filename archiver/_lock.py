@@ -21,6 +21,16 @@ with read-after-write listing (local directories, S3 since December 2020) and wi
 * Releasing deletes the marker; where S3 Object Lock forbids that, the marker is overwritten with
   ``"ended": true`` (a new object version is always allowed), which counts as released.
 
+One backup per target: a backup marker names the partition, account and region it is for. Two
+backups of one target would throttle each other and both be slower than one, so a second one
+waits (``wait``, the CLI's ``--lock-wait``) and then refuses, naming who holds the target. Both
+write first and look second; when each sees the other, the one whose marker key sorts later
+withdraws, and the earlier one waits for it to go; one that sees only later markers waits for them
+too (they either withdraw or are already running). A marker written on this host by a process
+that no longer exists is dead at once, whatever its age: it is ignored and removed (a crash, a
+kill -9). Markers of other hosts can only go stale. ``omics-archiver unlock`` removes dead and
+stale markers (``--remove-all``: every marker), as restic's ``unlock`` does.
+
 Described for users in ``docs/format.md`` ("Concurrency and pruning").
 """
 
@@ -96,18 +106,45 @@ class LockInfo:
     refreshed_at: datetime | None
     ended: bool
     modified: datetime | None
+    target: str | None = None  # "partition/account/region" of a backup marker, if it says
 
     def last_sign_of_life(self) -> datetime | None:
         times = [t for t in (self.refreshed_at, self.modified) if t is not None]
         return max(times) if times else None
 
+    def dead_here(self) -> bool:
+        """Written on this host by a process that no longer exists."""
+        return self.host == socket.gethostname() and self.pid is not None and not _pid_alive(self.pid)
+
     def live(self, now: datetime, stale_after: float) -> bool:
         seen = self.last_sign_of_life()
-        return not self.ended and seen is not None and (now - seen).total_seconds() < stale_after
+        fresh = seen is not None and (now - seen).total_seconds() < stale_after
+        return not self.ended and fresh and not self.dead_here()
 
     def describe(self) -> str:
         since = rfc3339(self.created_at) if self.created_at else "an unknown time"
         return f"{self.kind} run {self.run_id} on {self.host} (pid {self.pid}) since {since}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we can check: judged by age alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def _target_of(doc: dict[str, Any]) -> str | None:
+    target = doc.get("target")
+    if isinstance(target, dict) and all(
+        isinstance(target.get(k), str) for k in ("partition", "account", "region")
+    ):
+        return f"{target['partition']}/{target['account']}/{target['region']}"
+    return None
 
 
 def _time(value: Any) -> datetime | None:
@@ -138,6 +175,7 @@ async def _read_marker(store: Store, key: str, modified: datetime | None) -> Loc
         refreshed_at=_time(doc.get("refreshedAt")),
         ended=doc.get("ended") is True,
         modified=modified,
+        target=_target_of(doc),
     )
 
 
@@ -156,8 +194,17 @@ async def list_locks(store: Store, kind: LockKind | None = None) -> list[LockInf
 class StoreLock:
     """A marker this process holds; refreshed in the background until released."""
 
-    def __init__(self, store: Store, kind: LockKind, run_id: str, timing: LockTiming, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kind: LockKind,
+        run_id: str,
+        timing: LockTiming,
+        clock: Clock,
+        target: tuple[str, str, str] | None = None,
+    ) -> None:
         self.store, self.kind, self.run_id, self.timing, self.clock = store, kind, run_id, timing, clock
+        self.target = target
         stamp = clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.key = f"{LOCK_PREFIX}{kind}-{stamp}-{secrets.token_hex(4)}.json"
         self.created = clock()
@@ -179,6 +226,8 @@ class StoreLock:
             "refreshedAt": rfc3339(self.clock()),
             "ended": ended,
         }
+        if self.target is not None:
+            doc["target"] = dict(zip(("partition", "account", "region"), self.target, strict=True))
         return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
 
     async def acquire(self) -> None:
@@ -258,22 +307,25 @@ async def backup_lock(
     store: Store,
     *,
     run_id: str,
+    target: tuple[str, str, str] | None = None,
+    wait: float = 0.0,
     timing: LockTiming | None = None,
     enabled: bool = True,
     clock: Clock = _utcnow,
 ) -> AsyncIterator[StoreLock | None]:
-    """Hold a backup marker for the block; first wait (up to ``timing.wait``) for a running prune.
+    """Hold a backup marker for ``target`` (partition, account, region) for the block.
 
-    Wrap everything from the first read of the store to the snapshot write. ``enabled=False`` (a
-    dry run, which writes nothing) holds no marker. Raises :class:`StoreError` if a prune is still
-    running after ``timing.wait`` seconds, or if the marker is lost during the block.
+    First wait up to ``wait`` seconds for another backup of the same target (see the module
+    docstring), then up to ``timing.wait`` for a running prune. Wrap everything from the first read
+    of the store to the snapshot write. ``enabled=False`` (a dry run, which writes nothing) holds no
+    marker. Raises :class:`StoreError` naming the other backup's host, pid and start, if it is still
+    running after ``wait``; or if a prune still runs after ``timing.wait``; or if the marker is lost.
     """
     if not enabled:
         yield None
         return
     timing = timing or LockTiming()
-    lock = StoreLock(store, "backup", run_id, timing, clock)
-    await lock.acquire()
+    lock = await _exclusive_backup_marker(store, run_id, target, wait, timing, clock)
     async with _held(lock):
         deadline = time.monotonic() + timing.wait
         while running := await lock.others("prune"):
@@ -287,6 +339,75 @@ async def backup_lock(
             log.info("waiting for a running prune: %s", running[0].describe(), extra={"event": "lock-wait"})
             await asyncio.sleep(timing.poll)
         yield lock
+
+
+_SETTLE = 3.0  # seconds a first-comer waits for a later rival to see it and withdraw
+
+
+async def _rivals(lock: StoreLock) -> list[LockInfo]:
+    """Live backup markers of ``lock``'s target (a marker that names none may be of any target);
+    dead markers of this host are removed on the way."""
+    now = lock.clock()
+    found = []
+    for m in await list_locks(lock.store, "backup"):
+        if m.key == lock.key:
+            continue
+        if m.dead_here() and not m.ended:
+            log.warning(
+                "taking over the lock of %s: that process no longer exists",
+                m.describe(),
+                extra={"event": "lock-takeover", "key": m.key},
+            )
+            with contextlib.suppress(ArchiverError):
+                await lock.store.delete(m.key)
+            continue
+        mine = "/".join(lock.target) if lock.target else None
+        if m.live(now, lock.timing.stale_after) and (m.target is None or mine is None or m.target == mine):
+            found.append(m)
+    return found
+
+
+async def _exclusive_backup_marker(
+    store: Store,
+    run_id: str,
+    target: tuple[str, str, str] | None,
+    wait: float,
+    timing: LockTiming,
+    clock: Clock,
+) -> StoreLock:
+    """A backup marker once no other backup of ``target`` runs; StoreError after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    what = f"account {target[1]} in {target[2]}" if target else "this store"
+    poll = min(timing.poll, 1.0)
+    while True:
+        lock = StoreLock(store, "backup", run_id, timing, clock, target)
+        await lock.acquire()
+        try:
+            rivals = await _rivals(lock)
+            if rivals and not any(r.key < lock.key for r in rivals):
+                # First come: every rival came later, and withdraws once it sees us, or is already
+                # running without having seen us; wait for them to go either way.
+                settle = time.monotonic() + max(_SETTLE, deadline - time.monotonic())
+                while rivals and time.monotonic() < settle:
+                    await asyncio.sleep(poll)
+                    rivals = await _rivals(lock)
+        except BaseException:
+            await lock.release()
+            raise
+        if not rivals:
+            return lock
+        await lock.release()
+        if time.monotonic() >= deadline:
+            waited = f" after waiting {wait:.0f} s (--lock-wait)" if wait > 0 else ""
+            raise StoreError(
+                f"another backup of {what} is running: {rivals[0].describe()}; refused{waited}. "
+                f"If that process is gone, 'omics-archiver unlock' removes its lock {rivals[0].key}",
+                key=rivals[0].key,
+            )
+        log.info(
+            "waiting for another backup of %s: %s", what, rivals[0].describe(), extra={"event": "lock-wait"}
+        )
+        await asyncio.sleep(poll)
 
 
 @asynccontextmanager
@@ -325,14 +446,15 @@ async def prune_lock(
 
 
 async def remove_dead_locks(
-    store: Store, *, timing: LockTiming | None = None, clock: Clock = _utcnow
+    store: Store, *, timing: LockTiming | None = None, clock: Clock = _utcnow, remove_all: bool = False
 ) -> list[str]:
-    """Delete markers that are ended or stale; return their keys (Object Lock: left, not an error)."""
+    """Delete markers that are ended, stale, or of a process of this host that no longer exists (with
+    ``remove_all``, every marker); return their keys (Object Lock: left, not an error)."""
     timing = timing or LockTiming()
     now = clock()
     removed = []
     for marker in await list_locks(store):
-        if marker.live(now, timing.stale_after):
+        if marker.live(now, timing.stale_after) and not remove_all:
             continue
         try:
             await store.delete(marker.key)

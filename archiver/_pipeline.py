@@ -85,6 +85,7 @@ class BackupConfig:
     export_attempts: int = 6
     dry_run: bool = False
     work_dir: Path | None = None
+    lock_wait: float = 0.0  # seconds to wait for another backup of the same account and region
 
     @property
     def filtered(self) -> bool:

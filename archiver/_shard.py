@@ -40,6 +40,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -471,6 +472,11 @@ async def _main() -> int:
 
 
 def main() -> int:
+    # Ctrl-C, SIGTERM and SIGHUP reach the whole process group (or systemd's cgroup): the parent
+    # alone decides, stops the run cleanly and then kills its workers; a worker that died on its
+    # own would only fail its workflows first. A worker whose parent dies sees its stdin close.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     return asyncio.run(_main())
 
 

@@ -157,3 +157,34 @@ def test_report_reads_both_stores_and_caches_manifests(
     assert len(list((cache / "manifests").rglob("*.tar.zst"))) == 12
     again = run(archive, capsys, "report", cache=cache)
     assert again["images"] == first["images"] and again["targets"][0]["grid"] == target["grid"]
+
+
+def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
+    archives: dict[str, Archive],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cached snapshot is schema-checked once; bytes changed in the cache are checked again and refused."""
+    import archiver._catalog as catalog_module
+
+    archive, cache = archives["file"], tmp_path / "cache"
+    walks: list[str] = []
+    real = catalog_module._schema.problems
+
+    def counting(name: Any, doc: object) -> Any:
+        if name == "snapshot":
+            walks.append(str(name))
+        return real(name, doc)
+
+    monkeypatch.setattr(catalog_module._schema, "problems", counting)
+    first = run(archive, capsys, "snapshots", cache=cache)
+    assert len(walks) == 2 and len(list((cache / "snapshots-valid").rglob("*.json"))) == 2
+    walks.clear()
+    assert run(archive, capsys, "snapshots", cache=cache) == first and walks == []
+    entry = sorted((cache / "snapshots").rglob("*.json"))[-1]
+    raw = entry.read_bytes()
+    assert b'"complete": true' in raw
+    entry.write_bytes(raw.replace(b'"complete": true', b'"complete": 1234'))  # same size, invalid
+    assert run(archive, capsys, "snapshots", cache=cache) == first
+    assert len(walks) == 2  # the changed entry failed its check, the store's copy passed

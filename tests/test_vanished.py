@@ -82,13 +82,22 @@ def test_a_filtered_snapshot_never_hides_the_last_good_state(
             assert (store / entry["key"]).exists(), entry["key"]
 
 
+@pytest.mark.parametrize("kind", ["file", "s3"])
 def test_a_run_that_finds_none_of_the_archived_workflows_is_not_a_success(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], twenty: tuple[Emulator, list[str]]
+    kind: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    twenty: tuple[Emulator, list[str]],
+    request: pytest.FixtureRequest,
 ) -> None:
     emu, ids = twenty
-    store = tmp_path / "archive"
+    if kind == "s3":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        where = ["--store", f"s3://{bucket}/archive", "--s3-endpoint-url", endpoint]
+    else:
+        where = ["--store", str(tmp_path / "archive")]
     metrics = tmp_path / "backup.prom"
-    base = ["--store", str(store), "--endpoint-url", emu.url, "--log-format", "json", "--json"]
+    base = [*where, "--endpoint-url", emu.url, "--log-format", "json", "--json"]
     assert main(["backup", *base]) == 0
     capsys.readouterr()
     problems: list[str] = []

@@ -6,6 +6,7 @@ The CLI is the only place that reads the environment, prints, and maps errors to
     3  partial: some workflows failed or were quarantined; the rest is archived
     1  failure: nothing could be done (or verification found problems)
     2  usage error: bad arguments or configuration
+    130, 143, 129  stopped by Ctrl-C, SIGTERM or SIGHUP (128 + the signal): nothing half-written
 
 Each command lives in its own module with ``add_parser(subparsers)`` registering a ``run``
 function that returns the exit code.
@@ -14,17 +15,21 @@ function that returns the exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 
 from .._errors import ArchiverError, UsageError
 from .._version import __version__
-from . import _archive, _backup, _delete, _emulator, _report, _restore
+from . import _archive, _backup, _delete, _emulator, _report, _restore, _unlock
 from ._common import EXIT_FAILURE, EXIT_USAGE, print_error
 
 __all__ = ["main"]
 
-_COMMANDS = (_backup, _restore, _delete, _archive, _report, _emulator)
+_COMMANDS = (_backup, _restore, _delete, _archive, _report, _unlock, _emulator)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +48,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# SIGTERM is what systemd, docker and timeout send; SIGHUP what a closed terminal sends.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _stop_like_ctrl_c(received: list[int]) -> Iterator[None]:
+    """Treat SIGTERM and SIGHUP exactly as Ctrl-C while the command runs.
+
+    The handler hands the signal to whatever handles SIGINT at that moment: inside ``asyncio.run``
+    that cancels the main task, so every ``finally`` runs (temporary files removed, the lock
+    released, no snapshot written) before ``KeyboardInterrupt`` comes out; outside, it raises
+    ``KeyboardInterrupt`` at once. ``received`` records which signal it was.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        on_sigint = signal.getsignal(signal.SIGINT)
+        if callable(on_sigint):
+            on_sigint(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
+    received: list[int] = []
     try:
-        return run(args)
+        with _stop_like_ctrl_c(received):
+            return run(args)
     except UsageError as exc:
         print_error(exc.message)
         return EXIT_USAGE
@@ -56,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(exc.message)
         return EXIT_FAILURE
     except KeyboardInterrupt:
+        if received:
+            name = signal.Signals(received[0]).name
+            print_error(
+                f"stopped by {name}; nothing half-written is left in the store, and its lock is released"
+            )
+            return 128 + received[0]
         print_error("interrupted; nothing half-written is left in the store")
         return 130
 

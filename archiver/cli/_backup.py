@@ -34,6 +34,7 @@ from ._common import (
     rates_from,
     setup_logging,
     store_options,
+    wait_seconds,
 )
 from ._words import count
 
@@ -97,6 +98,14 @@ def add_parser(sub: Any) -> None:
         f"{_MAX_PROCESSES})",
     )
     add_rate_options(run)
+    run.add_argument(
+        "--lock-wait",
+        type=wait_seconds,
+        default=0.0,
+        metavar="DURATION",
+        help="if another backup of the same account and region is running, wait up to DURATION (e.g. 30m) "
+        "for it to finish, then refuse (default: refuse at once)",
+    )
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
@@ -156,6 +165,7 @@ def run_command(args: argparse.Namespace) -> int:
         download_concurrency=args.download_concurrency,
         dry_run=args.dry_run,
         work_dir=args.work_dir,
+        lock_wait=args.lock_wait,
     )
 
     async def go() -> BackupReport:
