@@ -3,16 +3,19 @@
 Starts `omics-archiver emulator` seeded from examples/seed, runs `omics-archiver backup` against it
 twice (the second run finds nothing changed and downloads no definition), shows the files, verifies
 every bundle, lists the archived workflows, writes the archive's report page, and stops the
-emulator. It uses fake credentials: it never talks to AWS. The seed fixes every uuid and creation
-time, so running the demo again into the same archive writes nothing new.
+emulator. It uses fake credentials: it never talks to AWS. The emulator is given their secret
+(`--credentials`), so it verifies every request's SigV4 signature as AWS does. The seed fixes every
+uuid and creation time, so running the demo again into the same archive writes nothing new.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,8 +41,13 @@ def main() -> int:
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
+    secrets = tempfile.TemporaryDirectory(prefix="omics-demo-")
+    credentials = Path(secrets.name) / "credentials.json"
+    credentials.write_text(
+        json.dumps({"123456789012": {"secret_access_key": "demo-secret", "account_id": "123456789012"}})
+    )
     emulator = subprocess.Popen(
-        [*CLI, "emulator", "--port", "0", "--seed", args.seed],
+        [*CLI, "emulator", "--port", "0", "--seed", args.seed, "--credentials", str(credentials)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -72,6 +80,7 @@ def main() -> int:
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
+        secrets.cleanup()
 
 
 if __name__ == "__main__":

@@ -379,3 +379,54 @@ def test_a_session_token_is_never_logged_or_stored(
     for path in store.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+# -- the verifier itself, against botocore's signer ------------------------------------------------
+
+VERIFY_CASES = [
+    ("GET", "/workflow/1234567?export=DEFINITION&export=README&type=PRIVATE", b""),
+    ("GET", "/tags/arn%3Aaws%3Aomics%3Aus-east-1%3A123456789012%3Aworkflow%2F1234567", b""),
+    ("GET", "/workflow?name=a%20b%2Bc%26d%3D&maxResults=5", b""),
+    ("POST", "/workflow", json.dumps({"name": "ü ☃", "engine": "WDL"}).encode()),
+    ("DELETE", "/tags/arn%3Aaws%3Aomics%3Aus-east-1%3A123456789012%3Aworkflow%2F1?tagKeys=b&tagKeys=a", b""),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), VERIFY_CASES)
+def test_the_verifier_accepts_what_botocore_signs_and_nothing_altered(
+    method: str, path: str, body: bytes
+) -> None:
+    from multidict import CIMultiDict
+
+    from archiver.testing._auth import AuthFailure, authenticate
+
+    url = "http://127.0.0.1:8080"
+    request = AWSRequest(method=method, url=url + path, data=body, headers={"X-Custom": "a   b "})
+    SigV4Auth(Credentials(TEMP_KEY, TEMP_SECRET, TOKEN), "omics", "us-east-1").add_auth(request)
+    headers = CIMultiDict(request.headers.items())
+    headers["Host"] = "127.0.0.1:8080"
+
+    def check(**changes: Any) -> Any:
+        args = {"method": method, "raw_path": path, "headers": headers, "body": body, **changes}
+        return authenticate(
+            **args,
+            service="omics",
+            regions={"us-east-1"},
+            credentials=KNOWN,
+            now=dt.datetime.now(dt.UTC).timestamp(),
+        )
+
+    identity = check()
+    assert (identity.account, identity.region, identity.session_token) == (TEMP_ACCOUNT, "us-east-1", TOKEN)
+    altered_headers = CIMultiDict(headers)
+    altered_headers["Host"] = "127.0.0.1:8081"
+    for changes in (
+        {"method": "PUT"},
+        {"raw_path": path.replace("/", "/x", 1)},
+        {"raw_path": path + ("&" if "?" in path else "?") + "extra=1"},
+        {"body": body + b" "},
+        {"headers": altered_headers},
+    ):
+        with pytest.raises(AuthFailure) as refused:
+            check(**changes)
+        assert refused.value.code == "InvalidSignatureException", changes

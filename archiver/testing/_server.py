@@ -6,8 +6,8 @@ downloads, ``/_emulator/`` control, ``POST /`` STS GetCallerIdentity, everything
 the botocore model. The API and STS authenticate every request by its SigV4 signature (``_auth``),
 unless ``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
 downloads check their own presigned-style URLs; the control API is not an AWS API and is not signed.
-API errors answer the rest-json way: status, header
-``x-amzn-ErrorType: <Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
+API errors answer the rest-json way: status, header ``x-amzn-ErrorType:
+<Code>:http://internal.amazon.com/coral/...`` and body ``{"message": ...}``.
 """
 
 from __future__ import annotations
