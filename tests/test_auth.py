@@ -3,7 +3,8 @@
 The emulator runs as a process with a credentials file and is called by the stock AWS CLI (the
 codes it reports are what botocore parsed from the wire), or by requests signed with botocore's own
 ``SigV4Auth`` where a test must choose the signing time, service or body. The archiver side runs the
-real CLI against an emulator that knows the secrets, so a wrong one is refused for real.
+real CLI against an emulator that knows the secrets, so a wrong one is refused for real. The last
+tests are unit tests of the verifier (against botocore's signer) and of the error translation.
 """
 
 from __future__ import annotations
@@ -430,3 +431,27 @@ def test_the_verifier_accepts_what_botocore_signs_and_nothing_altered(
         with pytest.raises(AuthFailure) as refused:
             check(**changes)
         assert refused.value.code == "InvalidSignatureException", changes
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+    ],
+)
+def test_auth_codes_are_one_error_class_and_never_retried(code: str) -> None:
+    from archiver import AuthenticationError
+    from archiver._aws import retry_kind, translate_client_error
+
+    exc = ClientError(
+        {"Error": {"Code": code, "Message": "no."}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+        "ListWorkflows",
+    )
+    assert retry_kind(exc) is None
+    error = translate_client_error(exc, "ListWorkflows")
+    assert isinstance(error, AuthenticationError) and error.code == code
+    assert "\n" not in error.message and code in error.message and "credentials" in error.message

@@ -85,6 +85,20 @@ def test_unwritable_paths_are_found_before_the_work(
         emu,
     )
     assert "--metrics-file" in err
+    nowhere = ["--work-dir", str(tmp_path / "nowhere")]
+    restore = ["restore", "--store", str(tmp_path / "a"), "--all", "--to-endpoint-url", emu.url]
+    assert "--work-dir" in _refused([*restore, *nowhere], capsys, emu)
+    delete = [
+        "delete",
+        "--store",
+        str(tmp_path / "a"),
+        "--workflow-id",
+        "1",
+        "--yes",
+        "--endpoint-url",
+        emu.url,
+    ]
+    assert "--work-dir" in _refused([*delete, *nowhere], capsys, emu)
 
 
 def test_missing_credentials_are_found_before_any_call(

@@ -142,6 +142,31 @@ def test_a_running_backup_is_named_and_a_killed_ones_lock_is_taken_over_at_once(
     assert not list(store.glob("locks/*.json"))
 
 
+def test_two_backups_started_together_one_runs_and_one_refuses(tmp_path: Path) -> None:
+    """Each writes its marker first and looks second, so at least one sees the other; exactly one runs."""
+    store = tmp_path / "archive"
+    config = EmulatorConfig(latency=0.05, faults=Faults(slow_download_bps=400_000))
+    with Emulator(config, seed_dir=SEED) as emu:
+        cmd = [
+            sys.executable,
+            "-m",
+            "archiver.cli",
+            "backup",
+            "--store",
+            str(store),
+            "--endpoint-url",
+            emu.url,
+        ]
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in "ab"
+        ]
+        results = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    [refusal] = [err for code, err in results if code == 1]
+    assert "another backup of account 123456789012 in us-east-1 is running" in refusal
+    assert len(list(store.glob("snapshots/**/*.json"))) == 1
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "processes"), [(signal.SIGTERM, 143, "1"), (signal.SIGHUP, 129, "2")]
 )

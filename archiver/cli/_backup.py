@@ -85,7 +85,13 @@ def add_parser(sub: Any) -> None:
         help="workflows in flight at once in each process (versions: twice that); the API rate limits "
         "set the pace",
     )
-    run.add_argument("--download-concurrency", type=positive_int, default=8, metavar="N")
+    run.add_argument(
+        "--download-concurrency",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="definition and README downloads at once, per process (default: %(default)s)",
+    )
     run.add_argument(
         "--processes",
         type=_processes_arg,

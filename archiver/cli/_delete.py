@@ -21,6 +21,7 @@ from ._common import (
     add_output_options,
     add_store_options,
     aws_settings,
+    check_writable_dir,
     setup_logging,
     store_options,
 )
@@ -72,6 +73,8 @@ def run_command(args: argparse.Namespace) -> int:
     if not (args.yes or args.dry_run or interactive):
         raise UsageError("refusing to delete without confirmation: stdin is not a terminal; pass --yes")
     progress = setup_logging(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
     settings = aws_settings(args)
     config = DeleteConfig(
         workflow_id=args.workflow_id, account=args.account_id, dry_run=args.dry_run, work_dir=args.work_dir

@@ -27,6 +27,7 @@ from ._common import (
     add_rate_options,
     add_store_options,
     aws_settings,
+    check_writable_dir,
     key_value,
     positive_int,
     print_error,
@@ -251,6 +252,8 @@ def run_command(args: argparse.Namespace) -> int:
     if not (config.selective or config.select_all):
         raise UsageError("say what to restore: --uuid, --workflow-id, --name or --all")
     settings = aws_settings(args, prefix="to-", rates=rates_from(args))
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
 
     async def go() -> RestoreReport:
         async with (

@@ -68,12 +68,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OP=P",
         help="extra throttling rate",
     )
-    parser.add_argument("--truncate-rate", type=float, default=0.0, metavar="P")
-    parser.add_argument("--expire-early-rate", type=float, default=0.0, metavar="P")
-    parser.add_argument("--slow-download-bps", type=int, default=None, metavar="N")
-    parser.add_argument("--random-seed", type=int, default=0, metavar="N")
-    parser.add_argument("--s3-endpoint-url", default=None, metavar="URL")
-    parser.add_argument("--list-shared-workflows", action="store_true")
+    parser.add_argument(
+        "--truncate-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of export downloads cut short after their Content-Length",
+    )
+    parser.add_argument(
+        "--expire-early-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of export URLs issued already expired (they state the normal lifetime)",
+    )
+    parser.add_argument(
+        "--slow-download-bps", type=int, default=None, metavar="N", help="cap export downloads at N bytes/s"
+    )
+    parser.add_argument(
+        "--random-seed", type=int, default=0, metavar="N", help="seed of every random draw (ids, faults)"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        default=None,
+        metavar="URL",
+        help="S3 endpoint to fetch definitionUri, readmeUri and containerRegistryMapUri objects from",
+    )
+    parser.add_argument(
+        "--list-shared-workflows",
+        action="store_true",
+        help="ListWorkflows also lists workflows shared with the caller (unknown in AWS)",
+    )
     auth = parser.add_argument_group("authentication (SigV4, on by default; see docs/emulator.md)")
     auth.add_argument(
         "--credentials",
