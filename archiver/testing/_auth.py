@@ -12,7 +12,9 @@ region, or has no credentials at all (a worker process that did not inherit them
   endpoint does not serve, whose date is not the request's, a signing time more than 15 minutes
   from the emulator's clock, or a signature that does not match: ``InvalidSignatureException``;
 - an access key the emulator does not know, or a session token that does not belong to it:
-  ``UnrecognizedClientException``.
+  ``UnrecognizedClientException``;
+- temporary credentials (issued by the emulator's STS AssumeRole, passed as ``sessions``) past
+  their expiry: ``ExpiredTokenException``.
 
 Which secrets are known: with a credentials file (:func:`load_credentials`), exactly its access keys,
 and the signature is recomputed from the request (canonical request, string to sign, derived key)
@@ -67,6 +69,7 @@ MISSING = "MissingAuthenticationTokenException"
 INCOMPLETE = "IncompleteSignatureException"
 INVALID = "InvalidSignatureException"
 UNRECOGNIZED = "UnrecognizedClientException"
+EXPIRED = "ExpiredTokenException"
 
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
@@ -82,6 +85,7 @@ class Credential:
     secret_access_key: str
     account_id: str
     session_token: str | None = None
+    expires_at: float | None = None
 
     def __repr__(self) -> str:  # never show a secret in a test failure or a log
         token = "set" if self.session_token else None
@@ -290,11 +294,13 @@ def authenticate(
     regions: Collection[str] | Callable[[str], bool],
     credentials: Mapping[str, Credential] | None,
     now: float,
+    sessions: Mapping[str, Credential] | None = None,
 ) -> Identity:
     """Who sent this request; raises :class:`AuthFailure` when an AWS endpoint would refuse it.
 
     ``service`` is the API's signing name; ``regions`` the regions this endpoint serves (a set, or a
-    predicate); ``credentials`` the known access keys (``None``: any 12-digit key, signature unchecked).
+    predicate); ``credentials`` the known access keys (``None``: any 12-digit key, signature unchecked);
+    ``sessions`` temporary credentials, always verified with their secret, token and expiry.
     """
     header = headers.get("Authorization")
     if not header:
@@ -311,11 +317,13 @@ def authenticate(
         raise AuthFailure(INCOMPLETE, "Authorization header requires existence of an 'X-Amz-Date' header.")
     _check_time(amz_date, scope_date, now)
     token = headers.get("X-Amz-Security-Token")
-    if credentials is None:
-        if not _ACCOUNT.fullmatch(access_key):
-            raise AuthFailure(UNRECOGNIZED, _BAD_TOKEN)
-        return Identity(access_key=access_key, account=access_key, region=region, session_token=token)
-    known = credentials.get(access_key)
+    known = (sessions or {}).get(access_key)
+    if known is None:
+        if credentials is None:
+            if not _ACCOUNT.fullmatch(access_key):
+                raise AuthFailure(UNRECOGNIZED, _BAD_TOKEN)
+            return Identity(access_key=access_key, account=access_key, region=region, session_token=token)
+        known = credentials.get(access_key)
     if known is None or token != known.session_token:
         raise AuthFailure(UNRECOGNIZED, _BAD_TOKEN)
     expected = signature(
@@ -323,6 +331,8 @@ def authenticate(
     )
     if not hmac.compare_digest(expected, sent):
         raise AuthFailure(INVALID, _MISMATCH)
+    if known.expires_at is not None and now >= known.expires_at:
+        raise AuthFailure(EXPIRED, "The security token included in the request is expired")
     return Identity(access_key=access_key, account=known.account_id, region=region, session_token=token)
 
 
@@ -331,5 +341,6 @@ STS_CODES: Mapping[str, str] = {
     INCOMPLETE: "IncompleteSignature",
     INVALID: "SignatureDoesNotMatch",
     UNRECOGNIZED: "InvalidClientTokenId",
+    EXPIRED: "ExpiredToken",
 }
 """The same refusals as STS (a query-protocol service) names them."""

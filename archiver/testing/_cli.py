@@ -116,6 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve only this region, as a regional endpoint does (repeatable; default: every region "
         "HealthOmics is offered in)",
     )
+    auth.add_argument(
+        "--deny-assume-role",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="STS AssumeRole of this role ARN answers AccessDenied (repeatable)",
+    )
     auth.add_argument("--no-auth", action="store_true", help="serve unsigned requests too (not like AWS)")
 
 
@@ -140,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         authentication=not args.no_auth,
         credentials=None if args.credentials is None else load_credentials(args.credentials),
         regions=frozenset(args.region) if args.region else None,
+        deny_assume_role=frozenset(args.deny_assume_role),
     )
 
 

@@ -88,6 +88,10 @@ class EmulatorConfig:
     are the known access keys (``None``: any 12-digit access key id is its account, and signatures
     cannot be verified, only their shape, scope and date); ``regions`` are the regions the endpoint
     serves (``None``: every region botocore lists for HealthOmics).
+
+    ``deny_assume_role`` are role ARNs STS AssumeRole refuses with AccessDenied (as the seed's
+    ``organization.json`` can also say); ``session_ttl`` overrides the lifetime in seconds of the
+    credentials AssumeRole issues (``None``: the request's DurationSeconds), so expiry can be tested.
     """
 
     url_ttl: float = 300.0
@@ -104,6 +108,8 @@ class EmulatorConfig:
     authentication: bool = True
     credentials: Mapping[str, Credential] | None = None
     regions: frozenset[str] | None = None
+    deny_assume_role: frozenset[str] = frozenset()
+    session_ttl: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +154,12 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
             changes[key] = simple[key](value)
         elif key == "s3_endpoint_url":
             changes[key] = None if value is None else str(value)
+        elif key == "session_ttl":
+            changes[key] = None if value is None else float(value)
+        elif key == "deny_assume_role":
+            if not isinstance(value, list):
+                raise ValueError("deny_assume_role must be a list of role ARNs")
+            changes[key] = frozenset(str(v) for v in value)
         elif key == "quotas":
             changes[key] = None if value is None else _float_map(value, "quotas")
         elif key == "faults":

@@ -156,7 +156,19 @@ def _load_workflow(core: Core, account: str, region: str, directory: Path) -> No
 
 
 def load_seed(core: Core, seed_dir: Path) -> None:
-    """Create every workflow, version and share of ``seed_dir`` in ``core``'s state."""
+    """Create every workflow, version and share of ``seed_dir`` in ``core``'s state.
+
+    A top-level ``organization.json`` (the organization, its accounts, guarded roles) goes to STS
+    and Organizations (``_sts``).
+    """
+    organization = seed_dir / "organization.json"
+    if organization.is_file():
+        from ._sts import OrganizationError
+
+        try:
+            core.directory.load(organization)
+        except OrganizationError as exc:
+            raise SeedError(str(exc)) from exc
     accounts = seed_dir / "accounts"
     if not accounts.is_dir():
         raise SeedError(f"{seed_dir}: has no accounts/ directory")

@@ -2,7 +2,8 @@
 
 :class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
 statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
-downloads, ``/_emulator/`` control, ``POST /`` STS GetCallerIdentity, everything else is routed by
+downloads, ``/_emulator/`` control, ``POST /`` STS (GetCallerIdentity, AssumeRole) or, with an
+``X-Amz-Target: AWSOrganizationsV20161128.*`` header, Organizations (``_sts``), everything else is routed by
 the botocore model. The API and STS authenticate every request by its SigV4 signature (``_auth``),
 unless ``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
 downloads check their own presigned-style URLs; the control API is not an AWS API and is not signed.
@@ -21,7 +22,6 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 
@@ -33,6 +33,14 @@ from ._faults import Governor, StatsRecorder
 from ._model import ApiError, match_route, parse_request, serialize_output
 from ._ops import CallContext, Operations
 from ._state import DEFAULT_ACCOUNT, DEFAULT_REGION, Caller, World
+from ._sts import (
+    ORGANIZATIONS_TARGET,
+    Directory,
+    organizations_error,
+    organizations_response,
+    sts_error,
+    sts_response,
+)
 
 __all__ = ["MAX_REQUEST_BYTES", "Core", "build_app", "caller_of"]
 
@@ -64,6 +72,7 @@ class Core:
         self.exporter = Exporter()
         self.governor = Governor(config.random_seed)
         self.stats = StatsRecorder()
+        self.directory = Directory()
         self._s3 = S3Reader(config.s3_endpoint_url)
         self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
 
@@ -77,7 +86,11 @@ class Core:
         """The caller of ``request`` signed for ``service``; raises ``AuthFailure`` if refused."""
         config = self.config
         if not config.authentication:
-            return caller_of(request.headers, request.query)
+            caller = caller_of(request.headers, request.query)
+            session = self.directory.sessions.get(caller.access_key)
+            if session is None:
+                return caller
+            return Caller(account=session.account, region=caller.region, access_key=caller.access_key)
         regions = config.regions
         identity = authenticate(
             method=request.method,
@@ -90,6 +103,7 @@ class Core:
             else (omics_regions() if service == "omics" else aws_region),
             credentials=config.credentials,
             now=time.time(),
+            sessions=self.directory.session_credentials,
         )
         return Caller(
             account=identity.account,
@@ -119,29 +133,6 @@ def _error(code: str, message: str, status: int, namespace: str = _ERROR_NAMESPA
         content_type="application/json",
         headers={"x-amzn-ErrorType": f"{code}:{namespace}", "x-amzn-RequestId": str(uuid.uuid4())},
     )
-
-
-def _sts_identity(caller: Caller) -> web.Response:
-    body = (
-        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        "<GetCallerIdentityResult>"
-        f"<Arn>arn:aws:iam::{caller.account}:user/omics-emulator</Arn>"
-        f"<UserId>{escape(caller.access_key)}</UserId>"
-        f"<Account>{caller.account}</Account>"
-        "</GetCallerIdentityResult>"
-        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-        "</GetCallerIdentityResponse>"
-    )
-    return web.Response(body=body.encode(), content_type="text/xml")
-
-
-def _sts_error(code: str, message: str, status: int = 400) -> web.Response:
-    body = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-    return web.Response(status=status, body=body.encode(), content_type="text/xml")
 
 
 def build_app(core: Core) -> web.Application:
@@ -189,22 +180,47 @@ def build_app(core: Core) -> web.Application:
         return web.Response(status=status, body=payload, content_type="application/json", headers=headers)
 
     async def sts(request: web.Request) -> web.Response:
-        core.stats.call("GetCallerIdentity")
+        target = request.headers.get("X-Amz-Target", "")
+        if target.startswith(ORGANIZATIONS_TARGET):
+            return await organizations(request, target[len(ORGANIZATIONS_TARGET) :])
+        form: Mapping[str, Any] = await request.post()
+        action = str(form.get("Action") or request.query.get("Action") or "")
+        name = action if action in ("GetCallerIdentity", "AssumeRole") else "GetCallerIdentity"
+        core.stats.call(name)
         try:
             caller = await core.authenticate(request, "sts")
         except AuthFailure as exc:
-            core.stats.failed("GetCallerIdentity", STS_CODES[exc.code])
+            core.stats.failed(name, STS_CODES[exc.code])
             message = (
                 "Request is missing Authentication Token"
                 if exc.code == "MissingAuthenticationTokenException"
                 else exc.message
             )
-            return _sts_error(STS_CODES[exc.code], message, 403)
-        form: Mapping[str, Any] = await request.post()
-        action = form.get("Action") or request.query.get("Action")
-        if action != "GetCallerIdentity":
-            return _sts_error("InvalidAction", f"The emulator does not implement STS action {action}")
-        return _sts_identity(caller)
+            return sts_error(STS_CODES[exc.code], message, 403)
+        config = core.config
+        answer = sts_response(
+            core.directory,
+            caller,
+            {str(k): str(v) for k, v in form.items()},
+            denied=config.deny_assume_role,
+            now=time.time(),
+            session_ttl=config.session_ttl,
+        )
+        if answer.status >= 400:
+            core.stats.failed(name, "AccessDenied" if answer.status == 403 else "ValidationError")
+        return answer
+
+    async def organizations(request: web.Request, operation: str) -> web.Response:
+        core.stats.call(operation)
+        try:
+            caller = await core.authenticate(request, "organizations")
+        except AuthFailure as exc:
+            core.stats.failed(operation, exc.code)
+            return organizations_error(exc.code, exc.message, 403)
+        answer = organizations_response(core.directory, caller, operation, await request.read())
+        if answer.status >= 400:
+            core.stats.failed(operation, "error")
+        return answer
 
     async def download(request: web.Request) -> web.StreamResponse:
         checked = core.exporter.check(request)
