@@ -78,13 +78,15 @@ class AwsSettings:
 
     ``endpoint_url`` points the omics client elsewhere (the emulator); host-prefix injection is
     then disabled, since ``workflows-<host>`` would not resolve. ``sts_endpoint_url`` likewise for
-    STS, used only to learn the account when it cannot be read from an ARN.
+    STS, used only to learn the account when it cannot be read from an ARN, and
+    ``ecr_endpoint_url`` for ECR, asked for the digests of the workflows' images (``archiver.images``).
     """
 
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
     sts_endpoint_url: str | None = None
+    ecr_endpoint_url: str | None = None  # ECR, asked for the image inventory (archiver.images)
     max_attempts: int = 8  # for server errors and dropped connections
     connect_attempts: int = 4  # for an endpoint that cannot be reached at all
     throttle_patience: float = 900.0  # seconds a throttled call keeps being retried
@@ -251,6 +253,10 @@ class OmicsApi:
     @property
     def region(self) -> str:
         return str(self._client.meta.region_name)
+
+    @property
+    def settings(self) -> AwsSettings:
+        return self._settings
 
     async def call(self, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
         """Call one operation by its API name (``GetWorkflow``), paced, retried and translated."""

@@ -28,6 +28,7 @@ from ._report import BackupReport
 from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
 from ._workdir import work_directory
+from .images import ecr_settings, open_ecr_resolver
 from .store import Store
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
@@ -105,8 +106,11 @@ async def _run(
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
     with work_directory("archiver", config.work_dir) as tmp:
-        async with Downloader(concurrency=config.download_concurrency) as dl:
-            pipeline = Pipeline(api, store, config, dl)
+        async with (
+            Downloader(concurrency=config.download_concurrency) as dl,
+            open_ecr_resolver(ecr_settings(api.settings, api.region)) as images,
+        ):
+            pipeline = Pipeline(api, store, config, dl, images=images)
             listed = [w async for w in api.list_workflows()]
             previous = await account_state(
                 store, partition=identity.partition, account=identity.account, region=identity.region

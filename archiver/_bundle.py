@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "omics-archiver-bundle"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2  # 2: the manifest's image inventory; 1 is still read
 MANIFEST = "manifest.json"
 METADATA = "metadata.json"
 PARAMETER_TEMPLATE = "parameter-template.json"
@@ -208,6 +208,7 @@ def write_bundle(
     metadata: Mapping[str, Any],
     definition: Path | bytes,
     readme: bytes | None,
+    images: Mapping[str, Any] | None = None,
     level: int = 10,
     threads: int = -1,
 ) -> BundleInfo:
@@ -219,6 +220,7 @@ def write_bundle(
     a small one, must be a sound ZIP (:class:`BundleError` otherwise); a file is read twice, never
     whole, and compressed as a stream with ``threads`` zstd workers (``-1``: one per core); bytes
     are compressed at once, in the calling thread, with zstd's parameters sized to them.
+    ``images`` is the manifest's image inventory (``archiver.images``); ``None``: not taken.
     """
     meta = sanitize_metadata(metadata)
     _check_source(source, meta, state_id, readme)
@@ -247,6 +249,7 @@ def write_bundle(
         "stateId": state_id,
         "source": source.as_json(),
         "members": members,
+        "images": dict(images) if images is not None else None,
     }
     _schema.check("manifest", manifest)
     mtime = max(0, int(_aware(source.creation_time).timestamp()))

@@ -46,6 +46,7 @@ from ._errors import (
 )
 from ._jsonutil import pretty_json
 from ._report import BackupReport
+from .images import EcrResolver, build_inventory
 from .store import Store
 
 __all__ = ["BackupConfig", "Item", "Pipeline", "RunState"]
@@ -125,8 +126,17 @@ class RunState:
 
 
 class Pipeline:
-    def __init__(self, api: OmicsApi, store: Store, config: BackupConfig, downloader: Downloader) -> None:
+    def __init__(
+        self,
+        api: OmicsApi,
+        store: Store,
+        config: BackupConfig,
+        downloader: Downloader,
+        *,
+        images: EcrResolver | None = None,
+    ) -> None:
         self.api = api
+        self.images = images  # resolves the image inventory's ECR digests; None: not asked
         self.store = store
         self.config = config
         self.dl = downloader
@@ -462,6 +472,7 @@ class Pipeline:
         readme: bytes | None,
     ) -> dict[str, Any]:
         definition = await self._definition(item, response)
+        images = await self._image_inventory(item, definition, meta)
         source = BundleSource(
             kind=item.kind,
             partition=self.run.identity.partition,
@@ -493,6 +504,7 @@ class Pipeline:
                         metadata=meta,
                         definition=definition.data if definition.data is not None else _path(definition),
                         readme=readme,
+                        images=images,
                         level=self.config.small_compression_level
                         if in_memory
                         else self.config.compression_level,
@@ -512,6 +524,24 @@ class Pipeline:
             assert existing is not None
             return existing
         return {"size": info.size, "sha256": info.sha256, "new": True}
+
+    async def _image_inventory(
+        self, item: Item, definition: Downloaded, meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The manifest's image inventory (``archiver.images``); a failure is recorded, never raised."""
+        try:
+            return await build_inventory(
+                definition.data if definition.data is not None else _path(definition),
+                meta,
+                account=self.run.identity.account,
+                region=self.run.identity.region,
+                resolver=self.images,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not cost the workflow its backup
+            log.exception("image inventory of %s failed", item.label, extra={"event": "bug"})
+            return {"entries": [], "problems": [f"the inventory failed: {type(exc).__name__}: {exc}"]}
 
     async def _quarantine(
         self,

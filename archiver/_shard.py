@@ -54,6 +54,7 @@ from ._errors import ArchiverError
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._workdir import work_directory
+from .images import ecr_settings, open_ecr_resolver
 from .store import open_store
 from .store._s3 import StoreOptions
 
@@ -397,10 +398,11 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
         open_store(str(job["store"]["url"]), StoreOptions(**store_opts) if store_opts else None) as store,
         open_omics_api(settings) as api,
         Downloader(concurrency=config.download_concurrency) as dl,
+        open_ecr_resolver(ecr_settings(settings, api.region)) as images,
     ):
         api.limiter.share(float(job["rateShare"]))
         with work_directory("archiver", config.work_dir) as tmp:
-            pipeline = Pipeline(api, store, config, dl)
+            pipeline = Pipeline(api, store, config, dl, images=images)
             pipeline.run = RunState(
                 report=report, identity=identity, known={}, work=Path(tmp), progress=reporter
             )

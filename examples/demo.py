@@ -1,11 +1,12 @@
 """The demo behind `make demo`: a seeded local HealthOmics emulator, backed up into ./archive.
 
 Starts `omics-archiver emulator` seeded from examples/seed, runs `omics-archiver backup` against it
-twice (the second run finds nothing changed and downloads no definition), shows the files, verifies
-every bundle, lists the archived workflows, writes the archive's report page, and stops the
-emulator. It uses fake credentials: it never talks to AWS. The emulator is given their secret
-(`--credentials`), so it verifies every request's SigV4 signature as AWS does. The seed fixes every
-uuid and creation time, so running the demo again into the same archive writes nothing new.
+twice (the second run finds nothing changed and downloads no definition), shows the files and the
+container images the bundles record, verifies every bundle, lists the archived workflows, writes the
+archive's report page, and stops the emulator. It uses fake credentials: it never talks to AWS. The
+emulator is given their secret (`--credentials`), so it verifies every request's SigV4 signature as
+AWS does. The seed fixes every uuid and creation time, so running the demo again into the same
+archive writes nothing new.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> int:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 print(f"   {path.relative_to(root)}  ({path.stat().st_size} bytes)")
+        show_images(root)
         print("== verify: every bundle decompressed and checked against its manifest", flush=True)
         checked = subprocess.run([*CLI, "verify", "--store", args.archive, "--read-data"], env=env).returncode
         print("== list", flush=True)
@@ -81,6 +83,24 @@ def main() -> int:
         emulator.terminate()
         emulator.wait(timeout=10)
         secrets.cleanup()
+
+
+def show_images(root: Path) -> None:
+    """The image inventory of the archived bundles' manifests, one line per image and place."""
+    from archiver._bundle import read_manifest
+
+    print("== container images recorded in the bundles' manifests (resolved: ECR digest at backup)")
+    seen: dict[tuple[str, str], str] = {}
+    for bundle in sorted((root / "bundles").rglob("*.tar.zst")):
+        images = read_manifest(bundle).get("images") or {"entries": []}
+        for entry in images["entries"]:
+            name = entry["image"] or entry["expression"]
+            for place in entry["foundIn"]:
+                where = place["field"] or f"{place['file']}:{place['line']}"
+                state = entry["digest"][:19] if entry["digest"] else f"unresolved: {entry['reason']}"
+                seen[(name, where)] = state
+    for (name, where), state in sorted(seen.items()):
+        print(f"   {name}  ({where})  {state}")
 
 
 if __name__ == "__main__":

@@ -347,11 +347,25 @@ def test_several_frames_are_read_and_trailing_data_is_found(tmp_path: Path, bund
     assert any("no zstd frame starts at byte" in p for p in verify_bundle(garbage))
 
 
+def test_format_1_bundles_still_read(tmp_path: Path, bundle: Path) -> None:
+    assert read_manifest(bundle)["formatVersion"] == 2 and read_manifest(bundle)["images"] is None
+
+    def to_v1(manifest: dict[str, Any]) -> None:
+        manifest["formatVersion"] = 1
+        del manifest["images"]
+
+    older = repack(bundle, tmp_path / "v1.tar.zst", edit_manifest(to_v1))
+    assert read_manifest(older)["formatVersion"] == 1 and "images" not in read_manifest(older)
+    assert read_bundle(older).readme == README and verify_bundle(older) == []
+    mixed = repack(bundle, tmp_path / "mixed.tar.zst", edit_manifest(lambda m: m.update(formatVersion=1)))
+    assert any("does not match its schema" in p for p in verify_bundle(mixed))  # images belong to format 2
+
+
 def test_newer_format_version_is_refused(tmp_path: Path, bundle: Path) -> None:
     newer = repack(
-        bundle, tmp_path / "v2.tar.zst", edit_manifest(lambda m: m.update(formatVersion=2, more="x"))
+        bundle, tmp_path / "v3.tar.zst", edit_manifest(lambda m: m.update(formatVersion=3, more="x"))
     )
-    message = "bundle format version 2 is newer than this tool supports (1)"
+    message = "bundle format version 3 is newer than this tool supports (2)"
     with pytest.raises(BundleError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_manifest(newer)
     assert verify_bundle(newer) == [message]

@@ -326,7 +326,8 @@ def manifest_document() -> dict[str, Any]:
         (["source", "uuid"], _DELETE, "$.source.uuid"),
         (["kind"], "workflow", "$.source.versionName"),
         (["stateId"], "0123", "$.stateId"),
-        (["formatVersion"], 2, "$.formatVersion"),
+        (["formatVersion"], 3, "$.formatVersion"),
+        (["formatVersion"], 2, "$.images"),  # format 2 requires the image inventory
         (["createdAt"], "2024-05-01T00:00:00Z", "$.createdAt"),
     ],
 )

@@ -65,6 +65,13 @@ def add_aws_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> Non
         "installation); without it such a region is refused as a likely typo",
     )
     g.add_argument(
+        f"--{prefix}ecr-endpoint-url",
+        metavar="URL",
+        help="ECR endpoint, asked for the digests of the workflows' images (default: "
+        "AWS_ENDPOINT_URL_ECR; with a custom HealthOmics endpoint and no ECR endpoint, the HealthOmics "
+        "endpoint, which the emulator answers)",
+    )
+    g.add_argument(
         f"--{prefix}account-id",
         metavar="ID",
         help="the account's 12-digit id, to skip the STS GetCallerIdentity call",
@@ -209,7 +216,7 @@ def aws_settings(
     The same conventions hold for every command, whichever side (``prefix``) the client is for:
     ``--endpoint-url``, else ``AWS_ENDPOINT_URL_OMICS``; ``--sts-endpoint-url``, else
     ``AWS_ENDPOINT_URL_STS``, else a custom HealthOmics endpoint (the emulator answers STS too), else
-    the public STS endpoint.
+    the public STS endpoint; ECR likewise (``--ecr-endpoint-url``, ``AWS_ENDPOINT_URL_ECR``).
     """
     env = os.environ if env is None else env
     p = prefix.replace("-", "_")
@@ -217,11 +224,13 @@ def aws_settings(
     sts = getattr(args, f"{p}sts_endpoint_url") or env.get("AWS_ENDPOINT_URL_STS")
     if endpoint and not sts:
         sts = endpoint
+    ecr = getattr(args, f"{p}ecr_endpoint_url", None) or env.get("AWS_ENDPOINT_URL_ECR") or endpoint
     return AwsSettings(
         region=getattr(args, f"{p}region"),
         profile=getattr(args, f"{p}profile"),
         endpoint_url=endpoint,
         sts_endpoint_url=sts,
+        ecr_endpoint_url=ecr,
         rates=dict(rates) if rates is not None else None,
         allow_unknown_region=bool(getattr(args, f"{p}allow_unknown_region", False)),
     )

@@ -6,13 +6,14 @@ GetWorkflow(export=...) answers with URLs shaped like S3 presigned URLs (``X-Amz
 The signature is an HMAC over the path and those parameters with a key only this process knows,
 so a client cannot forge or extend a URL; an expired, tampered or unknown URL answers 403 with
 S3's XML error body. Each URL refers to a grant that holds a reference to the stored bytes (never a
-copy); downloads stream them in chunks, optionally slowed down or cut short.
-The URL text is a credential: nothing here logs it.
+copy), or to the file of an ECR layer (GetDownloadUrlForLayer); downloads stream them in chunks,
+optionally slowed down or cut short. The URL text is a credential: nothing here logs it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -20,8 +21,9 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -29,17 +31,28 @@ from aiohttp import web
 __all__ = ["Exporter", "Grant", "access_denied", "stream_grant"]
 
 _CHUNK = 256 * 1024
-_CONTENT_TYPES = {"definition": "application/zip", "readme": "text/markdown; charset=utf-8"}
-_FILENAMES = {"definition": "definition.zip", "readme": "README.md"}
+_CONTENT_TYPES = {
+    "definition": "application/zip",
+    "readme": "text/markdown; charset=utf-8",
+    "layer": "application/octet-stream",
+}
+_FILENAMES = {"definition": "definition.zip", "readme": "README.md", "layer": "layer"}
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What one export URL gives access to, and until when (``expires_at`` may precede the stated TTL)."""
+    """What one export URL gives access to, and until when (``expires_at`` may precede the stated TTL).
+
+    ``data`` is the bytes themselves, or the path of an immutable file (an ECR layer blob).
+    """
 
     kind: str
-    data: bytes
+    data: bytes | Path
     expires_at: float
+
+    @property
+    def size(self) -> int:
+        return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
 
 
 def access_denied(message: str, extra: dict[str, str] | None = None) -> web.Response:
@@ -71,7 +84,7 @@ class Exporter:
         access_key: str,
         region: str,
         kind: str,
-        data: bytes,
+        data: bytes | Path,
         ttl: float,
         expire_early: bool,
         session_token: str | None = None,
@@ -141,6 +154,20 @@ class Exporter:
         return grant
 
 
+def _chunks(data: bytes | Path, end: int, chunk: int) -> Generator[bytes | memoryview, None, None]:
+    """The first ``end`` bytes of ``data`` in pieces of ``chunk``; a file is read piece by piece."""
+    if isinstance(data, bytes):
+        view = memoryview(data)
+        for offset in range(0, end, chunk):
+            yield view[offset : min(offset + chunk, end)]
+        return
+    with open(data, "rb") as fh:
+        offset = 0
+        while offset < end and (piece := fh.read(min(chunk, end - offset))):
+            offset += len(piece)
+            yield piece
+
+
 async def stream_grant(
     request: web.Request,
     grant: Grant,
@@ -149,30 +176,31 @@ async def stream_grant(
     bytes_per_second: int | None,
     on_bytes: Callable[[str, int], None],
 ) -> web.StreamResponse:
-    """Send ``grant.data`` with its full Content-Length; stop after ``cut_at`` bytes and drop the socket."""
-    data = memoryview(grant.data)
+    """Send ``grant.data`` with its full Content-Length; stop after ``cut_at`` bytes and drop the socket.
+
+    A file is read a chunk at a time, so memory does not grow with its size.
+    """
+    size = grant.size
     response = web.StreamResponse(
         status=200,
         headers={
             "Content-Type": _CONTENT_TYPES[grant.kind],
-            "Content-Length": str(len(data)),
+            "Content-Length": str(size),
             "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
         },
     )
     await response.prepare(request)
     if request.method == "HEAD":
         return response
-    end = len(data) if cut_at is None else min(cut_at, len(data))
+    end = size if cut_at is None else min(cut_at, size)
     chunk = _CHUNK if bytes_per_second is None else max(1, min(_CHUNK, bytes_per_second // 10 or 1))
-    offset = 0
-    while offset < end:
-        piece = data[offset : min(offset + chunk, end)]
-        on_bytes(grant.kind, len(piece))  # before the write, so stats never lag what a client has read
-        await response.write(piece)
-        offset += len(piece)
-        if bytes_per_second:
-            await asyncio.sleep(len(piece) / bytes_per_second)
-    if cut_at is not None and cut_at < len(data):
+    with contextlib.closing(_chunks(grant.data, end, chunk)) as pieces:  # closes a file at once
+        for piece in pieces:
+            on_bytes(grant.kind, len(piece))  # before the write, so stats never lag what a client read
+            await response.write(piece)
+            if bytes_per_second:
+                await asyncio.sleep(len(piece) / bytes_per_second)
+    if cut_at is not None and cut_at < size:
         transport = request.transport
         if transport is not None:
             transport.abort()

@@ -1,10 +1,13 @@
-"""The wire contract of the emulator, derived from botocore's ``omics`` service model.
+"""The wire contract of the emulator, derived from botocore's service models (``omics``, ``ecr``).
 
 Everything a real HealthOmics front end decides from the model alone lives here: which operation a
 method and raw path select, how a request's path labels, query string and JSON body map onto the
 input shape, the service-side validation (required members, types, enums, patterns, lengths,
-ranges, list and map sizes) with Coral's message style, and the rest-json serialization of output
-shapes (model timestamp format, ``None`` members omitted). Operation logic never parses HTTP itself.
+ranges, list and map sizes) with Coral's message style, and the serialization of output shapes
+(model timestamp format, ``None`` members omitted). The same machinery serves the json-protocol
+services (ECR): :func:`json_operation` selects the operation from ``X-Amz-Target``, whose body
+:func:`parse_request` reads like a rest-json one without labels, and :func:`serialize_output` writes
+timestamps as that protocol's epoch seconds. Operation logic never parses HTTP itself.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "ApiError",
     "Route",
     "format_timestamp",
+    "json_operation",
     "match_route",
     "parse_request",
     "serialize_output",
@@ -80,11 +84,11 @@ _PRINTABLE_PATTERN = r"[\p{L}||\p{M}||\p{Z}||\p{S}||\p{N}||\p{P}]+"
 class ApiError(Exception):
     """An error answer of the API: the Coral error code, its HTTP status and the message."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = ERROR_STATUS[code]
+        self.status = status if status is not None else ERROR_STATUS[code]
 
 
 def validation_error(problems: list[str]) -> ApiError:
@@ -96,8 +100,18 @@ def validation_error(problems: list[str]) -> ApiError:
 
 
 @functools.cache
-def service_model() -> Any:
-    return botocore.session.get_session().get_service_model("omics")
+def service_model(service: str = "omics") -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def json_operation(service: str, target: str) -> OperationModel | None:
+    """The operation of a json-protocol ``service`` named by an ``X-Amz-Target`` header, if any."""
+    model = service_model(service)
+    prefix, _, name = target.partition(".")
+    if prefix != model.metadata.get("targetPrefix") or name not in model.operation_names:
+        return None
+    op: OperationModel = model.operation_model(name)
+    return op
 
 
 @dataclass(frozen=True)
@@ -354,10 +368,10 @@ def parse_request(
     return params
 
 
-def validate_input(op_name: str, params: Mapping[str, Any]) -> None:
+def validate_input(op_name: str, params: Mapping[str, Any], service: str = "omics") -> None:
     """Validate ``params`` against an operation's input shape (used for seed files)."""
     problems: list[str] = []
-    _validate_structure(service_model().operation_model(op_name).input_shape, params, "", problems)
+    _validate_structure(service_model(service).operation_model(op_name).input_shape, params, "", problems)
     if problems:
         raise validation_error(problems)
 
@@ -371,32 +385,38 @@ def format_timestamp(value: dt.datetime, fmt: str = "iso8601") -> Any:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _serialize(shape: Shape, value: Any) -> Any:
+def _serialize(shape: Shape, value: Any, timestamps: str = "iso8601") -> Any:
     kind = shape.type_name
     if kind == "structure":
         out = {}
         for name, member in shape.members.items():
             item = value.get(name)
             if item is not None:
-                out[member.serialization.get("name", name)] = _serialize(member, item)
+                out[member.serialization.get("name", name)] = _serialize(member, item, timestamps)
         unknown = set(value) - set(shape.members)
         if unknown:
             raise AssertionError(f"{shape.name} has no member(s) {sorted(unknown)}")
         return out
     if kind == "list":
-        return [_serialize(shape.member, v) for v in value]
+        return [_serialize(shape.member, v, timestamps) for v in value]
     if kind == "map":
-        return {k: _serialize(shape.value, v) for k, v in value.items()}
+        return {k: _serialize(shape.value, v, timestamps) for k, v in value.items()}
     if kind == "timestamp":
-        return format_timestamp(value, shape.serialization.get("timestampFormat", "iso8601"))
+        return format_timestamp(value, shape.serialization.get("timestampFormat", timestamps))
     if kind == "blob":
         return base64.b64encode(value).decode("ascii")
     return value
 
 
 def serialize_output(op: OperationModel, result: Mapping[str, Any] | None) -> bytes:
-    """The rest-json body of ``op``'s output; empty when the operation has no output members."""
+    """The JSON body of ``op``'s output; empty when a rest-json operation has no output members.
+
+    Timestamps without a model format are ISO 8601 in rest-json (as HealthOmics sends them) and epoch
+    seconds in the json protocol; a json-protocol answer always has a body, ``{}`` at least.
+    """
     shape = op.output_shape
+    json_protocol = op.metadata.get("protocol") == "json"
     if shape is None or not shape.members:
-        return b""
-    return json.dumps(_serialize(shape, result or {}), separators=(",", ":")).encode()
+        return b"{}" if json_protocol else b""
+    timestamps = "unixTimestamp" if json_protocol else "iso8601"
+    return json.dumps(_serialize(shape, result or {}, timestamps), separators=(",", ":")).encode()

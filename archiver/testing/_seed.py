@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._definition import deterministic_zip, inspect_definition
+from ._ecr_seed import load_images
 from ._model import ApiError, validate_input
 from ._state import Caller, Workflow, WorkflowVersion
 
@@ -155,6 +156,13 @@ def _load_workflow(core: Core, account: str, region: str, directory: Path) -> No
         share.status = "ACTIVE"
 
 
+def _load_images(core: Core, account: str, region: str, path: Path) -> None:
+    try:
+        load_images(core, account, region, path)
+    except ValueError as exc:
+        raise SeedError(str(exc)) from exc
+
+
 def load_seed(core: Core, seed_dir: Path) -> None:
     """Create every workflow, version and share of ``seed_dir`` in ``core``'s state.
 
@@ -176,6 +184,8 @@ def load_seed(core: Core, seed_dir: Path) -> None:
         if not _ACCOUNT.fullmatch(account_dir.name):
             raise SeedError(f"{account_dir}: account directories must be 12-digit account ids")
         for region_dir in sorted(p for p in account_dir.iterdir() if p.is_dir()):
+            if (region_dir / "images.json").is_file():  # container images first: workflows name them
+                _load_images(core, account_dir.name, region_dir.name, region_dir / "images.json")
             workflows = region_dir / "workflows"
             if not workflows.is_dir():
                 continue

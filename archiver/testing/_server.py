@@ -2,9 +2,11 @@
 
 :class:`Core` owns a running emulator's parts (config, state, operations, exporter, governor,
 statistics); :func:`build_app` binds them to routes. Requests are told apart by path: ``/_export/``
-downloads, ``/_emulator/`` control, ``POST /`` STS (GetCallerIdentity, AssumeRole) or, with an
-``X-Amz-Target: AWSOrganizationsV20161128.*`` header, Organizations (``_sts``), everything else is routed by
-the botocore model. The API and STS authenticate every request by its SigV4 signature (``_auth``),
+downloads (export URLs and ECR layers), ``/_emulator/`` control, ``POST /`` STS (GetCallerIdentity,
+AssumeRole) or, with an ``X-Amz-Target`` header, the json-protocol APIs: Organizations
+(``AWSOrganizationsV20161128.*``, ``_sts``) and ECR (``AmazonEC2ContainerRegistry_V20150921.*``,
+``_ecr``); everything else is routed by the botocore model. The API, ECR, Organizations and STS
+authenticate every request by its SigV4 signature (``_auth``),
 unless ``EmulatorConfig.authentication`` is off; the caller's account and region come from it. The
 downloads check their own presigned-style URLs; the control API is not an AWS API and is not signed.
 API errors answer the rest-json way: status, header ``x-amzn-ErrorType:
@@ -28,6 +30,9 @@ from aiohttp import web
 from ._auth import STS_CODES, AuthFailure, authenticate, aws_region, omics_regions
 from ._config import EmulatorConfig, config_from_json, stats_to_json
 from ._definition import S3Reader
+from ._ecr import ECR_TARGET, EcrOperations
+from ._ecr import serve as serve_ecr
+from ._ecr_state import EcrWorld
 from ._export import Exporter, stream_grant
 from ._faults import Governor, StatsRecorder
 from ._model import ApiError, match_route, parse_request, serialize_output
@@ -75,6 +80,8 @@ class Core:
         self.directory = Directory()
         self._s3 = S3Reader(config.s3_endpoint_url)
         self.ops = Operations(self.world, self.exporter, self.governor, self.s3, lambda: self.config)
+        self.ecr_world = EcrWorld()
+        self.ecr = EcrOperations(self.ecr_world, self.exporter, self.governor, lambda: self.config)
 
     def s3(self) -> S3Reader:
         if self._s3.endpoint_url != self.config.s3_endpoint_url:
@@ -124,6 +131,7 @@ class Core:
 
     def close(self) -> None:
         self._s3.close()
+        self.ecr_world.close()
 
 
 def _error(code: str, message: str, status: int, namespace: str = _ERROR_NAMESPACE) -> web.Response:
@@ -140,6 +148,8 @@ def build_app(core: Core) -> web.Application:
 
     async def api(request: web.Request) -> web.StreamResponse:
         if request.method == "POST" and request.raw_path.split("?")[0] == "/":
+            if request.headers.get("X-Amz-Target", "").startswith(ECR_TARGET):
+                return await serve_ecr(core, request)
             return await sts(request)
         route = match_route(request.method, request.raw_path)
         if route is not None:
@@ -229,7 +239,7 @@ def build_app(core: Core) -> web.Application:
         config = core.config
         if config.download_latency > 0:
             await asyncio.sleep(config.download_latency)
-        cut_at = None if request.method == "HEAD" else core.governor.truncate_at(config, len(checked.data))
+        cut_at = None if request.method == "HEAD" else core.governor.truncate_at(config, checked.size)
         if request.method != "HEAD":
             core.stats.download()
         return await stream_grant(

@@ -1,0 +1,34 @@
+"""Container images of workflows: which images a definition uses, and what they are in ECR.
+
+HealthOmics runs only images from private ECR in the workflow's region, so a restorable backup must
+know them. This package finds every image a workflow or version names (WDL runtime sections,
+Nextflow ``container`` directives and config files, CWL ``DockerRequirement``, the
+``containerRegistryMap``), works out the private ECR image HealthOmics pulls for each, and resolves
+its manifest digest through ECR (``BatchGetImage``, once per image per run). The result is the
+``images`` object of a bundle manifest (docs/format.md).
+
+    scan (_scan: _wdl, _nextflow, _cwl) ──► mappings (_inventory, _refs) ──► ECR (_resolve)
+"""
+
+from __future__ import annotations
+
+from ._found import Occurrence
+from ._inventory import build_inventory
+from ._refs import EcrImage, normalize, parse_ecr
+from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
+from ._scan import Scan, scan_definition
+
+__all__ = [
+    "EcrImage",
+    "EcrResolver",
+    "EcrSettings",
+    "Occurrence",
+    "Resolution",
+    "Scan",
+    "build_inventory",
+    "ecr_settings",
+    "normalize",
+    "open_ecr_resolver",
+    "parse_ecr",
+    "scan_definition",
+]
