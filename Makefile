@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 0
 
-.PHONY: demo test lint typecheck unit install clean bench
+LOWEST ?= .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+# The emulator's contract tests and the end-to-end backup and restore, under the lowest versions.
+LOWEST_TESTS ?= tests/test_emulator_*.py tests/test_backup_e2e.py tests/test_restore.py tests/test_git_workflows.py
+
+.PHONY: demo test test-lowest lint typecheck unit install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +32,19 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# A second environment resolved to the lowest versions pyproject.toml declares (uv's
+# --resolution lowest-direct): proves the floors, above all botocore's omics model.
+$(LOWEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet uv
+	rm -rf $(LOWEST)
+	$(BIN)/uv venv --quiet --python $(BIN)/python $(LOWEST)
+	$(BIN)/uv pip install --quiet --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[test]'
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -c "import importlib.metadata as m; print('lowest:', *(f'{p} {m.version(p)}' for p in ('botocore', 'boto3', 'aiobotocore', 'aiohttp', 'zstandard', 'jsonschema', 'moto', 'awscli')))"
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py --archive ./archive
 
@@ -34,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) archive archive-report.html .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) archive archive-report.html .pytest_cache .mypy_cache .ruff_cache

@@ -373,10 +373,12 @@ class Pipeline:
             raise MetadataInvalid(
                 f"{item.label} cannot be archived: {exc}", schema=schema, problems=[]
             ) from exc
-        problems = _schema.problems(schema, meta)
+        problems, unknown = _schema.classify(schema, meta)
         if problems:
             await self._quarantine(item, response, meta, problems)
             return
+        if unknown:
+            self._warn_unknown(item, unknown)
         readme = await self._readme(item, response)
         sid = _layout.state_id(meta, _layout.readme_sha256(readme))
         assert item.workflow_uuid is not None
@@ -393,6 +395,24 @@ class Pipeline:
                 return
             entry = await self._write(item, response, meta, sid, key, readme)
         self._record(item, meta, sid, key, size=entry["size"], sha256=entry["sha256"], new=entry["new"])
+
+    def _warn_unknown(self, item: Item, paths: list[str]) -> None:
+        """Members the schema does not know are kept as returned; say so once per item and run."""
+        log.warning(
+            "%s: kept member(s) the schema does not know: %s",
+            item.label,
+            ", ".join(paths),
+            extra={"event": "unknown-member", "workflowId": item.workflow_id, "paths": paths},
+        )
+        self.run.report.warnings.append(
+            {
+                "workflowId": item.workflow_id,
+                "versionName": item.version_name,
+                "reason": "unknown-member",
+                "paths": paths,
+            }
+        )
+        self.run.changed()
 
     def _record(
         self, item: Item, meta: Mapping[str, Any], sid: str, key: str, *, size: int, sha256: str, new: bool

@@ -540,13 +540,17 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         item.definition_size = definition.stat().st_size
         item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
         await _warn_references(ctx, item, registry)
+        item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
     except ZIP_ERRORS as exc:
         ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
         return None
-    if meta.get("definitionRepositoryDetails"):
+    repository = meta.get("definitionRepositoryDetails")
+    if isinstance(repository, Mapping):
+        item.warnings.append(_repository_warning(repository, ctx.target_account, ctx.target_region))
+    if meta.get("profiles") or meta.get("profileParameterTemplates"):
         item.warnings.append(
-            "the source was created from a code repository; it is restored from the exported ZIP and "
-            "is no longer linked to the repository"
+            "the source has workflow profiles (profiles, profileParameterTemplates); no API sets them, "
+            "so they are kept in the archive but not recreated"
         )
     item.params = create_params(item, meta, contents.readme, registry, ctx.problems)
     if item.definition_size > DEFINITION_URI_MAX_BYTES:
@@ -565,6 +569,37 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         else:
             item.staged_key = config.staging.key(item.request_id)
     return item
+
+
+def _credential_warnings(registry: Mapping[str, Any] | None, account: str, region: str) -> list[str]:
+    """Registry mappings whose ``credentialArn`` (a Secrets Manager secret) is not the target's own."""
+    out: list[str] = []
+    for i, entry in enumerate((registry or {}).get("registryMappings") or []):
+        arn = entry.get("credentialArn") if isinstance(entry, Mapping) else None
+        if not isinstance(arn, str):
+            continue
+        parts = arn.split(":")
+        if len(parts) < 6 or (parts[3], parts[4]) != (region, account):
+            out.append(
+                f"containerRegistryMap.registryMappings[{i}].credentialArn: {arn} is not a secret of "
+                f"{account} in {region}; the pull-through cache needs a secret of the target account "
+                "and region (edit the registry map after the restore)"
+            )
+    return out
+
+
+def _repository_warning(repository: Mapping[str, Any], account: str, region: str) -> str:
+    """The plan's note on a source made from a Git repository: what is lost and how to link it again."""
+    reference = repository.get("sourceReference")
+    at = ""
+    if isinstance(reference, Mapping):
+        at = f" at {reference.get('type', '?')} {reference.get('value', '?')}"
+    return (
+        f"the source was created from repository {repository.get('fullRepositoryId', '?')}{at} through "
+        f"connection {repository.get('connectionArn', '?')}; it is restored from the archived ZIP and is "
+        "not linked to the repository. Connections belong to one account and region: to link it again, "
+        f"create a version from the repository through a connection of {account} in {region}"
+    )
 
 
 async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str, Any] | None) -> None:

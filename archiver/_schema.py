@@ -32,7 +32,16 @@ from jsonschema.exceptions import ValidationError, best_match, relevance
 from ._errors import MetadataInvalid, SchemaProblem
 from ._jsonutil import is_rfc3339
 
-__all__ = ["SCHEMA_NAMES", "SchemaName", "SchemaProblem", "check", "json_path", "problems", "schema"]
+__all__ = [
+    "SCHEMA_NAMES",
+    "SchemaName",
+    "SchemaProblem",
+    "check",
+    "classify",
+    "json_path",
+    "problems",
+    "schema",
+]
 
 SchemaName = Literal["workflow", "workflow-version", "manifest", "snapshot", "store-config"]
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
@@ -127,7 +136,55 @@ def _root(error: ValidationError) -> ValidationError:
 
 def problems(name: SchemaName, document: object) -> list[SchemaProblem]:
     """Every problem of ``document`` against the named schema, most relevant first; ``[]`` if valid."""
-    errors = list(_validator(name).iter_errors(document))
+    return _ranked(list(_validator(name).iter_errors(document)))
+
+
+# The service's ``metadata`` map: its content is undocumented, so nothing in it is "wrong".
+_FREE_MEMBERS = {"workflow": "metadata", "workflow-version": "metadata"}
+
+
+def _unknown_paths(name: SchemaName, error: ValidationError) -> list[str] | None:
+    """The JSON paths of members ``error`` reports as unknown, or None if it is a real problem.
+
+    Unknown: a member the schema does not describe (``additionalProperties: false``, at any depth),
+    or anything inside the service's free-form ``metadata`` map.
+    """
+    path: list[str | int] = list(error.absolute_path)
+    free = _FREE_MEMBERS.get(name)
+    if free is not None and path[:1] == [free]:
+        return [json_path(path)]
+    if error.validator != "additionalProperties" or error.validator_value is not False:
+        return None
+    instance = error.instance
+    if not isinstance(instance, dict):
+        return None
+    known = error.schema.get("properties", {})
+    patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+    extra = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+    return [json_path([*path, k]) for k in extra] or None
+
+
+def classify(name: SchemaName, document: object) -> tuple[list[SchemaProblem], list[str]]:
+    """What is wrong with ``document``, and what it holds that the schema does not know.
+
+    Returns ``(problems, unknown)``: ``problems`` (best first) are known members with a wrong value,
+    missing required members and wrong types; ``unknown`` lists, as JSON paths, members the schema
+    does not describe (a newer service or botocore adds them) and unexpected content of the
+    service's free-form ``metadata``. A backup keeps the latter and warns; only ``problems`` make a
+    document invalid.
+    """
+    wrong: list[ValidationError] = []
+    unknown: list[str] = []
+    for error in _validator(name).iter_errors(document):
+        paths = _unknown_paths(name, error)
+        if paths is None:
+            wrong.append(error)
+        else:
+            unknown.extend(p for p in paths if p not in unknown)
+    return _ranked(wrong), unknown
+
+
+def _ranked(errors: list[ValidationError]) -> list[SchemaProblem]:
     if not errors:
         return []
     best = best_match(errors)

@@ -15,7 +15,7 @@ writes bundles to the same store (they are immutable and written atomically) and
 in JSON lines. On its stdout::
 
     {"type": "more", "want": n}                # room for n more workflows
-    {"type": "bundle" | "skipped" | "failed" | "quarantined", "entry": {...}}
+    {"type": "bundle" | "skipped" | "failed" | "quarantined" | "warnings", "entry": {...}}
     {"type": "stats", "stats": {...}}          # cumulative counters of the worker
     {"type": "finished", "id": workflow_id}    # the workflow and all its versions are done
     {"type": "done"}
@@ -62,7 +62,7 @@ __all__ = ["Feeder", "Sharding", "Worker", "run_local", "run_workflows"]
 
 log = logging.getLogger("archiver.backup")
 
-_LIST_FIELDS = ("bundles", "skipped", "failed", "quarantined")
+_LIST_FIELDS = ("bundles", "skipped", "failed", "quarantined", "warnings")
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _LINE_LIMIT = 1 << 20  # of a report or log line from a worker
 _BATCH_LIMIT = 64 << 20  # of a batch of workflows (with their previous entries) sent to a worker
@@ -290,7 +290,7 @@ class _Merge:
             for key, value in message["stats"].items():
                 report.stats[key] = report.stats.get(key, 0) + int(value) - self._stats.get(key, 0)
                 self._stats[key] = int(value)
-        elif kind in ("bundle", "skipped", "failed", "quarantined"):
+        elif kind in ("bundle", "skipped", "failed", "quarantined", "warnings"):
             field = "bundles" if kind == "bundle" else kind
             getattr(report, field).append(message["entry"])
         else:

@@ -161,6 +161,13 @@ def test_state_id_ignores_the_presigned_urls_and_the_envelope() -> None:
         ("status", "INACTIVE"),
         ("digest", "sha256:" + "00" * 32),
         ("newServiceField", True),
+        ("readmePath", "other/README.md"),
+        ("metadata", {"engineVersion": "1.2"}),
+        ("profiles", ["small"]),
+        (
+            "definitionRepositoryDetails",
+            {"fullRepositoryId": "o/r", "sourceReference": {"type": "TAG", "value": "v2"}},
+        ),
     ],
 )
 def test_state_id_changes_with_any_metadata_change(field: str, value: object) -> None:

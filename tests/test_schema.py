@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from archiver import MetadataInvalid
 from archiver._layout import quarantine_prefix, sanitize_metadata
-from archiver._schema import SCHEMA_NAMES, check, json_path, problems, schema
+from archiver._schema import SCHEMA_NAMES, check, classify, json_path, problems, schema
 
 WORKFLOW_UUID = "0b4d2c4e-7d1f-4c1e-9a51-5f0c3b2a1d00"
 VERSION_UUID = "7e1a9c3b-2f4d-4e6a-8b1c-0d2e3f4a5b6c"
@@ -158,10 +158,26 @@ def test_minimal_active_workflow_is_accepted() -> None:
     check("workflow", meta)
 
 
-def test_unknown_top_level_fields_are_accepted() -> None:
+def test_unknown_members_are_told_apart_from_wrong_ones() -> None:
     meta = sanitize_metadata(workflow_response())
     meta["aFieldFromTheFuture"] = {"anything": [1, 2, 3]}
-    check("workflow", meta)
+    meta["containerRegistryMap"] = {
+        "registryMappings": [{"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "q", "newKey": "v"}]
+    }
+    meta["metadata"] = {"engineVersion": {"nested": True}, "long": "x" * 300}
+    found, unknown = classify("workflow", meta)
+    assert found == []
+    assert unknown == sorted(unknown, key=unknown.index)  # stable, no duplicates
+    assert set(unknown) == {
+        "$.aFieldFromTheFuture",
+        "$.containerRegistryMap.registryMappings[0].newKey",
+        "$.metadata.engineVersion",
+        "$.metadata.long",
+    }
+    meta["storageCapacity"] = -1
+    found, unknown = classify("workflow", meta)
+    assert [p.path for p in found] == ["$.storageCapacity"]
+    assert "$.aFieldFromTheFuture" in unknown
 
 
 def _set(doc: dict[str, Any], path: list[str | int], value: Any) -> None:

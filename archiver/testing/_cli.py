@@ -99,6 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ListWorkflows also lists workflows shared with the caller (unknown in AWS)",
     )
+    parser.add_argument(
+        "--repositories",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Git repositories for definitionRepository: DIR/<owner>/<name> is <owner>/<name>",
+    )
     auth = parser.add_argument_group("authentication (SigV4, on by default; see docs/emulator.md)")
     auth.add_argument(
         "--credentials",
@@ -144,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         random_seed=args.random_seed,
         s3_endpoint_url=args.s3_endpoint_url,
         list_shared_workflows=args.list_shared_workflows,
+        repositories_dir=None if args.repositories is None else str(args.repositories.resolve()),
         authentication=not args.no_auth,
         credentials=None if args.credentials is None else load_credentials(args.credentials),
         regions=frozenset(args.region) if args.region else None,

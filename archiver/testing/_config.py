@@ -21,6 +21,8 @@ __all__ = [
     "DEFINITION_URI_MAX_BYTES",
     "DEFINITION_ZIP_MAX_BYTES",
     "README_MAX_BYTES",
+    "REPOSITORY_FILE_MAX_BYTES",
+    "REPOSITORY_MAX_BYTES",
     "EmulatorConfig",
     "EmulatorStats",
     "Faults",
@@ -32,6 +34,9 @@ __all__ = [
 DEFINITION_ZIP_MAX_BYTES = 4_400_000
 # definitionUri (S3) on create: "100 MB", read as decimal megabytes.
 DEFINITION_URI_MAX_BYTES = 100_000_000
+# definitionRepository (git through CodeConnections): "1 GiB repository, 100 MiB per file".
+REPOSITORY_MAX_BYTES = 1 << 30
+REPOSITORY_FILE_MAX_BYTES = 100 << 20
 # readmeMarkdown / readmeUri: "500 KiB".
 README_MAX_BYTES = 500 * 1024
 
@@ -83,6 +88,8 @@ class EmulatorConfig:
     ``quotas`` maps operation names to requests per second (missing operations are unlimited);
     ``None`` lifts every quota. ``create_delay`` is how long a new workflow or version stays CREATING
     (0: ACTIVE on the next read). ``download_latency`` delays the first byte of each export download.
+    ``repositories_dir`` holds the Git repositories ``definitionRepository`` reaches
+    (``<dir>/<owner>/<name>``); ``None``: none exists.
 
     ``authentication`` checks every API request's SigV4 signature (see ``_auth``); ``credentials``
     are the known access keys (``None``: any 12-digit access key id is its account, and signatures
@@ -105,6 +112,9 @@ class EmulatorConfig:
     download_latency: float = 0.0
     definition_uri_max_bytes: int = DEFINITION_URI_MAX_BYTES
     definition_zip_max_bytes: int = DEFINITION_ZIP_MAX_BYTES
+    repositories_dir: str | None = None
+    repository_max_bytes: int = REPOSITORY_MAX_BYTES
+    repository_file_max_bytes: int = REPOSITORY_FILE_MAX_BYTES
     authentication: bool = True
     credentials: Mapping[str, Credential] | None = None
     regions: frozenset[str] | None = None
@@ -147,12 +157,14 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
         "authentication": bool,
         "definition_uri_max_bytes": int,
         "definition_zip_max_bytes": int,
+        "repository_max_bytes": int,
+        "repository_file_max_bytes": int,
     }
     changes: dict[str, Any] = {}
     for key, value in data.items():
         if key in simple:
             changes[key] = simple[key](value)
-        elif key == "s3_endpoint_url":
+        elif key in ("s3_endpoint_url", "repositories_dir"):
             changes[key] = None if value is None else str(value)
         elif key == "session_ttl":
             changes[key] = None if value is None else float(value)

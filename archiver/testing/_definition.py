@@ -1,8 +1,8 @@
 """Workflow definition bundles: checking a ZIP the way the service does, building one, reading S3.
 
 HealthOmics accepts a definition as an inline ZIP or an ``s3://`` URI and decides asynchronously
-whether it is usable: the ZIP must open, and the main file must be named (``main``) or be the only
-top-level workflow file of the engine. :func:`inspect_definition` reproduces that verdict.
+whether it is usable: the ZIP must open, and the main file must be named (``main``) or follow the
+packaging guide's rule (:func:`choose_main`). :func:`inspect_definition` reproduces that verdict.
 :func:`deterministic_zip` builds byte-identical ZIPs from a directory (seed data), and
 :class:`S3Reader` fetches ``s3://`` objects from the configured S3 endpoint with boto3 on a worker
 thread, enforcing a size limit with HeadObject before any byte is downloaded.
@@ -14,6 +14,7 @@ import asyncio
 import io
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ._model import ApiError
 
-__all__ = ["S3Reader", "Verdict", "deterministic_zip", "inspect_definition", "parse_s3_uri"]
+__all__ = [
+    "S3Reader",
+    "Verdict",
+    "choose_main",
+    "deterministic_zip",
+    "inspect_definition",
+    "parse_s3_uri",
+    "zip_files",
+]
 
 _ENGINE_SUFFIXES = {"WDL": (".wdl",), "WDL_LENIENT": (".wdl",), "NEXTFLOW": (".nf",), "CWL": (".cwl",)}
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.{1,1024})")
@@ -49,6 +58,52 @@ def _engine_of(name: str) -> str | None:
     return None
 
 
+def _hidden(name: str) -> bool:
+    return any(part.startswith(".") for part in name.split("/"))
+
+
+def choose_main(names: list[str], engine: str | None) -> Verdict:
+    """The packaging guide's rule for a definition without ``main``.
+
+    Hidden files and folders are ignored. Without ``engine`` the visible definition files must all be
+    of one engine. Among the definition files closest to the root, a single one is the main file
+    whatever its name; among several, the one named ``main.<ext>``; otherwise the create fails.
+    """
+    visible = [n for n in names if not _hidden(n)]
+    if engine is None:
+        engines = {e for e in (_engine_of(n) for n in visible) if e is not None}
+        if len(engines) > 1:
+            return Verdict(
+                "FAILED",
+                f"The definition has files of several engines ({', '.join(sorted(engines))}); "
+                "specify engine or main",
+                None,
+                None,
+            )
+        engine_suffixes = tuple(s for e in engines for s in _ENGINE_SUFFIXES[e])
+    else:
+        engine_suffixes = _ENGINE_SUFFIXES.get(engine, ())
+    found = [n for n in visible if engine_suffixes and n.lower().endswith(engine_suffixes)]
+    if not found:
+        return Verdict("FAILED", "No main workflow file was found in the definition", None, engine)
+    depth = min(n.count("/") for n in found)
+    closest = sorted(n for n in found if n.count("/") == depth)
+    if len(closest) == 1:
+        chosen = closest[0]
+    else:
+        named_main = [n for n in closest if n.rsplit("/", 1)[-1].lower().rsplit(".", 1)[0] == "main"]
+        if len(named_main) != 1:
+            return Verdict(
+                "FAILED",
+                f"The definition has {len(closest)} workflow files at the level closest to the root "
+                "and none is named main; specify main",
+                None,
+                engine,
+            )
+        chosen = named_main[0]
+    return Verdict("ACTIVE", None, chosen, engine or _engine_of(chosen))
+
+
 def inspect_definition(data: bytes, main: str | None, engine: str | None) -> Verdict:
     """The service's verdict on a definition ZIP (not a ZIP, main missing, main ambiguous)."""
     try:
@@ -62,31 +117,23 @@ def inspect_definition(data: bytes, main: str | None, engine: str | None) -> Ver
                 "FAILED", f"Main workflow file {main} was not found in the definition", main, engine
             )
         return Verdict("ACTIVE", None, main, engine or _engine_of(main))
-    suffixes = _ENGINE_SUFFIXES.get(engine or "", tuple(s for v in _ENGINE_SUFFIXES.values() for s in v))
-    candidates = [n for n in names if "/" not in n and n.lower().endswith(suffixes)]
-    if len(candidates) == 1:
-        return Verdict("ACTIVE", None, candidates[0], engine or _engine_of(candidates[0]))
-    if not candidates:
-        return Verdict(
-            "FAILED", "No main workflow file was found at the top level of the definition", None, engine
-        )
-    return Verdict(
-        "FAILED",
-        f"The definition has {len(candidates)} top-level workflow files; specify main",
-        None,
-        engine,
-    )
+    return choose_main(names, engine)
 
 
 def deterministic_zip(root: Path) -> bytes:
     """ZIP every file under ``root`` by sorted relative path with fixed timestamps and modes."""
+    return zip_files((p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file())
+
+
+def zip_files(files: Iterable[tuple[str, bytes]]) -> bytes:
+    """A deterministic ZIP of (POSIX path, content) pairs: sorted, fixed timestamps, mode 0644."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=_FIXED_TIME)
+        for name, data in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o100644 << 16
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, data)
     return buffer.getvalue()
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "Route",
     "format_timestamp",
     "json_operation",
+    "known_members",
     "match_route",
     "parse_request",
     "serialize_output",
@@ -374,6 +375,15 @@ def validate_input(op_name: str, params: Mapping[str, Any], service: str = "omic
     _validate_structure(service_model(service).operation_model(op_name).input_shape, params, "", problems)
     if problems:
         raise validation_error(problems)
+
+
+def known_members(op_name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` without the members the installed model's output shape lacks (an older botocore).
+
+    The service returns them anyway, but a client whose model lacks them could not read them either.
+    """
+    members = service_model().operation_model(op_name).output_shape.members
+    return {k: v for k, v in result.items() if k in members}
 
 
 def format_timestamp(value: dt.datetime, fmt: str = "iso8601") -> Any:

@@ -2,7 +2,8 @@
 
 One coroutine per operation takes the caller and the parsed input and returns the output as a
 plain dict for ``_model.serialize_output`` (or raises ``ApiError``). This is where the service's
-rules live: exactly one definition source and its size limits, asynchronous create with
+rules live: exactly one definition source (inline ZIP, S3, or a Git repository through
+``_repository``) and its size limits, asynchronous create with
 idempotent ``requestId``, delete order (versions first), export URLs refused for shared and
 Ready2Run workflows, shares between accounts, tag limits and pagination.
 """
@@ -15,13 +16,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ._config import README_MAX_BYTES, EmulatorConfig
 from ._definition import S3Reader, inspect_definition
 from ._export import Exporter
 from ._faults import Governor
-from ._model import ApiError
+from ._model import ApiError, known_members
+from ._repository import Repositories
 from ._state import (
     Caller,
     Share,
@@ -38,6 +41,27 @@ __all__ = ["CallContext", "Operations"]
 MAX_VERSIONS = 1000
 MAX_TAGS = 50
 _ACCOUNT = re.compile(r"[0-9]{12}")
+
+
+@dataclass(kw_only=True)
+class Inputs:
+    """What a create request's definition source and README/registry members resolve to."""
+
+    data: bytes
+    readme: str | None = None
+    readme_path: str | None = None
+    parameter_template: dict[str, Any] | None = None
+    registry: dict[str, Any] | None = None
+    repository: dict[str, Any] | None = None
+
+
+def repositories_of(config: EmulatorConfig) -> Repositories:
+    root = config.repositories_dir
+    return Repositories(
+        None if root is None else Path(root),
+        max_bytes=config.repository_max_bytes,
+        file_max_bytes=config.repository_file_max_bytes,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,10 +116,8 @@ class Operations:
 
     # --- definitions ------------------------------------------------------------------------------
 
-    async def _definition_inputs(
-        self, params: dict[str, Any]
-    ) -> tuple[bytes, str | None, dict[str, Any] | None]:
-        """The definition ZIP, README text and registry map a create request names."""
+    async def _definition_inputs(self, caller: Caller, params: dict[str, Any]) -> Inputs:
+        """The definition ZIP, README text, registry map and repository details a create names."""
         config = self._config()
         sources = [k for k in ("definitionZip", "definitionUri", "definitionRepository") if k in params]
         if len(sources) != 1:
@@ -103,32 +125,47 @@ class Operations:
                 "ValidationException",
                 "Exactly one of definitionZip, definitionUri or definitionRepository must be specified",
             )
-        for member in ("definitionRepository", "readmePath", "parameterTemplatePath"):
-            if member in params:
-                raise ApiError(
-                    "ValidationException", f"{member} (CodeConnections repositories) is not supported"
-                )
+        readmes = [k for k in ("readmeMarkdown", "readmeUri", "readmePath") if k in params]
+        if len(readmes) > 1:
+            raise ApiError("ValidationException", f"Specify at most one of {', '.join(readmes)}")
+        if "parameterTemplate" in params and "parameterTemplatePath" in params:
+            raise ApiError(
+                "ValidationException", "Specify at most one of parameterTemplate and parameterTemplatePath"
+            )
+        inputs = Inputs(data=b"", parameter_template=params.get("parameterTemplate"))
+        if "definitionRepository" in params:
+            built = await repositories_of(config).build(
+                caller,
+                params["definitionRepository"],
+                readme_path=params.get("readmePath"),
+                parameter_template_path=params.get("parameterTemplatePath"),
+            )
+            inputs.data, inputs.readme, inputs.repository = built.data, built.readme, built.details
+            inputs.readme_path = params.get("readmePath")
+            if built.parameter_template is not None:
+                inputs.parameter_template = built.parameter_template
+        else:
+            for member in ("readmePath", "parameterTemplatePath"):
+                if member in params:
+                    raise ApiError("ValidationException", f"{member} needs definitionRepository")
         if "definitionZip" in params:
-            data: bytes = params["definitionZip"]
-            if len(data) > config.definition_zip_max_bytes:
+            inputs.data = params["definitionZip"]
+            if len(inputs.data) > config.definition_zip_max_bytes:
                 raise ApiError(
                     "ValidationException",
-                    f"definitionZip is {len(data)} bytes; the inline limit is "
+                    f"definitionZip is {len(inputs.data)} bytes; the inline limit is "
                     f"{config.definition_zip_max_bytes} bytes, use definitionUri",
                 )
-        else:
-            data = await self._s3().read(
+        elif "definitionUri" in params:
+            inputs.data = await self._s3().read(
                 params["definitionUri"], limit=config.definition_uri_max_bytes, member="definitionUri"
             )
-        readme: str | None = None
-        if "readmeMarkdown" in params and "readmeUri" in params:
-            raise ApiError("ValidationException", "Specify at most one of readmeMarkdown and readmeUri")
         if "readmeUri" in params:
             raw = await self._s3().read(params["readmeUri"], limit=README_MAX_BYTES, member="readmeUri")
-            readme = raw.decode("utf-8", errors="replace")
+            inputs.readme = raw.decode("utf-8", errors="replace")
         elif "readmeMarkdown" in params:
-            readme = params["readmeMarkdown"]
-            _check_readme(readme)
+            inputs.readme = params["readmeMarkdown"]
+            _check_readme(params["readmeMarkdown"])
         registry = params.get("containerRegistryMap")
         if "containerRegistryMapUri" in params:
             if registry is not None:
@@ -145,27 +182,24 @@ class Operations:
                 raise ApiError(
                     "ValidationException", "containerRegistryMapUri is not a JSON document"
                 ) from exc
-        return data, readme, registry
+        inputs.registry = registry
+        return inputs
 
-    def _fill(
-        self,
-        record: Workflow | WorkflowVersion,
-        params: dict[str, Any],
-        data: bytes,
-        readme: str | None,
-        registry: dict[str, Any] | None,
-    ) -> None:
+    def _fill(self, record: Workflow | WorkflowVersion, params: dict[str, Any], inputs: Inputs) -> None:
+        data = inputs.data
         verdict = inspect_definition(data, params.get("main"), params.get("engine"))
         record.description = params.get("description")
         record.engine = verdict.engine
         record.main = verdict.main
-        record.parameter_template = params.get("parameterTemplate")
+        record.parameter_template = inputs.parameter_template
         record.storage_type = params.get("storageType")
         record.storage_capacity = params.get("storageCapacity")
         record.accelerators = params.get("accelerators")
-        record.container_registry_map = registry
+        record.container_registry_map = inputs.registry
         record.workflow_bucket_owner_id = params.get("workflowBucketOwnerId")
-        record.readme = readme
+        record.readme = inputs.readme
+        record.readme_path = inputs.readme_path
+        record.definition_repository_details = inputs.repository
         record.definition = data
         record.digest = "sha256:" + hashlib.sha256(data).hexdigest()
         record.tags = dict(params.get("tags") or {})
@@ -201,13 +235,13 @@ class Operations:
         if again is not None:
             return again
         _check_tags(params.get("tags") or {})
-        data, readme, registry = await self._definition_inputs(params)
+        inputs = await self._definition_inputs(caller, params)
         again = self._idempotent(caller, "CreateWorkflow", "", params)
         if again is not None:
             return again
         workflow = self.new_workflow(caller.account, caller.region)
         workflow.name = params.get("name")
-        self._fill(workflow, params, data, readme, registry)
+        self._fill(workflow, params, inputs)
         result = {
             "arn": workflow.arn,
             "id": workflow.id,
@@ -312,6 +346,11 @@ class Operations:
             "accelerators": record.accelerators,
             "uuid": record.uuid,
             "containerRegistryMap": record.container_registry_map,
+            "metadata": record.metadata,
+            "definitionRepositoryDetails": record.definition_repository_details,
+            "readmePath": record.readme_path,
+            "profiles": record.profiles,
+            "profileParameterTemplates": record.profile_parameter_templates,
         }
 
     async def _get_workflow(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -320,7 +359,7 @@ class Operations:
         )
         out = self._describe(workflow)
         out.update(id=workflow.id, name=workflow.name, **self._exports(ctx, workflow, params, readonly))
-        return out
+        return known_members("GetWorkflow", out)
 
     async def _list_workflows(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         found = self.world.listable_workflows(
@@ -374,9 +413,9 @@ class Operations:
         if again is not None:
             return again
         _check_tags(params.get("tags") or {})
-        data, readme, registry = await self._definition_inputs(params)
+        inputs = await self._definition_inputs(caller, params)
         version = self.new_version(workflow, params["versionName"])
-        self._fill(version, params, data, readme, registry)
+        self._fill(version, params, inputs)
         result = {
             "arn": version.arn,
             "workflowId": workflow.id,
@@ -410,7 +449,7 @@ class Operations:
             workflowBucketOwnerId=version.workflow_bucket_owner_id,
             **self._exports(ctx, version, params, readonly),
         )
-        return out
+        return known_members("GetWorkflowVersion", out)
 
     async def _list_workflow_versions(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         workflow, _ = self.world.find_workflow(

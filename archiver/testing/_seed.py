@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._definition import deterministic_zip, inspect_definition
 from ._ecr_seed import load_images
 from ._model import ApiError, validate_input
+from ._ops import repositories_of
 from ._state import Caller, Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -44,11 +45,30 @@ _COMMON_KEYS = {
     "containerRegistryMap",
     "uuid",
     "status",
+    "definitionRepository",
+    "readmePath",
+    "parameterTemplatePath",
+    "metadata",
+    "profiles",
+    "profileParameterTemplates",
     "creationTime",
 }
 _WORKFLOW_KEYS = _COMMON_KEYS | {"name", "type", "id", "shareWith"}
 _VERSION_KEYS = _COMMON_KEYS | {"order"}
-_SEED_ONLY = {"type", "id", "shareWith", "uuid", "status", "order", "creationTime"}
+# Seed-only keys, and output members the service sets itself (taken as given, unchecked: a seed may
+# hold values the archiver's schemas do not expect).
+_SEED_ONLY = {
+    "type",
+    "id",
+    "shareWith",
+    "uuid",
+    "status",
+    "order",
+    "creationTime",
+    "metadata",
+    "profiles",
+    "profileParameterTemplates",
+}
 
 
 class SeedError(ValueError):
@@ -92,31 +112,66 @@ def _creation_time(spec: dict[str, Any], path: Path) -> dt.datetime | None:
     return moment.astimezone(dt.UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _fill(record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path) -> None:
-    fixed_time = _creation_time(spec, directory)
-    if fixed_time is not None:
-        record.creation_time = fixed_time
+def _source(
+    core: Core, caller: Caller, record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path
+) -> tuple[bytes, str | None]:
+    """The definition ZIP and README of a seeded record: from definition/ or from its repository."""
+    readme_file = directory / "README.md"
+    if "definitionRepository" in spec:
+        try:
+            built = repositories_of(core.config).build_now(
+                caller,
+                spec["definitionRepository"],
+                readme_path=spec.get("readmePath"),
+                parameter_template_path=spec.get("parameterTemplatePath"),
+            )
+        except ApiError as exc:
+            raise SeedError(f"{directory}: {exc.message}") from exc
+        record.definition_repository_details = built.details
+        record.readme_path = spec.get("readmePath")
+        if built.parameter_template is not None:
+            record.parameter_template = built.parameter_template
+        return built.data, built.readme
     definition = directory / "definition"
     if not definition.is_dir():
         raise SeedError(f"{directory}: has no definition/ directory")
-    data = deterministic_zip(definition)
+    readme = readme_file.read_text(encoding="utf-8") if readme_file.is_file() else None
+    return deterministic_zip(definition), readme
+
+
+def _fill(
+    core: Core, caller: Caller, record: Workflow | WorkflowVersion, spec: dict[str, Any], directory: Path
+) -> None:
+    fixed_time = _creation_time(spec, directory)
+    if fixed_time is not None:
+        record.creation_time = fixed_time
+    record.parameter_template = spec.get("parameterTemplate")
+    data, readme = _source(core, caller, record, spec, directory)
     verdict = inspect_definition(data, spec.get("main"), spec.get("engine"))
-    readme = directory / "README.md"
     record.description = spec.get("description")
     record.engine = verdict.engine
     record.main = verdict.main
-    record.parameter_template = spec.get("parameterTemplate")
     record.storage_type = spec.get("storageType")
     record.storage_capacity = spec.get("storageCapacity")
     record.accelerators = spec.get("accelerators")
     record.container_registry_map = spec.get("containerRegistryMap")
+    record.metadata = _free(spec, "metadata", dict, directory)
+    record.profiles = _free(spec, "profiles", list, directory)
+    record.profile_parameter_templates = _free(spec, "profileParameterTemplates", dict, directory)
     record.tags = dict(spec.get("tags") or {})
-    record.readme = readme.read_text(encoding="utf-8") if readme.is_file() else None
+    record.readme = readme
     record.definition = data
     record.digest = "sha256:" + hashlib.sha256(data).hexdigest()
     record.status = spec.get("status", verdict.status)
     record.status_message = None if record.status == "ACTIVE" else verdict.message
     record.final_status, record.final_message = record.status, record.status_message
+
+
+def _free(spec: dict[str, Any], key: str, kind: type, directory: Path) -> Any:
+    value = spec.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise SeedError(f"{directory}: {key} must be a JSON {'object' if kind is dict else 'array'}")
+    return value
 
 
 def _load_workflow(core: Core, account: str, region: str, directory: Path) -> None:
@@ -132,7 +187,8 @@ def _load_workflow(core: Core, account: str, region: str, directory: Path) -> No
     except ValueError as exc:
         raise SeedError(f"{directory}: {exc}") from exc
     workflow.name = spec.get("name", directory.name)
-    _fill(workflow, spec, directory)
+    caller = Caller(account=account, region=region, access_key=account)
+    _fill(core, caller, workflow, spec, directory)
     versions_dir = directory / "versions"
     entries = []
     if versions_dir.is_dir():
@@ -147,12 +203,11 @@ def _load_workflow(core: Core, account: str, region: str, directory: Path) -> No
         version_spec.setdefault("engine", spec.get("engine", workflow.engine))
         version_spec.setdefault("main", spec.get("main", workflow.main))
         version = core.ops.new_version(workflow, name, fixed_uuid=version_spec.get("uuid"))
-        _fill(version, version_spec, version_dir)
+        _fill(core, caller, version, version_spec, version_dir)
     for principal in spec.get("shareWith", []):
         if not _ACCOUNT.fullmatch(str(principal)):
             raise SeedError(f"{directory}: shareWith entries must be 12-digit account ids")
-        owner = Caller(account=account, region=region, access_key=account)
-        share = core.ops.create_share(owner, workflow.arn, str(principal), f"seed-{workflow.id}-{principal}")
+        share = core.ops.create_share(caller, workflow.arn, str(principal), f"seed-{workflow.id}-{principal}")
         share.status = "ACTIVE"
 
 

@@ -74,6 +74,12 @@ class _Definitional:
     container_registry_map: dict[str, Any] | None = None
     workflow_bucket_owner_id: str | None = None
     readme: str | None = None
+    readme_path: str | None = None
+    definition_repository_details: dict[str, Any] | None = None
+    # Output-only members the service fills in itself; here only a seed sets them.
+    metadata: dict[str, Any] | None = None
+    profiles: list[str] | None = None
+    profile_parameter_templates: dict[str, Any] | None = None
     definition: bytes | None = None
     digest: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
