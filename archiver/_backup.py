@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
+from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
 from .store import Store
 
@@ -105,7 +105,7 @@ async def _run(
     identity: CallerIdentity,
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
-    with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
+    with work_directory("archiver", config.work_dir) as tmp:
         async with (
             Downloader(concurrency=config.download_concurrency) as dl,
             open_ecr_resolver(ecr_settings(api.settings, api.region)) as images,

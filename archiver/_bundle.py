@@ -28,8 +28,6 @@ import hashlib
 import io
 import tarfile
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +41,7 @@ from ._errors import BundleError
 from ._jsonutil import load_json_object, parse_rfc3339, pretty_json, rfc3339
 from ._layout import readme_sha256, sanitize_metadata, state_id
 from ._version import __version__
+from ._zipsafe import zip_problem
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -71,6 +70,14 @@ DEFINITION = "definition.zip"
 MEMBER_ORDER = (MANIFEST, METADATA, PARAMETER_TEMPLATE, README, DEFINITION)
 _REQUIRED = (METADATA, PARAMETER_TEMPLATE, DEFINITION)
 SMALL_MEMBER_LIMIT = 16 << 20
+MANIFEST_LIMIT = 1 << 20
+MAX_DEFINITION = 2 << 30
+"""The largest definition.zip a reader accepts: twice HealthOmics' largest definition (1 GiB)."""
+_TAR_SLACK = 64 << 10  # tar headers, PAX records and padding, per member and at the end
+_MAX_WINDOW = 1 << 24
+# zstd window a reader accepts: 16 MiB, twice what our writer uses (level 10 streams use 4 MiB; a
+# one-shot in-memory bundle, at most a few MiB, has a window of its own size). A frame that asks for
+# more (zstd's default allows 128 MiB, a single-segment frame as much as its content) is damaged.
 _CHUNK = 1 << 20
 _TAR_BUFSIZE = 1 << 16
 _Sink = Callable[[bytes], object]  # where a streamed member goes (a file's write, or a no-op)
@@ -166,20 +173,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _check_zip(path: Path | IO[bytes]) -> str | None:
-    """``None`` if ``path`` is a ZIP whose every member reads back with a good CRC, else why not."""
-    try:
-        if not zipfile.is_zipfile(path):
-            return "is not a ZIP file"
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zlib.error) as exc:
-        return f"is not a readable ZIP file ({exc})"
-    except zipfile.BadZipFile as exc:
-        return f"is a damaged ZIP file ({exc})"
-    return f"is a damaged ZIP file (bad CRC in {bad!r})" if bad is not None else None
-
-
 def _check_source(source: BundleSource, meta: Mapping[str, Any], sid: str, readme: bytes | None) -> None:
     """The manifest repeats facts from the metadata; refuse to write a bundle where they disagree."""
     version = source.kind == "workflow-version"
@@ -232,7 +225,7 @@ def write_bundle(
     meta = sanitize_metadata(metadata)
     _check_source(source, meta, state_id, readme)
     with _open_definition(definition) as fh:
-        why = _check_zip(fh)
+        why = zip_problem(fh)
         if why:
             raise BundleError(f"the definition of {source.arn} {why}")
         fh.seek(0)
@@ -383,17 +376,34 @@ class _Walk:
         self.tracker = _FrameTracker(stream)
         self.strict, self.label = strict, label
         self.problems: list[str] = []
-        reader = zstandard.ZstdDecompressor().stream_reader(
+        reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(
             cast(IO[bytes], self.tracker), read_across_frames=True
         )
         self.zreader: IO[bytes] = reader
         self.tar: tarfile.TarFile | None = None
         self.seen: list[str] = []
         self.out = self.last_nonzero = self.data_end = 0
+        # Until the manifest says how large the rest is: its header and itself.
+        self.limit = MANIFEST_LIMIT + _TAR_SLACK
+
+    def bound(self, members: list[dict[str, Any]]) -> None:
+        """From now on, refuse to decompress more than the manifest's members and tar's overhead."""
+        self.limit = sum(-(-int(m["size"]) // 512) * 512 + _TAR_SLACK for m in members)
+        self.limit += MANIFEST_LIMIT + 2 * _TAR_SLACK
 
     def read(self, n: int = -1) -> bytes:
-        """What tarfile reads: the decompressed stream, watched for data after the last member."""
-        data = self.zreader.read(n)
+        """What tarfile reads: the decompressed stream, watched for data after the last member.
+
+        Never more than ``limit`` bytes in all: a zstd frame that inflates beyond what the manifest
+        declares (a "bomb") is refused there, whatever it would have grown to.
+        """
+        room = self.limit - self.out
+        data = self.zreader.read(min(n, room + 1) if n >= 0 else room + 1)
+        if len(data) > room:
+            raise self.fatal(
+                f"the bundle decompresses to more than the {self.limit} bytes its manifest accounts for: "
+                "refused (a damaged or hostile bundle)"
+            )
         if tail := len(data.rstrip(b"\0")):
             self.last_nonzero = self.out + tail
         self.out += len(data)
@@ -486,6 +496,8 @@ def _parse_manifest(walk: _Walk) -> dict[str, Any]:
     info = walk.next_member("at the start")
     if info is None or info.name != MANIFEST:
         raise walk.fatal(f"the first member is {info.name if info else 'missing'}, not {MANIFEST}")
+    if info.size > MANIFEST_LIMIT:
+        raise walk.fatal(f"member {MANIFEST} is {info.size} bytes, more than the {MANIFEST_LIMIT} allowed")
     data, _, _ = walk.read_member(info, None)
     try:
         doc = load_json_object(data, MANIFEST)
@@ -505,6 +517,13 @@ def _parse_manifest(walk: _Walk) -> dict[str, Any]:
     missing = [n for n in _REQUIRED if n not in names]
     if missing or names != sorted(set(names), key=MEMBER_ORDER.index):
         raise walk.fatal(f"{MANIFEST} lists members {names}; expected {list(MEMBER_ORDER[1:])} in that order")
+    for member in doc["members"]:
+        cap = MAX_DEFINITION if member["name"] == DEFINITION else SMALL_MEMBER_LIMIT
+        if member["size"] > cap:
+            raise walk.fatal(
+                f"{MANIFEST} declares {member['name']} as {member['size']} bytes, more than the {cap} allowed"
+            )
+    walk.bound(doc["members"])
     return doc
 
 
@@ -522,8 +541,13 @@ def _walk_bundle(walk: _Walk, definition_sink: _Sink) -> BundleContents:
             walk.read_member(info, _discard)
             continue
         order.append(name)
-        data, size, digest = walk.read_member(info, definition_sink if name == DEFINITION else None)
         want = expected[name]
+        if info.size != want["size"]:
+            # Checked before a byte is copied: a member must not grow past what the manifest says.
+            raise walk.fatal(
+                f"member {name} is {info.size} bytes in the tar but the manifest says {want['size']}"
+            )
+        data, size, digest = walk.read_member(info, definition_sink if name == DEFINITION else None)
         if size != want["size"] or digest != want["sha256"]:
             walk.problem(
                 f"member {name} is damaged: the manifest says {want['size']} bytes with SHA-256 "
@@ -608,7 +632,7 @@ def verify_bundle_from(stream: IO[bytes], *, scratch_dir: Path | None = None) ->
         if again != sid:
             walk.problem(f"the manifest's state id {sid} does not match its metadata and README ({again})")
         if DEFINITION in walk.seen:
-            why = _check_zip(spool)
+            why = zip_problem(spool)
             if why:
                 walk.problem(f"member {DEFINITION} {why}")
     return walk.problems

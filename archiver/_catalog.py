@@ -25,7 +25,6 @@ import hashlib
 import json
 import re
 import secrets
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +36,7 @@ from ._bundle import BundleContents, read_bundle
 from ._cache import Cache
 from ._errors import BundleError, ObjectNotFound, StoreError, UsageError
 from ._jsonutil import canonical_json, load_json_object
+from ._workdir import work_directory
 from .store import ObjectInfo, Store
 from .store._small import get_small, too_large
 
@@ -432,7 +432,7 @@ async def show_bundle(
         except ValueError:
             summary = None
     if not isinstance(summary, dict):
-        with tempfile.TemporaryDirectory(prefix="omics-show-", dir=work_dir) as tmp:
+        with work_directory("show", work_dir) as tmp:
             contents = await fetch_bundle(store, key, Path(tmp))
         summary = {
             "manifest": contents.manifest,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from ._backup import BackupConfig, run_backup
 from ._bundle import read_manifest, verify_bundle
 from ._errors import ArchiverError, ResourceNotFound, ServiceError
 from ._report import BackupReport
+from ._workdir import work_directory
 from .store import Store
 
 __all__ = ["DeleteConfig", "DeleteReport", "run_delete"]
@@ -271,7 +271,7 @@ async def _run_delete(
         report.refused.append(f"the backup failed: {exc.message}")
         return report
     report.snapshot = backup.snapshot_key
-    with tempfile.TemporaryDirectory(prefix="omics-delete-", dir=config.work_dir) as tmp:
+    with work_directory("delete", config.work_dir) as tmp:
         try:
             verified = await _verify(api, store, config, backup, report, Path(tmp))
         except ArchiverError as exc:

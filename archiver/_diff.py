@@ -5,8 +5,10 @@ four places, compared separately: the metadata (every JSON leaf that differs, by
 parameter template (parameters added, removed or changed), the files inside the definition ZIP
 (added, removed, changed, with a unified diff of changed text files) and the README.
 
-Everything is bounded: both bundles are streamed to temporary files, ZIP members are hashed in
-chunks, and only text files up to :data:`TEXT_LIMIT` bytes are read whole to be diffed, each diff
+Everything is bounded: both bundles are streamed to temporary files, each definition ZIP is checked
+first (:mod:`archiver._zipsafe`: a bad CRC or a member that lies about its size is an error naming
+its bundle), ZIP members are hashed in chunks, and only text files up to :data:`TEXT_LIMIT` bytes
+are read (in chunks) to be diffed, each diff
 cut at ``max_lines`` lines and all of them together at ``max_total_lines``.
 """
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,10 @@ from typing import Any
 
 from ._bundle import BundleContents
 from ._catalog import fetch_bundle
+from ._errors import BundleError
 from ._schema import json_path
+from ._workdir import work_directory
+from ._zipsafe import ZIP_ERRORS, open_zip, read_member, zip_problem
 from .store import Store
 
 __all__ = ["TEXT_LIMIT", "diff_bundles", "diff_definitions", "diff_json"]
@@ -78,7 +82,7 @@ def _diff_parameters(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, An
 def _members(path: Path) -> dict[str, tuple[int, str]]:
     """ZIP member name -> (size, SHA-256), files only, hashed in chunks."""
     out: dict[str, tuple[int, str]] = {}
-    with zipfile.ZipFile(path) as archive:
+    with open_zip(path) as archive:
         for info in archive.infolist():
             if info.is_dir():
                 continue
@@ -91,10 +95,8 @@ def _members(path: Path) -> dict[str, tuple[int, str]]:
 
 
 def _text(archive: zipfile.ZipFile, name: str) -> str | None:
-    if archive.getinfo(name).file_size > TEXT_LIMIT:
-        return None
-    data = archive.read(name)
-    if b"\0" in data:
+    data = read_member(archive, archive.getinfo(name), TEXT_LIMIT)
+    if data is None or b"\0" in data:
         return None
     try:
         return data.decode("utf-8")
@@ -120,7 +122,7 @@ def diff_definitions(
     removed = [{"name": n, "size": ma[n][0]} for n in sorted(set(ma) - set(mb))]
     changed: list[dict[str, Any]] = []
     budget = max_total_lines
-    with zipfile.ZipFile(path_a) as za, zipfile.ZipFile(path_b) as zb:
+    with open_zip(path_a) as za, open_zip(path_b) as zb:
         for name in sorted(set(ma) & set(mb)):
             if ma[name] == mb[name]:
                 continue
@@ -177,7 +179,7 @@ async def diff_bundles(
     store: Store, key_a: str, key_b: str, *, max_lines: int = 200, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """Compare the bundles ``key_a`` and ``key_b``; see the module docstring for what is compared."""
-    with tempfile.TemporaryDirectory(prefix="omics-diff-", dir=work_dir) as tmp:
+    with work_directory("diff", work_dir) as tmp:
         work = Path(tmp)
         def_a, def_b = work / "a.zip", work / "b.zip"
         a, b = await asyncio.gather(
@@ -188,7 +190,16 @@ async def diff_bundles(
         if same_digest:
             definition: dict[str, Any] = {"added": [], "removed": [], "changed": [], "unchanged": None}
         else:
-            definition = await asyncio.to_thread(diff_definitions, def_a, def_b, max_lines=max_lines)
+            for key, path in ((key_a, def_a), (key_b, def_b)):
+                why = await asyncio.to_thread(zip_problem, path)
+                if why:
+                    raise BundleError(f"the definition in bundle {key} {why}", key=key)
+            try:
+                definition = await asyncio.to_thread(diff_definitions, def_a, def_b, max_lines=max_lines)
+            except ZIP_ERRORS as exc:
+                raise BundleError(
+                    f"the definitions of {key_a} and {key_b} cannot be compared: {exc}"
+                ) from exc
     meta_a = {k: v for k, v in a.metadata.items() if k != "parameterTemplate"}
     meta_b = {k: v for k, v in b.metadata.items() if k != "parameterTemplate"}
     metadata = diff_json(meta_a, meta_b)

@@ -25,6 +25,7 @@ from . import _layout
 from ._catalog import SNAPSHOT_LIMIT, SnapshotRecord, load_catalog, parse_snapshot
 from ._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._lock import LockTiming, prune_lock, remove_dead_locks
+from .repair import notes_prefix
 from .store import Store
 from .store._small import get_small
 
@@ -284,6 +285,9 @@ async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneRep
         if options.dry_run or await _delete(store, key, report):
             report.bundles_deleted.append(key)
             report.bytes_deleted += info.size
+            if not options.dry_run:  # after the bundle: a note only widens what the bundle may hold
+                async for note in store.list(notes_prefix(key)):
+                    await _delete(store, note.key, report)
         else:
             report.bundles_kept += 1
     if options.quarantine_within is not None:

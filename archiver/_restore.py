@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -53,6 +52,7 @@ from ._restore_plan import (
     plan_restore,
     resolve_view,
 )
+from ._workdir import work_directory
 from .store import Store
 
 __all__ = ["RestoreReport", "run_restore"]
@@ -513,7 +513,7 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     report.source = {"partition": view.partition, "account": view.account, "region": view.region}
     target_account = config.target_account or (await api.caller_identity()).account
     report.target_account, report.target_region = target_account, api.region
-    with tempfile.TemporaryDirectory(prefix="omics-restore-", dir=config.work_dir) as tmp:
+    with work_directory("restore", config.work_dir) as tmp:
         plans, problems = await plan_restore(
             store, config, view, work=Path(tmp), target_account=target_account, target_region=api.region
         )

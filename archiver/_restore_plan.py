@@ -26,7 +26,6 @@ import fnmatch
 import hashlib
 import logging
 import uuid
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +46,8 @@ from ._rewrite import (
     rewrite_registry_map,
 )
 from ._snapshot import list_snapshot_keys, load_snapshot
+from ._zipsafe import ZIP_ERRORS, zip_problem
+from .repair import load_notes
 from .store import Store
 
 __all__ = [
@@ -502,7 +503,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         async with ctx.sem:
             await ctx.store.download(key, bundle)
             sha = await asyncio.to_thread(_sha256_file, bundle)
-            if entry.get("sha256") and sha != entry["sha256"]:
+            if entry.get("sha256") and sha != entry["sha256"] and not await _repaired_to(ctx.store, key, sha):
                 raise BundleError(f"bundle {key} does not match the SHA-256 its snapshot records", key=key)
             contents = await asyncio.to_thread(read_bundle, bundle, definition_to=original)
     except (StoreError, BundleError) as exc:
@@ -524,6 +525,11 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     item.rewrites.extend(reg_changes)
     definition = ctx.work / f"{stem}.zip"
     try:
+        why = await asyncio.to_thread(zip_problem, original)
+        if why:
+            ctx.problems.append(f"{item.label}: the definition in bundle {key} {why}")
+            original.unlink(missing_ok=True)
+            return None
         if config.rewrite_images:
             changes = await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
             item.rewrites.extend(changes)
@@ -535,7 +541,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
         await _warn_references(ctx, item, registry)
         item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
         return None
     repository = meta.get("definitionRepositoryDetails")
@@ -621,3 +627,9 @@ def _sha256_file(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+async def _repaired_to(store: Store, key: str, sha256: str) -> bool:
+    """Whether a repair note vouches for bundle ``key`` holding these bytes (see archiver.repair)."""
+    notes, _ = await load_notes(store, key)
+    return any(n.sha256 == sha256 for n in notes.get(key, ()))

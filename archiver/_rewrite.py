@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._zipsafe import open_zip, read_member
+
 __all__ = [
     "REGISTRY_MAP",
     "EcrMapping",
@@ -184,16 +186,14 @@ def _text(data: bytes) -> str | None:
 def _members(archive: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, str | None]]:
     """Each member and, for a small UTF-8 text file, its text."""
     for info in archive.infolist():
-        if info.is_dir() or info.file_size > _MAX_TEXT_MEMBER:
-            yield info, None
-            continue
-        yield info, _text(archive.read(info))
+        data = None if info.is_dir() else read_member(archive, info, _MAX_TEXT_MEMBER)
+        yield info, None if data is None else _text(data)
 
 
 def find_references(definition: Path) -> list[EcrReference]:
     """Every private ECR URI in the text files of a definition ZIP, with file and line."""
     refs: list[EcrReference] = []
-    with zipfile.ZipFile(definition) as archive:
+    with open_zip(definition) as archive:
         for info, text in _members(archive):
             if text is None:
                 continue
@@ -225,7 +225,7 @@ def rewrite_definition(source: Path, target: Path, mapping: EcrMapping) -> list[
     """
     changes: list[Rewrite] = []
     rewritten: dict[str, bytes] = {}
-    with zipfile.ZipFile(source) as archive:
+    with open_zip(source) as archive:
         if mapping:
             for info, text in _members(archive):
                 if text is None:

@@ -42,7 +42,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -54,6 +53,7 @@ from ._download import Downloader
 from ._errors import ArchiverError
 from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
+from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
 from .store import open_store
 from .store._s3 import StoreOptions
@@ -401,7 +401,7 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
         open_ecr_resolver(ecr_settings(settings, api.region)) as images,
     ):
         api.limiter.share(float(job["rateShare"]))
-        with tempfile.TemporaryDirectory(prefix="omics-archiver-", dir=config.work_dir) as tmp:
+        with work_directory("archiver", config.work_dir) as tmp:
             pipeline = Pipeline(api, store, config, dl, images=images)
             pipeline.run = RunState(
                 report=report, identity=identity, known={}, work=Path(tmp), progress=reporter

@@ -12,8 +12,11 @@ A disaster-recovery archive is only trusted if it is checked. Two levels, as res
   SHA-256 are compared with the snapshot entries.
 
 Every problem names the object it concerns. Verify only reads: it never writes, deletes or caches
-anything in the store. Memory is bounded by ``concurrency`` downloads streamed to disk (each
-bundle's size in ``work_dir``), never by a bundle's size in RAM.
+anything in the store, except with ``--repair`` (:mod:`archiver.repair`), which writes a damaged
+bundle anew when the live service still holds its state. A bundle may hold other bytes than its
+snapshots recorded when a repair note (``repairs/``) vouches for them. Memory is bounded by
+``concurrency`` downloads streamed to disk (each bundle's size in ``work_dir``), never by a
+bundle's size in RAM.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import io
 import math
 import random
 import secrets
-import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +38,8 @@ from . import _layout
 from ._bundle import read_manifest, read_manifest_from, verify_bundle
 from ._catalog import Catalog, SnapshotRecord, load_catalog
 from ._errors import BundleError, ObjectNotFound, StoreError
+from ._workdir import work_directory
+from .repair import RepairNote, RepairOutcome, accepted, load_notes
 from .store import Store
 
 __all__ = ["VerifyOptions", "VerifyProblem", "VerifyReport", "verify_store"]
@@ -84,10 +88,11 @@ class VerifyReport:
     bundles_read: int = 0
     bytes_read: int = 0
     problems: list[VerifyProblem] = field(default_factory=list)
+    repairs: list[RepairOutcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and all(r.repaired for r in self.repairs)
 
     def add(self, key: str, message: str, snapshot: str | None = None) -> None:
         self.problems.append(VerifyProblem(key, message, snapshot))
@@ -107,6 +112,7 @@ class VerifyReport:
             "bundlesRead": self.bundles_read,
             "bytesRead": self.bytes_read,
             "problems": [p.as_dict() for p in sorted(self.problems, key=lambda p: (p.key, p.message))],
+            "repairs": [r.as_dict() for r in sorted(self.repairs, key=lambda r: r.key)],
         }
 
 
@@ -187,11 +193,24 @@ def _hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+Repairer = Callable[[str, list[tuple[SnapshotRecord, Any]]], Awaitable[RepairOutcome]]
+"""Repairs one damaged bundle, given its key and the snapshot entries that list it."""
+
+
 class _Verifier:
-    def __init__(self, store: Store, options: VerifyOptions, report: VerifyReport, work: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: VerifyOptions,
+        report: VerifyReport,
+        work: Path,
+        repairer: Repairer | None = None,
+    ) -> None:
         self.store, self.options, self.report, self.work = store, options, report, work
+        self.repairer = repairer
         self.entries: dict[str, list[tuple[SnapshotRecord, Any]]] = {}
         self.listed_all = True
+        self.notes: dict[str, list[RepairNote]] = {}
 
     def first_snapshot(self, key: str) -> str | None:
         refs = self.entries.get(key)
@@ -222,7 +241,7 @@ class _Verifier:
                     refs[0][0].key.key,
                 )
             for snap, entry in refs:
-                if int(entry["size"]) != info.size:
+                if int(entry["size"]) != info.size and not accepted(self.notes, key, info.size):
                     report.add(
                         key,
                         f"the bundle is {info.size} bytes but the snapshot recorded {entry['size']}",
@@ -255,6 +274,31 @@ class _Verifier:
         for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
             self.report.add(key, message, self.first_snapshot(key))
 
+    async def read_and_repair(self, key: str) -> None:
+        """Read one bundle; with a repairer, repair it if it is damaged and read it again."""
+        before = len(self.report.problems)
+        await self.read_data(key)
+        damaged = [p for p in self.report.problems[before:] if p.key == key]
+        if not damaged or self.repairer is None or not self.entries.get(key):
+            return
+        outcome = await self.repairer(key, self.entries[key])
+        if outcome.repaired:
+            again = VerifyReport(store=self.report.store, started_at=self.report.started_at)
+            checker = _Verifier(self.store, self.options, again, self.work)
+            checker.entries, checker.notes = self.entries, self.notes
+            checker.notes = (await load_notes(self.store, key))[0] | {
+                k: v for k, v in self.notes.items() if k != key
+            }
+            await checker.read_data(key)
+            if again.problems:
+                outcome = RepairOutcome(
+                    key, False, f"{outcome.detail}, but it still does not verify: {again.problems[0].message}"
+                )
+            else:
+                for p in damaged:
+                    self.report.problems.remove(p)
+        self.report.repairs.append(outcome)
+
     async def read_data(self, key: str) -> None:
         local = self.work / f"verify-{secrets.token_hex(6)}.tar.zst"
         try:
@@ -272,6 +316,7 @@ class _Verifier:
                 (snap, entry)
                 for snap, entry in self.entries.get(key, [])
                 if (int(entry["size"]), str(entry["sha256"])) != (size, sha256)
+                and not accepted(self.notes, key, size, sha256)
             ]
             if wrong:
                 snap, entry = wrong[0]
@@ -312,16 +357,26 @@ async def _bounded(limit: int, jobs: list[Any]) -> None:
             tg.create_task(run(job))
 
 
-async def verify_store(store: Store, options: VerifyOptions | None = None) -> VerifyReport:
-    """Check the archive in ``store``; the report lists every problem found (none: it is sound)."""
+async def verify_store(
+    store: Store, options: VerifyOptions | None = None, *, repairer: Repairer | None = None
+) -> VerifyReport:
+    """Check the archive in ``store``; the report lists every problem found (none: it is sound).
+
+    With a ``repairer`` (``verify --read-data --repair``), every bundle the data check finds
+    damaged is handed to it, and read again if it says it repaired it; the report lists each
+    outcome in ``repairs``, and a repaired bundle's problems are dropped once it verifies.
+    """
     options = options or VerifyOptions()
     clock = time.monotonic()
     report = VerifyReport(
         store=store.url, started_at=datetime.now(UTC), read_data_percent=options.read_data_percent
     )
     catalog = await load_catalog(store)
-    with tempfile.TemporaryDirectory(prefix="omics-verify-", dir=options.work_dir) as tmp:
-        verifier = _Verifier(store, options, report, Path(tmp))
+    with work_directory("verify", options.work_dir) as tmp:
+        verifier = _Verifier(store, options, report, Path(tmp), repairer)
+        verifier.notes, note_problems = await load_notes(store)
+        for key, message in note_problems:
+            report.add(key, message)
         keys = await verifier.structure(catalog)
         sampled = (
             set(_sample(keys, options.read_data_percent, options.seed))
@@ -333,7 +388,9 @@ async def verify_store(store: Store, options: VerifyOptions | None = None) -> Ve
             options.manifest_concurrency,
             [(lambda k=k: verifier.manifest(k, catalog.bundles[k].size)) for k in heads],
         )
-        await _bounded(options.concurrency, [(lambda k=k: verifier.read_data(k)) for k in sorted(sampled)])
+        await _bounded(
+            options.concurrency, [(lambda k=k: verifier.read_and_repair(k)) for k in sorted(sampled)]
+        )
     report.finished_at = datetime.now(UTC)
     report.duration = time.monotonic() - clock
     report.problems.sort(key=lambda p: (p.key, p.message))

@@ -10,25 +10,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._aws import OmicsApi, open_omics_api
 from .._cache import Cache, cache_dir_for
-from .._catalog import Catalog, load_catalog, show_bundle, snapshot_rows, workflow_rows
+from .._catalog import Catalog, SnapshotRecord, load_catalog, show_bundle, snapshot_rows, workflow_rows
 from .._diff import diff_bundles
+from .._download import Downloader
 from .._errors import UsageError
 from .._metrics import write_verify_metrics
-from .._verify import VerifyOptions, VerifyReport, verify_store
-from ..store import open_archive
+from .._verify import Repairer, VerifyOptions, VerifyReport, verify_store
+from .._workdir import work_directory
+from ..repair import RepairOutcome, repair_bundle
+from ..store import Store, open_archive
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
+    add_aws_options,
     add_output_options,
     add_store_options,
+    aws_settings,
     check_writable_dir,
     check_writable_file,
     positive_int,
@@ -159,6 +167,13 @@ def _add_verify(sub: Any) -> None:
         metavar="PERCENT",
         help="read and check bundle contents: all of them, or a random PERCENT",
     )
+    g.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --read-data: re-export each damaged bundle from HealthOmics when the workflow's state "
+        "(uuid, digest, state id) is unchanged, and write it anew (needs the AWS options below); "
+        "otherwise report it as unrepairable",
+    )
     g.add_argument("--seed", type=int, metavar="N", help="random seed for the --read-data sample")
     g.add_argument("--concurrency", type=positive_int, default=4, metavar="N", help="bundles read at once")
     g.add_argument("--work-dir", type=Path, metavar="DIR", help="where bundles are downloaded to be read")
@@ -168,6 +183,7 @@ def _add_verify(sub: Any) -> None:
     g.add_argument(
         "--metrics-job", default="verify", metavar="NAME", help="archiver_job label (default: verify)"
     )
+    add_aws_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_verify)
 
@@ -178,13 +194,18 @@ def run_verify(args: argparse.Namespace) -> int:
         check_writable_dir(args.work_dir, "--work-dir")
     if args.metrics_file is not None:
         check_writable_file(args.metrics_file, "--metrics-file")
+    if args.repair and args.read_data is None:
+        raise UsageError("--repair needs --read-data: only reading a bundle's data finds it damaged")
     options = VerifyOptions(
         read_data_percent=args.read_data, concurrency=args.concurrency, work_dir=args.work_dir, seed=args.seed
     )
 
     async def go() -> VerifyReport:
         async with open_archive(args.store, store_options(args), create=False) as store:
-            return await verify_store(store, options)
+            if not args.repair:
+                return await verify_store(store, options)
+            async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
+                return await verify_store(store, options, repairer=_repairer(api, store, dl, args.work_dir))
 
     try:
         report = asyncio.run(go())
@@ -199,6 +220,30 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         _print_verify(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def _repairer(api: OmicsApi, store: Store, dl: Downloader, work_dir: Path | None) -> Repairer:
+    async def repair(key: str, refs: list[tuple[SnapshotRecord, Any]]) -> RepairOutcome:
+        snap, entry = refs[-1]  # the newest snapshot that lists it
+        recorded = {(int(e["size"]), str(e["sha256"])) for _, e in refs}
+        with work_directory("repair", work_dir) as work:
+            outcome = await repair_bundle(
+                api,
+                store,
+                key,
+                entry,
+                account=snap.key.account,
+                region=snap.key.region,
+                recorded=recorded,
+                work=work,
+                downloader=dl,
+                now=datetime.now(UTC),
+            )
+        log = logging.getLogger("archiver.repair")
+        log.log(logging.INFO if outcome.repaired else logging.ERROR, "%s", outcome.detail, extra={"key": key})
+        return outcome
+
+    return repair
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -217,6 +262,8 @@ def _print_verify(report: VerifyReport) -> None:
     for p in report.problems:
         via = f" (listed by {p.snapshot})" if p.snapshot else ""
         print(f"  PROBLEM {p.key}: {p.message}{via}")
+    for r in report.repairs:
+        print(f"  {'REPAIRED' if r.repaired else 'UNREPAIRABLE'} {r.key}: {r.detail}")
 
 
 # -- list, snapshots, show -----------------------------------------------------------------------

@@ -112,7 +112,9 @@ def run_prune(args: argparse.Namespace) -> int:
     )
 
     async def go() -> PruneReport:
-        async with open_archive(args.store, store_options(args), create=False) as store:
+        async with open_archive(
+            args.store, store_options(args), create=False, clean=not args.dry_run
+        ) as store:
             return await prune_store(store, options)
 
     report = asyncio.run(go())

@@ -93,6 +93,11 @@ class Store(Protocol):
         """Delete one object. Missing keys are not an error. Raises ObjectLocked under Object Lock."""
         ...
 
+    async def cleanup_temporary(self, older_than: float) -> int:
+        """Remove what killed writers left (temporary files, unfinished multipart uploads) older
+        than ``older_than`` seconds, never a live writer's; return how many went."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections. Stores are used as ``async with open_store(url) as store``."""
         ...

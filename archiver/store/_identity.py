@@ -16,6 +16,7 @@ validate, or names a newer format version, is refused, not ignored.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +50,10 @@ CONFIG_KEY = "config.json"
 STORE_FORMAT = "omics-archiver-store"
 STORE_FORMAT_VERSION = 1
 _CONFIG_LIMIT = 64 << 10
+STALE_TEMPORARY = 24 * 3600.0
+"""A temporary file (file store, judged by its last write) or multipart upload (S3, by when it
+started) this old belongs to a killed run, not a live one: no write takes a day."""
+log = logging.getLogger(__name__)
 
 
 class NoArchive(StoreError):
@@ -132,12 +137,14 @@ async def require_archive(store: Store) -> StoreConfig | None:
 
 @asynccontextmanager
 async def open_archive(
-    url: str, options: StoreOptions | None = None, *, create: bool
+    url: str, options: StoreOptions | None = None, *, create: bool, clean: bool | None = None
 ) -> AsyncIterator[Store]:
     """Open the archive at ``url``: a writer (``create``) makes it if needed, a reader requires it.
 
     A reader creates nothing: a file store's directory is not made, and a location without an
-    archive raises :class:`NoArchive` before anything else happens.
+    archive raises :class:`NoArchive` before anything else happens. With ``clean`` (default: the
+    same as ``create``; prune passes it too) the leftovers of killed writers are removed first:
+    temporary files and multipart uploads older than :data:`STALE_TEMPORARY` seconds.
     """
     from ._open import open_store
 
@@ -146,4 +153,19 @@ async def open_archive(
             await ensure_config(store)
         else:
             await require_archive(store)
+        if create if clean is None else clean:
+            try:
+                removed = await store.cleanup_temporary(STALE_TEMPORARY)
+            except StoreError as exc:  # e.g. no s3:ListBucketMultipartUploads: not worth failing the run
+                log.warning(
+                    "cannot remove what killed runs left: %s", exc.message, extra={"event": "leftovers"}
+                )
+                removed = 0
+            if removed:
+                log.info(
+                    "removed %d temporary object(s) that killed runs left in %s",
+                    removed,
+                    store.url,
+                    extra={"event": "leftover-removed", "count": removed},
+                )
         yield store

@@ -510,6 +510,27 @@ class S3Store:
             legal_hold=held,
         )
 
+    async def cleanup_temporary(self, older_than: float) -> int:
+        """Abort the multipart uploads under the prefix started more than ``older_than`` seconds ago.
+
+        An upload a killed writer never completed nor aborted stays invisible and billed until
+        aborted (a bucket lifecycle rule AbortIncompleteMultipartUpload does the same, later).
+        """
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        removed = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with self._calls("list the unfinished uploads in"):
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
+                for upload in page.get("Uploads", ()):
+                    started = upload.get("Initiated")
+                    key = str(upload["Key"])[len(self._prefix) :]
+                    if isinstance(started, datetime) and started < cutoff and is_key(key):
+                        await self._abort(key, str(upload["Key"]), str(upload["UploadId"]))
+                        removed += 1
+        return removed
+
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
