@@ -51,9 +51,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ._errors import ArchiverError, ObjectLocked, ObjectNotFound, StoreError
-from ._jsonutil import is_rfc3339, parse_rfc3339, rfc3339
+from ._jsonutil import is_rfc3339, load_json_object, parse_rfc3339, rfc3339
 from ._version import __version__
 from .store import Store
+from .store._small import ObjectTooLarge, get_small
 
 __all__ = [
     "LOCK_PREFIX",
@@ -69,6 +70,8 @@ __all__ = [
 log = logging.getLogger("archiver.lock")
 
 LOCK_PREFIX = "locks/"
+# A marker is a few hundred bytes; anything far larger was not written by us and is not read whole.
+MAX_MARKER_BYTES = 64 * 1024
 LockKind = Literal["backup", "prune"]
 Clock = Callable[[], datetime]
 
@@ -155,13 +158,13 @@ async def _read_marker(store: Store, key: str, modified: datetime | None) -> Loc
     name = key[len(LOCK_PREFIX) :]
     kind = name.split("-", 1)[0]
     try:
-        raw = await store.get_bytes(key)
+        raw: bytes | None = await get_small(store, key, MAX_MARKER_BYTES, what="lock marker")
     except ObjectNotFound:
         return None
+    except ObjectTooLarge:
+        raw = None  # not a marker we wrote: judged by its age alone
     try:
-        doc = json.loads(raw)
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
+        doc: dict[str, Any] = load_json_object(raw, f"lock marker {key}") if raw is not None else {}
     except ValueError:
         doc = {}  # unreadable: judged by its age alone
     pid = doc.get("pid")

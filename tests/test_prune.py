@@ -211,3 +211,18 @@ def test_policy_as_restic() -> None:
     )
     with pytest.raises(ValueError):
         parse_duration("2w")
+
+
+async def test_a_huge_or_deep_lock_marker_is_judged_by_its_age(
+    tmp_path: Path,
+) -> None:
+    from archiver._lock import MAX_MARKER_BYTES, list_locks
+    from archiver.store import open_store
+
+    async with open_store(str(tmp_path / "store")) as store:
+        await store.put_bytes("locks/backup-huge.json", b" " * (MAX_MARKER_BYTES + 1) + b"{}")
+        await store.put_bytes("locks/backup-deep.json", b"[" * 60000 + b"]" * 60000)
+        found = {lock.key: lock for lock in await list_locks(store)}
+    assert set(found) == {"locks/backup-huge.json", "locks/backup-deep.json"}
+    for lock in found.values():
+        assert lock.pid is None and lock.host == "?" and lock.modified is not None
