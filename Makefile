@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict archiver
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test: lint typecheck unit
 
