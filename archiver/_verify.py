@@ -28,7 +28,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from ._errors import BundleError, ObjectNotFound, StoreError
 from ._workdir import work_directory
 from .repair import RepairNote, RepairOutcome, accepted, load_notes
 from .store import Store
+from .store._small import read_head
 
 __all__ = ["VerifyOptions", "VerifyProblem", "VerifyReport", "verify_store"]
 
@@ -116,26 +117,10 @@ class VerifyReport:
         }
 
 
-async def _read_head(store: Store, key: str, limit: int) -> bytes:
-    """The first ``limit`` bytes of an object (or all of it), closing the stream early."""
-    buf = bytearray()
-    chunks: AsyncIterator[bytes] = store.open_read(key, chunk_size=min(limit, 1 << 20))
-    try:
-        async for chunk in chunks:
-            buf += chunk
-            if len(buf) >= limit:
-                break
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    return bytes(buf)
-
-
 async def _head_manifest(store: Store, key: str, size: int) -> dict[str, Any]:
     limit = _HEAD_FIRST
     while True:
-        head = await _read_head(store, key, limit)
+        head = await read_head(store, key, limit)
         try:
             return await asyncio.to_thread(read_manifest_from, io.BytesIO(head), label=key)
         except BundleError:

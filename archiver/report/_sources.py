@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from .._bundle import read_manifest_from
@@ -21,6 +20,7 @@ from .._cache import Cache
 from .._catalog import Catalog
 from .._errors import BundleError, StoreError
 from ..store import Store
+from ..store._small import read_head
 
 __all__ = ["RECORD_PREFIXES", "find_records", "read_images"]
 
@@ -36,21 +36,6 @@ _MAX_IMAGES = 500
 _PROBLEMS_SHOWN = 50
 
 
-async def _read_head(store: Store, key: str, limit: int) -> bytes:
-    buf = bytearray()
-    chunks: AsyncIterator[bytes] = store.open_read(key, chunk_size=min(limit, 1 << 20))
-    try:
-        async for chunk in chunks:
-            buf += chunk
-            if len(buf) >= limit:
-                break
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    return bytes(buf)
-
-
 async def _manifest(store: Store, cache: Cache, key: str, size: int) -> dict[str, Any]:
     cached = cache.get(_NAMESPACE, key)
     if cached is not None:
@@ -63,7 +48,7 @@ async def _manifest(store: Store, cache: Cache, key: str, size: int) -> dict[str
         cache.discard(_NAMESPACE, key)
     limit = _HEAD_FIRST
     while True:
-        head = await _read_head(store, key, limit)
+        head = await read_head(store, key, limit)
         try:
             manifest = await asyncio.to_thread(read_manifest_from, io.BytesIO(head), label=key)
             break

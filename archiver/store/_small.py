@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from .._errors import StoreError
 from ._base import Store
 
-__all__ = ["ObjectTooLarge", "get_small", "too_large"]
+__all__ = ["ObjectTooLarge", "get_small", "read_head", "too_large"]
 
 
 class ObjectTooLarge(StoreError):
@@ -43,6 +43,22 @@ async def get_small(store: Store, key: str, limit: int, *, what: str = "object")
             buf += chunk
             if len(buf) > limit:
                 raise too_large(key, None, limit, what)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return bytes(buf)
+
+
+async def read_head(store: Store, key: str, limit: int) -> bytes:
+    """The first ``limit`` bytes of an object (or all of it), closing the stream early."""
+    buf = bytearray()
+    chunks: AsyncIterator[bytes] = store.open_read(key, chunk_size=min(limit, 1 << 20))
+    try:
+        async for chunk in chunks:
+            buf += chunk
+            if len(buf) >= limit:
+                break
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
