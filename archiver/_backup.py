@@ -28,7 +28,7 @@ from ._report import BackupReport
 from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
 from ._workdir import work_directory
-from .images import ecr_settings, open_ecr_resolver
+from .images import archive_images, ecr_settings, open_ecr_resolver
 from .store import Store
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
@@ -86,6 +86,8 @@ async def run_backup(
                     extra={"event": "throttled", **api.limiter.statistics().throttled},
                 )
             _carry_forward(report, previous)
+            if config.images == "copy" and not config.dry_run:
+                report.images = await _copy_images(api, store, config, report, previous)
             if not config.filtered:
                 _find_vanished(report, previous)
             report.finished_at = _now()
@@ -180,6 +182,20 @@ async def _dispatch(
         api.limiter.share(1.0)
 
 
+async def _copy_images(
+    api: OmicsApi, store: Store, config: BackupConfig, report: BackupReport, previous: AccountState
+) -> dict[str, Any]:
+    """``--images copy``: archive the images the snapshot's bundles name (``archiver.images``)."""
+    with work_directory("archiver-images", config.work_dir) as tmp:
+        return await archive_images(
+            store,
+            ecr_settings(api.settings, api.region),
+            report.bundles,
+            {str(b["key"]): b for b in previous.bundles},
+            Path(tmp),
+        )
+
+
 def _carry_forward(report: BackupReport, previous: AccountState) -> None:
     """Keep the last good bundles of what failed this time in the new snapshot.
 
@@ -268,4 +284,5 @@ def _snapshot_of(report: BackupReport, config: BackupConfig) -> dict[str, Any]:
         failed=report.failed,
         quarantined=report.quarantined,
         stats=report.stats,
+        images=report.images,
     )

@@ -349,6 +349,7 @@ def snapshot_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "failed": len(d["failed"]),
                 "quarantined": len(d["quarantined"]),
                 "bytesWritten": d["stats"]["bytesWritten"],
+                "images": (d.get("images") or {}).get("archived"),  # None: images not copied
             }
         )
     return rows
@@ -376,6 +377,7 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
             if wf is None:
                 continue
             versions = sorted(str(e["versionName"]) for e in entries if e["kind"] == "workflow-version")
+            archived = {(i["image"], i["digest"]) for e in entries for i in e.get("images") or []}
             current = latest_complete.get(snap.group)
             seen[wf_uuid] = {
                 "account": snap.key.account,
@@ -388,6 +390,7 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "key": wf["key"],
                 "versions": versions,
                 "bundles": 0,
+                "images": len(archived) if any("images" in e for e in entries) else None,
                 "lastBackup": snap.doc["finishedAt"],
                 "snapshot": snap.key.key,
                 "current": current is not None
@@ -442,10 +445,18 @@ async def show_bundle(
         }
         cache.put(_SUMMARY_NAMESPACE, key, json.dumps(summary, sort_keys=True).encode("utf-8"))
     refs = catalog.referenced().get(key, [])
+    archived = {
+        (i["image"], i["digest"])
+        for s in refs
+        for e in s.doc["bundles"]
+        if e["key"] == key
+        for i in e.get("images") or []
+    }
     return {
         "key": key,
         "size": catalog.bundles[key].size if key in catalog.bundles else None,
         **summary,
         "snapshots": [s.key.key for s in refs],
+        "archivedImages": [{"image": i, "digest": d} for i, d in sorted(archived)],
         "states": catalog.states_of(_uuid_of(key)),
     }

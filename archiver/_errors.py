@@ -38,6 +38,7 @@ __all__ = [
     "BundleError",
     "ExportError",
     "ExportExpired",
+    "ImageError",
     "MetadataInvalid",
     "ObjectExists",
     "ObjectLocked",
@@ -201,6 +202,14 @@ class BundleError(ArchiverError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class ImageError(ArchiverError):
+    """A container image could not be archived, read back or pushed (its reference in ``image``)."""
+
+    def __init__(self, message: str, *, image: str | None = None) -> None:
+        super().__init__(message)
+        self.image = image
 
 
 class RestoreError(ArchiverError):

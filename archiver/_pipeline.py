@@ -88,6 +88,7 @@ class BackupConfig:
     dry_run: bool = False
     work_dir: Path | None = None
     lock_wait: float = 0.0  # seconds to wait for another backup of the same account and region
+    images: str = "record"  # "copy": archive the images the bundles name (archiver.images._archive)
 
     @property
     def filtered(self) -> bool:

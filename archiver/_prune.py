@@ -25,6 +25,7 @@ from . import _layout
 from ._catalog import SNAPSHOT_LIMIT, SnapshotRecord, load_catalog, parse_snapshot
 from ._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._lock import LockTiming, prune_lock, remove_dead_locks
+from .images import unreferenced_blobs
 from .repair import notes_prefix
 from .store import Store
 from .store._small import get_small
@@ -184,6 +185,8 @@ class PruneReport:
     locked: list[dict[str, str]] = field(default_factory=list)
     quarantine_deleted: list[str] = field(default_factory=list)
     locks_removed: list[str] = field(default_factory=list)
+    image_blobs_deleted: list[str] = field(default_factory=list)
+    image_bytes_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +200,8 @@ class PruneReport:
             "locked": self.locked,
             "quarantineDeleted": self.quarantine_deleted,
             "locksRemoved": self.locks_removed,
+            "imageBlobsDeleted": self.image_blobs_deleted,
+            "imageBytesDeleted": self.image_bytes_deleted,
         }
 
 
@@ -216,8 +221,11 @@ async def _delete(store: Store, key: str, report: PruneReport) -> bool:
     return True
 
 
-async def _remaining_references(store: Store, known: dict[str, SnapshotRecord]) -> set[str]:
-    """Bundle keys referenced by every snapshot in the store now (listed afresh, loaded if new)."""
+async def _remaining_references(
+    store: Store, known: dict[str, SnapshotRecord], docs: list[tuple[str, Any]] | None = None
+) -> set[str]:
+    """Bundle keys referenced by every snapshot in the store now (listed afresh, loaded if new);
+    each snapshot's ``(key, document)`` is appended to ``docs`` when given."""
     referenced: set[str] = set()
     async for info in store.list("snapshots/"):
         snap = known.get(info.key)
@@ -230,6 +238,8 @@ async def _remaining_references(store: Store, known: dict[str, SnapshotRecord]) 
                 continue
             snap = SnapshotRecord(_layout.parse_snapshot_key(info.key), doc)
         referenced.update(str(e["key"]) for e in snap.doc["bundles"])
+        if docs is not None:
+            docs.append((info.key, snap.doc))
     return referenced
 
 
@@ -274,10 +284,12 @@ async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneRep
             report.forgotten.append(snap.key.key)
             still.pop(snap.key.key, None)
     # 2. then bundles no remaining snapshot references
+    docs: list[tuple[str, Any]] = []
     if options.dry_run:
         referenced = {str(e["key"]) for s in still.values() for e in s.doc["bundles"]}
+        docs = [(k, s.doc) for k, s in still.items()]
     else:
-        referenced = await _remaining_references(store, still)
+        referenced = await _remaining_references(store, still, docs)
     for key, info in sorted(catalog.bundles.items()):
         if key in referenced:
             report.bundles_kept += 1
@@ -290,6 +302,11 @@ async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneRep
                     await _delete(store, note.key, report)
         else:
             report.bundles_kept += 1
+    # 3. then archived image blobs no remaining snapshot reaches (backup --images copy)
+    for info in await unreferenced_blobs(store, docs):
+        if options.dry_run or await _delete(store, info.key, report):
+            report.image_blobs_deleted.append(info.key)
+            report.image_bytes_deleted += info.size
     if options.quarantine_within is not None:
         await _prune_quarantine(store, options, report, now)
 

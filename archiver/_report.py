@@ -47,6 +47,7 @@ class BackupReport:
     api: dict[str, int] = field(default_factory=dict)  # this process's API retries, by kind
     stats: dict[str, int] = field(default_factory=_stats)
     snapshot_key: str | None = None
+    images: dict[str, Any] | None = None  # the snapshot's images object, with --images copy
 
     @property
     def outcome(self) -> Outcome:
@@ -78,4 +79,5 @@ class BackupReport:
             "warnings": self.warnings,
             "vanished": self.vanished,
             "api": dict(self.api),
+            "images": self.images,
         }

@@ -52,9 +52,10 @@ def new_snapshot(
     failed: list[dict[str, Any]],
     quarantined: list[dict[str, Any]],
     stats: Mapping[str, int],
+    images: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build a snapshot document (format version 1); validated before it is written."""
-    return {
+    doc = {
         "format": "omics-archiver-snapshot",
         "formatVersion": SNAPSHOT_FORMAT_VERSION,
         "toolVersion": __version__,
@@ -73,6 +74,9 @@ def new_snapshot(
         "quarantined": quarantined,
         "stats": dict(stats),
     }
+    if images is not None:  # backup --images copy (archiver.images)
+        doc["images"] = dict(images)
+    return doc
 
 
 async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:

@@ -39,6 +39,7 @@ from ._bundle import read_manifest, read_manifest_from, verify_bundle
 from ._catalog import Catalog, SnapshotRecord, load_catalog
 from ._errors import BundleError, ObjectNotFound, StoreError
 from ._workdir import work_directory
+from .images import verify_images
 from .repair import RepairNote, RepairOutcome, accepted, load_notes
 from .store import Store
 from .store._small import read_head
@@ -90,6 +91,7 @@ class VerifyReport:
     bytes_read: int = 0
     problems: list[VerifyProblem] = field(default_factory=list)
     repairs: list[RepairOutcome] = field(default_factory=list)
+    images: dict[str, int] = field(default_factory=dict)  # archived image blobs: counts (images._stored)
 
     @property
     def ok(self) -> bool:
@@ -114,6 +116,7 @@ class VerifyReport:
             "bytesRead": self.bytes_read,
             "problems": [p.as_dict() for p in sorted(self.problems, key=lambda p: (p.key, p.message))],
             "repairs": [r.as_dict() for r in sorted(self.repairs, key=lambda r: r.key)],
+            "images": dict(self.images),
         }
 
 
@@ -363,6 +366,15 @@ async def verify_store(
         for key, message in note_problems:
             report.add(key, message)
         keys = await verifier.structure(catalog)
+        images = await verify_images(  # archived container images (backup --images copy)
+            store,
+            [(s.key.key, s.doc) for s in catalog.snapshots],
+            read_percent=options.read_data_percent,
+            seed=options.seed,
+        )
+        for key, message, snapshot in images.problems:
+            report.add(key, message, snapshot)
+        report.images = images.as_dict()
         sampled = (
             set(_sample(keys, options.read_data_percent, options.seed))
             if options.read_data_percent

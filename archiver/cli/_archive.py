@@ -327,6 +327,7 @@ def run_list(args: argparse.Namespace) -> int:
                     r["stateId"][:12],
                     r["versions"],
                     r["bundles"],
+                    "-" if r.get("images") is None else r["images"],
                     r["lastBackup"],
                     r["current"],
                 ]
@@ -341,6 +342,7 @@ def run_list(args: argparse.Namespace) -> int:
                 "STATE",
                 "VERSIONS",
                 "BUNDLES",
+                "IMAGES",
                 "LAST BACKUP",
                 "CURRENT",
             ],
@@ -386,6 +388,7 @@ def run_snapshots(args: argparse.Namespace) -> int:
                     r["skipped"],
                     r["quarantined"],
                     r["failed"],
+                    "-" if r.get("images") is None else r["images"],
                 ]
                 for r in rows
             ],
@@ -400,6 +403,7 @@ def run_snapshots(args: argparse.Namespace) -> int:
                 "SKIPPED",
                 "QUARANTINED",
                 "FAILED",
+                "IMAGES",
             ],
         )
     )
@@ -484,6 +488,7 @@ def _print_show(doc: dict[str, Any]) -> None:
                 ["NAME", "OPTIONAL", "DESCRIPTION"],
             )
         )
+    _print_images(manifest, doc.get("archivedImages") or [])
     print(f"\nlisted by {count(len(doc['snapshots']), 'snapshot')}; states of this {manifest['kind']}:")
     print(
         table(
@@ -504,6 +509,30 @@ def _print_show(doc: dict[str, Any]) -> None:
     if doc["readme"]:
         lines = doc["readme"].splitlines()
         print("\nREADME.md:\n  " + "\n  ".join(lines[:20]) + ("\n  ..." if len(lines) > 20 else ""))
+
+
+def _print_images(manifest: dict[str, Any], archived: list[dict[str, str]]) -> None:
+    """The image inventory, and which images the store holds (``backup --images copy``)."""
+    entries = (manifest.get("images") or {}).get("entries") or []
+    if not entries:
+        return
+    held = {(a["image"], a["digest"]) for a in archived}
+    print("\nimages:")
+    print(
+        table(
+            [
+                [
+                    e.get("image") or e.get("expression"),
+                    e.get("pullImage") or "-",
+                    (e.get("digest") or "-")[:19],
+                    e.get("status"),
+                    "yes" if (e.get("pullImage"), e.get("digest")) in held else "no",
+                ]
+                for e in entries
+            ],
+            ["IMAGE", "PULLED FROM", "DIGEST", "STATUS", "ARCHIVED"],
+        )
+    )
 
 
 # -- diff --------------------------------------------------------------------------------------

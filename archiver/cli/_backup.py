@@ -112,6 +112,13 @@ def add_parser(sub: Any) -> None:
         help="if another backup of the same account and region is running, wait up to DURATION (e.g. 30m) "
         "for it to finish, then refuse (default: refuse at once)",
     )
+    run.add_argument(
+        "--images",
+        choices=("record", "copy"),
+        default="record",
+        help="record: list each image and its ECR digest in the manifests; copy: also archive the images "
+        "themselves in the store (OCI layout under images/, each blob once; see docs/format.md)",
+    )
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
@@ -172,6 +179,7 @@ def run_command(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         work_dir=args.work_dir,
         lock_wait=args.lock_wait,
+        images=args.images,
     )
 
     async def go() -> BackupReport:

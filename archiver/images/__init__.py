@@ -12,23 +12,32 @@ its manifest digest through ECR (``BatchGetImage``, once per image per run). The
 
 from __future__ import annotations
 
+from ._archive import archive_images, bundle_images, read_bundle_manifest
 from ._found import Occurrence
 from ._inventory import build_inventory
 from ._refs import EcrImage, normalize, parse_ecr
 from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
 from ._scan import Scan, scan_definition
+from ._stored import ImagesChecked, verify_images
+from ._stored import unreferenced as unreferenced_blobs
 
 __all__ = [
     "EcrImage",
     "EcrResolver",
     "EcrSettings",
+    "ImagesChecked",
     "Occurrence",
     "Resolution",
     "Scan",
+    "archive_images",
     "build_inventory",
+    "bundle_images",
     "ecr_settings",
     "normalize",
     "open_ecr_resolver",
     "parse_ecr",
+    "read_bundle_manifest",
     "scan_definition",
+    "unreferenced_blobs",
+    "verify_images",
 ]

@@ -104,6 +104,10 @@ class EcrResolver:
                 )
             return self._client
 
+    async def client(self) -> Any:
+        """The run's aiobotocore ``ecr`` client (opened on first use), for copying images."""
+        return await self._ecr()
+
     async def resolve(self, image: EcrImage) -> Resolution:
         """The digest ``image`` has now, or the reason it cannot be known; never raises for it."""
         if image.region != self.settings.region:

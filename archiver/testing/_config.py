@@ -142,7 +142,8 @@ class EmulatorStats:
     ``calls``: API requests per operation (including refused ones); ``throttled``: 429 answers per
     operation; ``errors``: other error answers per operation (validation, not found, injected 500...);
     ``export_bytes``: body bytes sent by export downloads, keyed ``"definition"`` and ``"readme"``;
-    ``downloads``: export download requests that were answered 200.
+    ``downloads``: export download requests that were answered 200; ``layer_bytes``: body bytes
+    sent by ECR layer downloads (``GetDownloadUrlForLayer`` URLs).
     """
 
     calls: Mapping[str, int] = field(default_factory=dict)
@@ -150,6 +151,7 @@ class EmulatorStats:
     errors: Mapping[str, int] = field(default_factory=dict)
     export_bytes: Mapping[str, int] = field(default_factory=lambda: {"definition": 0, "readme": 0})
     downloads: int = 0
+    layer_bytes: int = 0
 
 
 def _float_map(value: Any, what: str) -> dict[str, float]:

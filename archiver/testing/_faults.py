@@ -128,4 +128,5 @@ class StatsRecorder:
                 errors=dict(self._errors),
                 export_bytes={"definition": self._bytes["definition"], "readme": self._bytes["readme"]},
                 downloads=self._downloads,
+                layer_bytes=self._bytes["layer"],
             )
