@@ -50,9 +50,11 @@ from ._restore_plan import (
     WorkflowPlan,
     matches_bundle,
     plan_restore,
+    request_id,
     resolve_view,
 )
 from ._workdir import work_directory
+from .images import ecr_settings, prepare_images
 from .store import Store
 
 __all__ = ["RestoreReport", "run_restore"]
@@ -83,6 +85,7 @@ class RestoreReport:
     target_region: str = ""
     workflows: list[WorkflowPlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    images: dict[str, Any] | None = None  # restore readiness (archiver.images._readiness)
 
     def items(self) -> list[ItemPlan]:
         return [i for w in self.workflows for i in w.items()]
@@ -133,6 +136,7 @@ class RestoreReport:
             "target": {"account": self.target_account, "region": self.target_region},
             "stats": self.stats,
             "problems": list(self.problems),
+            "images": self.images,
             "workflows": [
                 {"workflow": w.workflow.as_dict(), "versions": [v.as_dict() for v in w.versions]}
                 for w in self.workflows
@@ -524,12 +528,38 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
                 log.warning("%s: %s", item.label, warning, extra={"event": "plan-warning"})
         if not report.problems:
             report.problems.extend(await find_earlier_restores(api, plans))
+        if not report.problems:
+            report.problems.extend(await _images(api, store, config, report))
         if report.problems or config.dry_run:
             report.finished_at = datetime.now(UTC)
             return report
         await _execute(api, config, plans)
     report.finished_at = datetime.now(UTC)
     return report
+
+
+async def _images(api: OmicsApi, store: Store, config: RestoreConfig, report: RestoreReport) -> list[str]:
+    """Are the images there (and pushed, with --push-images)? See archiver.images._readiness."""
+    account, region = report.target_account, report.target_region
+
+    def reissue(item: ItemPlan) -> None:
+        item.request_id = request_id(item, account, region)
+        if item.staged_key and config.staging is not None:
+            item.staged_key = config.staging.key(item.request_id)
+
+    readiness, problems = await prepare_images(
+        store,
+        [i for i in report.items() if i.action == "create"],
+        policy=config.images,
+        dry_run=config.dry_run,
+        rewrite_images=config.rewrite_images,
+        map_uri=config.mapping.map_uri,
+        settings=ecr_settings(api.settings, region),
+        target_account=account,
+        reissue=reissue,
+    )
+    report.images = readiness.as_dict()
+    return problems
 
 
 async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPlan]) -> None:

@@ -135,6 +135,7 @@ class RestoreConfig:
     renames: Mapping[str, str] = field(default_factory=dict)
     mapping: EcrMapping = field(default_factory=EcrMapping)
     rewrite_images: bool = False
+    images: str = "require"  # images missing in the target: require (refuse), push, allow-missing
     staging: Staging | None = None
     target_account: str | None = None
     inline_limit: int = DEFINITION_ZIP_MAX_BYTES

@@ -118,6 +118,20 @@ def add_parser(sub: Any) -> None:
         help="also rewrite the private ECR image URIs inside the definition files (changes the digest; "
         "every rewritten reference is reported with file and line)",
     )
+    img = mig.add_mutually_exclusive_group()
+    img.add_argument(
+        "--push-images",
+        action="store_true",
+        help="push the archived images (backup --images copy) that the target's ECR lacks, creating "
+        "repositories as needed, and point the workflows at them; without it (or "
+        "--allow-missing-images) a restore refuses, creating nothing, while images are missing",
+    )
+    img.add_argument(
+        "--allow-missing-images",
+        action="store_true",
+        help="restore even though images the workflows use are missing from the target's ECR (each is "
+        "reported: runs will fail at the tasks that use them)",
+    )
     stg = parser.add_argument_group("large definitions")
     stg.add_argument(
         "--staging-bucket",
@@ -236,6 +250,7 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         renames=dict(args.rename),
         mapping=EcrMapping(accounts=dict(args.map_account), regions=dict(args.map_region)),
         rewrite_images=args.rewrite_images,
+        images="push" if args.push_images else "allow-missing" if args.allow_missing_images else "require",
         staging=_staging(args),
         target_account=args.to_account_id,
         wait_timeout=args.wait_timeout,
@@ -308,6 +323,26 @@ def _line(item: ItemPlan, dry_run: bool, indent: str) -> list[str]:
     return lines
 
 
+def _image_lines(report: RestoreReport) -> list[str]:
+    """Per workflow, each image it needs in the target and whether it is there (archiver.images)."""
+    images = (report.images or {}).get("images") or []
+    if not images:
+        return []
+    lines = [f"  images needed in {report.target_account} {report.target_region}:"]
+    for i in images:
+        state = (
+            "pushed"
+            if i["pushed"]
+            else "present"
+            if i["present"]
+            else "MISSING (archived: --push-images can push it)"
+            if i["archived"]
+            else "MISSING (not archived)"
+        )
+        lines.append(f"    {i['workflow']}: {i['target']}@{i['digest'][:19]}: {state}")
+    return lines
+
+
 def summary(report: RestoreReport) -> str:
     s = report.stats
     src = report.source
@@ -320,6 +355,7 @@ def summary(report: RestoreReport) -> str:
         lines += _line(plan.workflow, report.dry_run, "  ")
         for version in plan.versions:
             lines += _line(version, report.dry_run, "    ")
+    lines += _image_lines(report)
     if report.problems:
         lines.append(f"  nothing was created: {count(len(report.problems), 'problem')}")
         lines += [f"  PROBLEM {p}" for p in report.problems]

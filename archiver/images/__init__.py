@@ -15,6 +15,7 @@ from __future__ import annotations
 from ._archive import archive_images, bundle_images, read_bundle_manifest
 from ._found import Occurrence
 from ._inventory import build_inventory
+from ._readiness import Readiness, prepare_images
 from ._refs import EcrImage, normalize, parse_ecr
 from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
 from ._scan import Scan, scan_definition
@@ -27,6 +28,7 @@ __all__ = [
     "EcrSettings",
     "ImagesChecked",
     "Occurrence",
+    "Readiness",
     "Resolution",
     "Scan",
     "archive_images",
@@ -36,6 +38,7 @@ __all__ = [
     "normalize",
     "open_ecr_resolver",
     "parse_ecr",
+    "prepare_images",
     "read_bundle_manifest",
     "scan_definition",
     "unreferenced_blobs",

@@ -1,0 +1,146 @@
+"""Restore readiness end to end: a workflow whose image is in account A's ECR, restored into B.
+
+The image is pushed into the emulator's ECR in A / us-east-1 through the ECR API, the workflow is
+backed up with ``--images copy``, and restores into B / us-west-2 are refused (exit 1, nothing
+created) until ``--push-images`` pushes the archived image into B's ECR, where it has the same
+manifest digest, and the restored workflow's container registry map points at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from archiver._bundle import read_manifest
+from archiver.cli import main
+from archiver.testing import Emulator, EmulatorConfig
+from tests.emulator_helpers import KNOWN_KEYS, make_zip
+
+A, B = "123456789012", "444455556666"
+SOURCE = f"{A}.dkr.ecr.us-east-1.amazonaws.com/tools/bwa:0.7.17"
+TARGET = f"{B}.dkr.ecr.us-west-2.amazonaws.com/tools/bwa:0.7.17"
+WDL = f'version 1.0\ntask align {{\n  command {{ bwa mem }}\n  runtime {{\n    docker: "{SOURCE}"\n  }}\n}}\n'
+WDL += "workflow bwa { call align }\n"
+MAP = ["--map-account", f"{A}={B}", "--map-region", "us-east-1=us-west-2"]
+
+
+def client(emu: Emulator, service: str, account: str, region: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=emu.url,
+        region_name=region,
+        aws_access_key_id=account,
+        aws_secret_access_key="testing-secret",
+        config=Config(inject_host_prefix=False),
+    )
+
+
+def push(ecr: Any) -> str:
+    """Push a two-blob image (config and one 6 MiB layer, in two parts) through the ECR API."""
+    ecr.create_repository(repositoryName="tools/bwa")
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = os.urandom(6 * 1024 * 1024)
+    for blob in (config, layer):
+        upload = ecr.initiate_layer_upload(repositoryName="tools/bwa")["uploadId"]
+        first = 0
+        for part in (blob[: 5 * 1024 * 1024], blob[5 * 1024 * 1024 :]):
+            if part:
+                ecr.upload_layer_part(
+                    repositoryName="tools/bwa",
+                    uploadId=upload,
+                    partFirstByte=first,
+                    partLastByte=first + len(part) - 1,
+                    layerPartBlob=part,
+                )
+                first += len(part)
+        ecr.complete_layer_upload(
+            repositoryName="tools/bwa",
+            uploadId=upload,
+            layerDigests=["sha256:" + hashlib.sha256(blob).hexdigest()],
+        )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer),
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                }
+            ],
+        }
+    )
+    put = ecr.put_image(repositoryName="tools/bwa", imageManifest=manifest, imageTag="0.7.17")
+    return str(put["image"]["imageId"]["imageDigest"])
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr()[0])
+
+
+def test_restore_refuses_without_images_and_pushes_them_with_push_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        f"[target]\naws_access_key_id = {B}\naws_secret_access_key = testing-secret\n"
+    )
+    store = tmp_path / "archive"
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS)) as emu:
+        digest = push(client(emu, "ecr", A, "us-east-1"))
+        omics = client(emu, "omics", A, "us-east-1")
+        omics.create_workflow(name="bwa", engine="WDL", definitionZip=make_zip({"main.wdl": WDL}))
+        code, report = run(
+            capsys, "backup", "--store", str(store), "--endpoint-url", emu.url, "--images", "copy"
+        )
+        assert code == 0 and report["images"]["archived"] == 1
+        (bundle,) = report["bundles"]
+        (entry,) = read_manifest(store / bundle["key"])["images"]["entries"]
+        assert (entry["image"], entry["digest"], entry["status"]) == (SOURCE, digest, "resolved")
+        assert [(p["file"], p["line"]) for p in entry["foundIn"]] == [("main.wdl", 5)]
+
+        restore = ["restore", "--store", str(store), "--to-endpoint-url", emu.url, "--to-profile", "target"]
+        restore += ["--to-region", "us-west-2", "--all", "--no-rate-limit", "--poll-interval", "0.05", *MAP]
+        code, plan = run(capsys, *restore, "--dry-run")
+        assert code == 1 and plan["images"]["missing"] == 1
+        (needed,) = plan["images"]["images"]
+        assert (needed["target"], needed["digest"], needed["present"], needed["archived"]) == (
+            TARGET,
+            digest,
+            False,
+            True,
+        )
+        emu.reset_stats()
+        code, refused = run(capsys, *restore)
+        assert code == 1 and "--push-images" in refused["problems"][0]
+        assert "CreateWorkflow" not in emu.stats().calls and "PutImage" not in emu.stats().calls
+        target_omics = client(emu, "omics", B, "us-west-2")
+        assert target_omics.list_workflows()["items"] == []
+
+        code, done = run(capsys, *restore, "--push-images")
+        assert code == 0, done["problems"]
+        assert done["images"]["push"]["layersUploaded"] == 2 and done["images"]["images"][0]["pushed"]
+        ecr_b = client(emu, "ecr", B, "us-west-2")
+        (detail,) = ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"]
+        assert detail["imageDigest"] == digest and detail["imageTags"] == ["0.7.17"]
+        (restored,) = target_omics.list_workflows()["items"]
+        got = target_omics.get_workflow(id=restored["id"])
+        assert got["containerRegistryMap"]["imageMappings"] == [
+            {"sourceImage": SOURCE, "destinationImage": TARGET}
+        ]
+        # the image is there now: a restore without --push-images is no longer refused for it
+        code, again = run(capsys, *restore, "--dry-run")
+        assert again["images"]["missing"] == 0
