@@ -62,6 +62,15 @@ _HELP: Mapping[str, tuple[str, str]] = {
     f"{PREFIX}_verify_bundles": ("gauge", "Bundles in the store at the last verify."),
     f"{PREFIX}_verify_bundles_read": ("gauge", "Bundles the last verify read and checked in full."),
     f"{PREFIX}_verify_bytes_read": ("gauge", "Bytes of bundles the last verify read."),
+    f"{PREFIX}_drill_last_success_timestamp_seconds": (
+        "gauge",
+        "When a restore drill last passed every check (carried over across failed drills).",
+    ),
+    f"{PREFIX}_drill_last_run_timestamp_seconds": ("gauge", "When the last restore drill finished."),
+    f"{PREFIX}_drill_last_run_success": ("gauge", "1 if the last restore drill passed every check, else 0."),
+    f"{PREFIX}_drill_last_run_duration_seconds": ("gauge", "How long the last restore drill took."),
+    f"{PREFIX}_drill_checks": ("gauge", "Checks the last restore drill made."),
+    f"{PREFIX}_drill_failures": ("gauge", "Checks of the last restore drill that failed (0: it passed)."),
 }
 
 

@@ -548,6 +548,12 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     repository = meta.get("definitionRepositoryDetails")
     if isinstance(repository, Mapping):
         item.warnings.append(_repository_warning(repository, ctx.target_account, ctx.target_region))
+        connection = str(repository.get("connectionArn"))
+        if connection in config.mapping.connections:  # a mapping file (archiver.mapping)
+            item.warnings.append(
+                f"definitionRepositoryDetails.connectionArn: {connection} maps to "
+                f"{config.mapping.connections[connection]}: link the restored workflow through it"
+            )
     if meta.get("profiles") or meta.get("profileParameterTemplates"):
         item.warnings.append(
             "the source has workflow profiles (profiles, profileParameterTemplates); no API sets them, "

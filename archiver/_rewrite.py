@@ -59,18 +59,43 @@ class EcrMapping:
 
     accounts: Mapping[str, str] = field(default_factory=dict)
     regions: Mapping[str, str] = field(default_factory=dict)
+    # from a mapping file (archiver.mapping): whole registries, repository prefixes, secrets, connections
+    registries: Mapping[str, str] = field(default_factory=dict)
+    repository_prefixes: Mapping[str, str] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    connections: Mapping[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.regions)
+        return bool(
+            self.accounts
+            or self.regions
+            or self.registries
+            or self.repository_prefixes
+            or self.credentials
+            or self.connections
+        )
+
+    def map_repository(self, repository: str) -> str:
+        """``repository`` with its longest prefix in ``repository_prefixes`` replaced."""
+        for prefix in sorted(self.repository_prefixes, key=len, reverse=True):
+            if repository.startswith(prefix):
+                return self.repository_prefixes[prefix] + repository[len(prefix) :]
+        return repository
 
     def map_uri(self, text: str) -> str:
         """``text`` with every ECR host in it moved to the mapped account and region."""
         return _ECR.sub(self._replace, text)
 
     def _replace(self, m: re.Match[str]) -> str:
+        path = m["path"] or ""
+        if len(path) > 1 and self.repository_prefixes:
+            path = "/" + self.map_repository(path[1:])
+        host = f"{m['account']}.dkr.ecr{m['fips'] or ''}.{m['region']}.amazonaws.com{m['cn'] or ''}"
+        if host in self.registries:
+            return self.registries[host] + path
         account = self.accounts.get(m["account"], m["account"])
         region = self.regions.get(m["region"], m["region"])
-        return f"{account}.dkr.ecr{m['fips'] or ''}.{region}.amazonaws.com{m['cn'] or ''}{m['path'] or ''}"
+        return f"{account}.dkr.ecr{m['fips'] or ''}.{region}.amazonaws.com{m['cn'] or ''}{path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +155,20 @@ def rewrite_registry_map(
             if new != old:
                 entry["ecrAccountId"] = new
                 changes.append(Rewrite(f"{REGISTRY_MAP}.registryMappings[{i}].ecrAccountId", None, old, new))
+        if isinstance(entry, dict) and isinstance(entry.get("credentialArn"), str):
+            old = entry["credentialArn"]
+            new = mapping.credentials.get(old, old)
+            if new != old:
+                entry["credentialArn"] = new
+                changes.append(Rewrite(f"{REGISTRY_MAP}.registryMappings[{i}].credentialArn", None, old, new))
+        if isinstance(entry, dict) and isinstance(entry.get("ecrRepositoryPrefix"), str):
+            old = entry["ecrRepositoryPrefix"]
+            new = mapping.map_repository(old.strip("/") + "/").rstrip("/") if old.strip("/") else old
+            if new != old.strip("/") and new != old:
+                entry["ecrRepositoryPrefix"] = new
+                changes.append(
+                    Rewrite(f"{REGISTRY_MAP}.registryMappings[{i}].ecrRepositoryPrefix", None, old, new)
+                )
     for path, parent, key, value in _strings(out, REGISTRY_MAP):
         new = mapping.map_uri(value)
         if new != value:

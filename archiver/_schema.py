@@ -1,10 +1,10 @@
 """JSON Schema validation of everything the archive stores, with errors a person can act on.
 
-Five schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
+Six schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
 version as we store it, the bundle manifest, the snapshot, and the store's identity
-(``config.json``). They are the contract between the backup run that writes and the restore that
-may run years later, so every document is checked before it is written (and manifests again when
-read).
+(``config.json``), and the restore mapping file. They are the contract between the backup run that
+writes and the restore that may run years later, so every document is checked before it is written
+(and manifests again when read).
 
 Following cloud-custodian's ``c7n/schema.py``, each validator is built once, and a failure is
 reported as its most relevant problem (``jsonschema.exceptions.best_match``) with a JSON path such as
@@ -43,7 +43,9 @@ __all__ = [
     "schema",
 ]
 
-SchemaName = Literal["workflow", "workflow-version", "manifest", "snapshot", "store-config"]
+SchemaName = Literal[
+    "workflow", "workflow-version", "manifest", "snapshot", "store-config", "restore-mapping"
+]
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -162,6 +162,9 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
         emu.reset_stats()
         restore = ["restore", "--store", store, "--to-endpoint-url", emu.url, "--no-rate-limit", "--all"]
         target = ["--to-profile", "target", "--to-region", "us-west-2", "--poll-interval", "0.05"]
+        # a migration: the images move to B's ECR in us-west-2, where they are looked for (DescribeImages)
+        target += ["--map-account", "123456789012=444455556666", "--map-region", "us-east-1=us-west-2"]
+        target += ["--allow-missing-images"]  # and not found: restored anyway, each reported
         assert main([*restore, *target]) == 0  # into an empty account: creates
         assert main([*restore, *target]) == 0  # again: finds the earlier restore by its tags
         restore_calls = dict(emu.stats().calls)

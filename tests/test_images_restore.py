@@ -113,8 +113,10 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
         assert [(p["file"], p["line"]) for p in entry["foundIn"]] == [("main.wdl", 5)]
 
         restore = ["restore", "--store", str(store), "--to-endpoint-url", emu.url, "--to-profile", "target"]
-        restore += ["--to-region", "us-west-2", "--all", "--no-rate-limit", "--poll-interval", "0.05", *MAP]
-        code, plan = run(capsys, *restore, "--dry-run")
+        restore += ["--to-region", "us-west-2", "--all", "--no-rate-limit", "--poll-interval", "0.05"]
+        mapping = tmp_path / "mapping.yaml"  # the same as MAP, as a mapping file
+        mapping.write_text(f'version: 1\naccounts: {{"{A}": "{B}"}}\nregions: {{us-east-1: us-west-2}}\n')
+        code, plan = run(capsys, *restore, *MAP, "--dry-run")
         assert code == 1 and plan["images"]["missing"] == 1
         (needed,) = plan["images"]["images"]
         assert (needed["target"], needed["digest"], needed["present"], needed["archived"]) == (
@@ -124,15 +126,53 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
             True,
         )
         emu.reset_stats()
-        code, refused = run(capsys, *restore)
+        code, refused = run(capsys, *restore, *MAP)
         assert code == 1 and "--push-images" in refused["problems"][0]
         assert "CreateWorkflow" not in emu.stats().calls and "PutImage" not in emu.stats().calls
         target_omics = client(emu, "omics", B, "us-west-2")
         assert target_omics.list_workflows()["items"] == []
 
-        code, done = run(capsys, *restore, "--push-images")
+        # a drill into B: restores under drill- names, pushes the image, checks, cleans up, records
+        metrics = tmp_path / "drill.prom"
+        drill = ["drill", "--store", str(store), "--endpoint-url", emu.url, "--profile", "target"]
+        drill += [
+            "--region",
+            "us-west-2",
+            "--mapping",
+            str(mapping),
+            "--push-images",
+            "--poll-interval",
+            "0.05",
+        ]
+        code, drilled = run(capsys, *drill, "--no-rate-limit", "--metrics-file", str(metrics))
+        assert code == 0 and drilled["ok"], [c for c in drilled["checks"] if not c["ok"]]
+        checks = {(c["check"], c["ok"]) for c in drilled["checks"]}
+        assert {("definition-sha256", True), ("parameter-template", True), ("readme", True)} <= checks
+        assert {("active", True), ("image-present", True), ("restore", True)} <= checks
+        assert all(c["deleted"] for c in drilled["cleanup"]) and len(drilled["cleanup"]) == 2
+        assert target_omics.list_workflows()["items"] == []  # cleaned up: the workflow and the image
+        assert (
+            client(emu, "ecr", B, "us-west-2").describe_images(repositoryName="tools/bwa")["imageDetails"]
+            == []
+        )
+        assert "omics_archiver_drill_last_success_timestamp_seconds{" in metrics.read_text()
+        assert "omics_archiver_drill_failures{" in metrics.read_text()
+        code, listed = run(capsys, "snapshots", "--store", str(store))
+        (row,) = listed["drills"]
+        assert (
+            row["ok"]
+            and row["failed"] == 0
+            and row["key"] == drilled["key"]
+            and row["target"] == f"{B} us-west-2"
+        )
+
+        code, done = run(capsys, *restore, "--mapping", str(mapping), "--push-images")
         assert code == 0, done["problems"]
-        assert done["images"]["push"]["layersUploaded"] == 2 and done["images"]["images"][0]["pushed"]
+        # the drill uploaded both blobs; its cleanup deleted the image, not the layers, which
+        # BatchCheckLayerAvailability now finds: this push uploads none
+        assert drilled["restore"]["images"]["layersUploaded"] == 2
+        assert done["images"]["push"]["layersUploaded"] == 0 and done["images"]["push"]["layersPresent"] == 2
+        assert done["images"]["images"][0]["pushed"]
         ecr_b = client(emu, "ecr", B, "us-west-2")
         (detail,) = ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"]
         assert detail["imageDigest"] == digest and detail["imageTags"] == ["0.7.17"]
@@ -142,5 +182,5 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
             {"sourceImage": SOURCE, "destinationImage": TARGET}
         ]
         # the image is there now: a restore without --push-images is no longer refused for it
-        code, again = run(capsys, *restore, "--dry-run")
+        code, again = run(capsys, *restore, *MAP, "--dry-run")
         assert again["images"]["missing"] == 0

@@ -83,7 +83,7 @@ def _example_commands() -> list[list[str]]:
         for p in [*sorted((EXAMPLES / "systemd").glob("*.service")), EXAMPLES / "cron" / "crontab"]
     )
     commands = []
-    for match in re.finditer(r"omics-archiver (backup|prune|verify|report)\b([^'>\n]*)", text):
+    for match in re.finditer(r"omics-archiver (backup|prune|verify|report|drill)\b([^'>\n]*)", text):
         line = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), match.group(0))
         commands.append(shlex.split(line)[1:])
     return commands
@@ -93,7 +93,7 @@ def test_examples_use_real_options() -> None:
     from archiver.cli import build_parser
 
     commands = _example_commands()
-    assert {c[0] for c in commands} == {"backup", "prune", "verify", "report"}
+    assert {c[0] for c in commands} == {"backup", "prune", "verify", "report", "drill"}
     parser = build_parser()
     for argv in commands:
         args, unknown = parser.parse_known_args(argv)

@@ -24,12 +24,12 @@ from types import FrameType
 
 from .._errors import ArchiverError, UsageError
 from .._version import __version__
-from . import _archive, _backup, _delete, _emulator, _report, _restore, _unlock
+from . import _archive, _backup, _delete, _drill, _emulator, _report, _restore, _unlock
 from ._common import EXIT_FAILURE, EXIT_USAGE, print_error
 
 __all__ = ["main"]
 
-_COMMANDS = (_backup, _restore, _delete, _archive, _report, _unlock, _emulator)
+_COMMANDS = (_backup, _restore, _delete, _drill, _archive, _report, _unlock, _emulator)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from .._errors import UsageError
 from .._metrics import write_verify_metrics
 from .._verify import Repairer, VerifyOptions, VerifyReport, verify_store
 from .._workdir import work_directory
+from ..drill import list_drills
 from ..repair import RepairOutcome, repair_bundle
 from ..store import Store, open_archive
 from . import _archive_prune
@@ -366,13 +367,26 @@ def _add_snapshots(sub: Any) -> None:
     parser.set_defaults(run=run_snapshots)
 
 
+async def _drills(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The restore drills recorded in the store (archiver.drill), filtered like the snapshots."""
+    async with open_archive(args.store, store_options(args), create=False) as store:
+        rows, problems = await list_drills(store)
+    for key, message in problems:
+        print(f"omics-archiver: warning: {key}: {message}", file=sys.stderr)
+    account, region = getattr(args, "account", None), getattr(args, "region", None)
+    return [
+        r for r in rows if (not account or r["account"] == account) and (not region or r["region"] == region)
+    ]
+
+
 def run_snapshots(args: argparse.Namespace) -> int:
     setup_logging(args)
     catalog, _ = asyncio.run(_catalog(args, bundles=False))
     _warn_problems(catalog)
     rows = snapshot_rows(catalog)
+    drills = asyncio.run(_drills(args))
     if args.json:
-        print_json({"snapshots": rows})
+        print_json({"snapshots": rows, "drills": drills})
         return EXIT_OK
     print(
         table(
@@ -407,6 +421,27 @@ def run_snapshots(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if drills:
+        print("\nrestore drills:")
+        print(
+            table(
+                [
+                    [
+                        r["account"],
+                        r["region"],
+                        r["time"],
+                        r["id"],
+                        "passed" if r["ok"] else "FAILED",
+                        r["target"],
+                        r["workflows"],
+                        r["checks"],
+                        r["failed"],
+                    ]
+                    for r in drills
+                ],
+                ["ACCOUNT", "REGION", "TIME", "ID", "RESULT", "SANDBOX", "WORKFLOWS", "CHECKS", "FAILED"],
+            )
+        )
     return EXIT_OK
 
 

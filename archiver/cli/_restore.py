@@ -17,6 +17,7 @@ from .._errors import UsageError
 from .._restore import RestoreReport, run_restore
 from .._restore_plan import ItemPlan, RestoreConfig, Staging
 from .._rewrite import EcrMapping
+from ..mapping import MappingFile, load_mapping
 from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
@@ -111,6 +112,14 @@ def add_parser(sub: Any) -> None:
         type=_region_pair,
         metavar="SRC=DST",
         help="move private ECR references in region SRC to DST in container registry maps (repeatable)",
+    )
+    mig.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="a YAML mapping file (schemas/restore-mapping.schema.json, examples/restore-mapping.yaml) of "
+        "accounts, regions, ECR registries and repository prefixes, credentialArn secrets, connectionArns "
+        "and the staging bucket; --map-account/--map-region/--staging-* add to it and win",
     )
     mig.add_argument(
         "--rewrite-images",
@@ -233,8 +242,12 @@ def _staging(args: argparse.Namespace) -> Staging | None:
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
-    if args.rewrite_images and not (args.map_account or args.map_region):
-        raise UsageError("--rewrite-images needs --map-account and/or --map-region")
+    loaded = load_mapping(args.mapping) if getattr(args, "mapping", None) is not None else MappingFile()
+    if loaded.staging_bucket and not args.staging_bucket:
+        args.staging_bucket = loaded.staging_bucket
+        args.staging_bucket_owner = args.staging_bucket_owner or loaded.staging_owner
+    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
+        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
     if args.from_account and not _ACCOUNT.match(args.from_account):
         raise UsageError("--from-account must be a 12-digit account id")
     return RestoreConfig(
@@ -248,7 +261,14 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         select_all=args.all,
         name_prefix=args.name_prefix,
         renames=dict(args.rename),
-        mapping=EcrMapping(accounts=dict(args.map_account), regions=dict(args.map_region)),
+        mapping=EcrMapping(
+            accounts={**loaded.accounts, **dict(args.map_account)},
+            regions={**loaded.regions, **dict(args.map_region)},
+            registries=loaded.registries,
+            repository_prefixes=loaded.repository_prefixes,
+            credentials=loaded.credentials,
+            connections=loaded.connections,
+        ),
         rewrite_images=args.rewrite_images,
         images="push" if args.push_images else "allow-missing" if args.allow_missing_images else "require",
         staging=_staging(args),

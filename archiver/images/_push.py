@@ -4,12 +4,12 @@
 in a target repository through the ECR API: the repository is created if it does not exist;
 ``BatchCheckLayerAvailability`` says which config and layer blobs the repository already has, and
 only the others are uploaded (``InitiateLayerUpload``, ``UploadLayerPart`` in order, in parts of
-the size ECR suggests, streamed from the store one part at a time whatever the layer's size,
-``CompleteLayerUpload``); an index's platform manifests are pushed before it; last,
-``PutImage`` with the exact manifest bytes archived, so the target's manifest digest is the
-source's. Every blob read back from the store is checked against its digest on the way
-(``CompleteLayerUpload`` would refuse a wrong one anyway). botocore errors become
-:class:`~archiver.ImageError` here, at the boundary.
+5 MiB, larger only for layers over 20 GiB to stay within 4,200 parts, streamed from the store one
+part at a time whatever the layer's size, ``CompleteLayerUpload``); an index's platform
+manifests are pushed before it; last, ``PutImage`` with the exact manifest bytes archived, so
+the target's manifest digest is the source's. Every blob read back from the store is checked
+against its digest on the way (``CompleteLayerUpload`` would refuse a wrong one anyway).
+botocore errors become :class:`~archiver.ImageError` here, at the boundary.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from ._refs import EcrImage
 
 __all__ = ["ImagePusher", "PushStats"]
 
-_DEFAULT_PART = 10 * 1024 * 1024
-_MIN_PART = 5 * 1024 * 1024
-_MAX_PART = 64 * 1024 * 1024
+_MIN_PART = 5 * 1024 * 1024  # "Minimum layer part size: 5 MiB" (every part but the last)
+_MAX_PARTS = 4200  # "Layer parts: 4,200"
 
 
 @dataclass(slots=True)
@@ -152,8 +151,7 @@ class ImagePusher:
         try:
             started = await self.client.initiate_layer_upload(**ids)
             upload_id = started["uploadId"]
-            part = int(started.get("partSize") or _DEFAULT_PART)
-            part = min(max(part, _MIN_PART), _MAX_PART)
+            part = _part_size(blob.size)
             hasher = hashlib.sha256()
             sent = 0
             async for chunk in _parts(self.store, blob_key(blob.digest), part):
@@ -192,6 +190,17 @@ class ImagePusher:
             raise ImageError(f"reading the blob {blob.digest} failed: {exc.message}", image=name) from None
         self.stats.layers_uploaded += 1
         self.stats.layer_bytes_uploaded += sent
+
+
+def _part_size(size: int) -> int:
+    """The smallest part ECR accepts (5 MiB, all but the last) that keeps a layer within 4,200 parts.
+
+    Each part is held in memory several times over on its way out (base64 in a JSON body, signed),
+    so small parts keep the push's memory flat; ECR's suggested ``partSize`` is only a suggestion.
+    """
+    needed = -(-size // _MAX_PARTS)
+    mib = 1024 * 1024
+    return max(_MIN_PART, -(-needed // mib) * mib)
 
 
 async def _parts(store: Store, key: str, size: int) -> Any:

@@ -1,0 +1,193 @@
+"""``omics-archiver drill``: restore a snapshot into a sandbox, check it, clean up, record the result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .._aws import open_omics_api
+from .._errors import UsageError
+from .._rewrite import EcrMapping
+from ..drill import DrillConfig, DrillReport, run_drill, write_drill_metrics
+from ..mapping import MappingFile, load_mapping
+from ..store import open_archive
+from ._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_aws_options,
+    add_output_options,
+    add_rate_options,
+    add_store_options,
+    aws_settings,
+    check_writable_dir,
+    check_writable_file,
+    positive_int,
+    rates_from,
+    setup_logging,
+    store_options,
+)
+from ._restore import _account_pair, _region_pair, _seconds, _timestamp
+from ._words import count
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "drill",
+        help="restore a snapshot into a sandbox, check it, clean up, and record the result",
+        description=(
+            "The restore test to schedule (weekly: examples/systemd/omics-archiver-drill.timer). Restores "
+            "a snapshot (the latest, --snapshot ID or --at TIME; all its workflows or a random --sample N) "
+            "into the sandbox account and region that --profile/--region/--endpoint-url reach, under "
+            "names starting with drill-<id>-, waits for ACTIVE, checks each restored workflow and version "
+            "(definition bytes through an export and SHA-256, parameter template, README, every image "
+            "present in the sandbox's ECR), deletes what it created unless --keep, and records the result "
+            "in the store (drills/..., shown by `snapshots`). Exit codes: 0 every check held, 1 a check "
+            "failed or the drill could not run, 2 usage error."
+        ),
+    )
+    add_store_options(parser)
+    add_aws_options(parser)
+    src = parser.add_argument_group("source state")
+    src.add_argument("--account", metavar="ID", help="the archived account (default: the only one)")
+    src.add_argument("--source-region", metavar="REGION", help="the archived region (default: the only one)")
+    when = src.add_mutually_exclusive_group()
+    when.add_argument("--snapshot", metavar="ID", help="drill exactly this snapshot's state")
+    when.add_argument("--at", metavar="TIME", type=_timestamp, help="drill the state at this time (ISO 8601)")
+    src.add_argument(
+        "--sample",
+        type=positive_int,
+        metavar="N",
+        help="restore a random sample of N workflows (default: all)",
+    )
+    src.add_argument("--seed", type=int, metavar="N", help="seed of the random sample (default: random)")
+    mig = parser.add_argument_group("sandbox")
+    mig.add_argument(
+        "--mapping", type=Path, metavar="FILE", help="a restore mapping file (see restore --help)"
+    )
+    mig.add_argument(
+        "--map-account", action="append", default=[], type=_account_pair, metavar="SRC=DST", help="as restore"
+    )
+    mig.add_argument(
+        "--map-region", action="append", default=[], type=_region_pair, metavar="SRC=DST", help="as restore"
+    )
+    mig.add_argument("--rewrite-images", action="store_true", help="as restore")
+    img = mig.add_mutually_exclusive_group()
+    img.add_argument(
+        "--push-images", action="store_true", help="push archived images missing in the sandbox's ECR"
+    )
+    img.add_argument(
+        "--allow-missing-images",
+        action="store_true",
+        help="restore even with images missing (the image checks still fail)",
+    )
+    mig.add_argument("--keep", action="store_true", help="leave what the drill created in the sandbox")
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--wait-timeout", type=_seconds, default=900.0, metavar="SECONDS", help="wait for ACTIVE this long"
+    )
+    run.add_argument(
+        "--poll-interval", type=_seconds, default=3.0, metavar="SECONDS", help="status poll interval"
+    )
+    add_rate_options(run)
+    run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
+    run.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics (omics_archiver_drill_last_success_timestamp_seconds, failures) "
+        "for node_exporter's textfile collector",
+    )
+    add_output_options(parser)
+    parser.set_defaults(run=run_command)
+
+
+def config_from_args(args: argparse.Namespace) -> DrillConfig:
+    loaded = load_mapping(args.mapping) if args.mapping is not None else MappingFile()
+    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
+        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
+    return DrillConfig(
+        source_account=args.account,
+        source_region=args.source_region,
+        snapshot_id=args.snapshot,
+        at=args.at,
+        sample=args.sample,
+        seed=args.seed,
+        keep=args.keep,
+        images="push" if args.push_images else "allow-missing" if args.allow_missing_images else "require",
+        mapping=EcrMapping(
+            accounts={**loaded.accounts, **dict(args.map_account)},
+            regions={**loaded.regions, **dict(args.map_region)},
+            registries=loaded.registries,
+            repository_prefixes=loaded.repository_prefixes,
+            credentials=loaded.credentials,
+            connections=loaded.connections,
+        ),
+        rewrite_images=args.rewrite_images,
+        target_account=args.account_id,
+        wait_timeout=args.wait_timeout,
+        poll_interval=args.poll_interval,
+        work_dir=args.work_dir,
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = setup_logging(args)
+    config = config_from_args(args)
+    if args.work_dir is not None:
+        check_writable_dir(args.work_dir, "--work-dir")
+    if args.metrics_file is not None:
+        check_writable_file(args.metrics_file, "--metrics-file")
+    settings = aws_settings(args, rates=rates_from(args))
+
+    async def go() -> DrillReport:
+        async with (
+            open_archive(args.store, store_options(args), create=False) as store,
+            open_omics_api(settings) as api,
+        ):
+            return await run_drill(api, store, config)
+
+    started = time.monotonic()
+    report = asyncio.run(go())
+    if progress is not None:
+        progress.clear()
+    if args.metrics_file is not None:
+        write_drill_metrics(
+            args.metrics_file,
+            ok=report.ok,
+            checks=len(report.checks),
+            failed=report.failed,
+            duration=time.monotonic() - started,
+            account=report.source.get("account", ""),
+            region=report.source.get("region", ""),
+        )
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(summary(report))
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def summary(report: DrillReport) -> str:
+    src, dst = report.source, report.target
+    head = "passed" if report.ok else "FAILED"
+    lines = [
+        f"drill {report.id} {head}: {count(len(report.workflows), 'workflow')} of account "
+        f"{src.get('account')} {src.get('region')} restored into {dst.get('account')} {dst.get('region')}; "
+        f"{count(len(report.checks), 'check')}, {report.failed} failed",
+    ]
+    lines += [
+        f"  FAILED {c['check']} of {c['workflow']}: {c['detail']}" for c in report.checks if not c["ok"]
+    ]
+    kept = [c for c in report.cleanup if not c["deleted"]]
+    lines.append(
+        f"  cleaned up {count(len(report.cleanup) - len(kept), 'object')}"
+        + (f"; {len(kept)} could not be deleted" if kept else "")
+    )
+    lines.append(f"  recorded as {report.key}")
+    return "\n".join(lines)
