@@ -160,8 +160,8 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
         assert main(["backup", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit"]) == 0
         backup_calls = dict(emu.stats().calls)
         emu.reset_stats()
-        restore = ["restore", "--store", store, "--to-endpoint-url", emu.url, "--no-rate-limit", "--all"]
-        target = ["--to-profile", "target", "--to-region", "us-west-2", "--poll-interval", "0.05"]
+        restore = ["restore", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit", "--all"]
+        target = ["--profile", "target", "--region", "us-west-2", "--poll-interval", "50ms"]
         # a migration: the images move to B's ECR in us-west-2, where they are looked for (DescribeImages)
         target += ["--map-account", "123456789012=444455556666", "--map-region", "us-east-1=us-west-2"]
         target += ["--allow-missing-images"]  # and not found: restored anyway, each reported

@@ -112,8 +112,8 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
         assert (entry["image"], entry["digest"], entry["status"]) == (SOURCE, digest, "resolved")
         assert [(p["file"], p["line"]) for p in entry["foundIn"]] == [("main.wdl", 5)]
 
-        restore = ["restore", "--store", str(store), "--to-endpoint-url", emu.url, "--to-profile", "target"]
-        restore += ["--to-region", "us-west-2", "--all", "--no-rate-limit", "--poll-interval", "0.05"]
+        restore = ["restore", "--store", str(store), "--endpoint-url", emu.url, "--profile", "target"]
+        restore += ["--region", "us-west-2", "--all", "--no-rate-limit", "--poll-interval", "50ms"]
         mapping = tmp_path / "mapping.yaml"  # the same as MAP, as a mapping file
         mapping.write_text(f'version: 1\naccounts: {{"{A}": "{B}"}}\nregions: {{us-east-1: us-west-2}}\n')
         code, plan = run(capsys, *restore, *MAP, "--dry-run")
@@ -142,7 +142,7 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
             str(mapping),
             "--push-images",
             "--poll-interval",
-            "0.05",
+            "50ms",
         ]
         code, drilled = run(capsys, *drill, "--no-rate-limit", "--metrics-file", str(metrics))
         assert code == 0 and drilled["ok"], [c for c in drilled["checks"] if not c["ok"]]

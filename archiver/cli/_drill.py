@@ -31,7 +31,8 @@ from ._common import (
     setup_logging,
     store_options,
 )
-from ._restore import _account_pair, _region_pair, _seconds, _timestamp
+from ._duration import positive_duration_arg
+from ._restore import _account_pair, _region_pair, _timestamp
 from ._words import count
 
 
@@ -51,7 +52,7 @@ def add_parser(sub: Any) -> None:
         ),
     )
     add_store_options(parser)
-    add_aws_options(parser)
+    add_aws_options(parser, what="the sandbox, where the drill restores")
     src = parser.add_argument_group("source state")
     src.add_argument("--account", metavar="ID", help="the archived account (default: the only one)")
     src.add_argument("--source-region", metavar="REGION", help="the archived region (default: the only one)")
@@ -88,10 +89,18 @@ def add_parser(sub: Any) -> None:
     mig.add_argument("--keep", action="store_true", help="leave what the drill created in the sandbox")
     run = parser.add_argument_group("run")
     run.add_argument(
-        "--wait-timeout", type=_seconds, default=900.0, metavar="SECONDS", help="wait for ACTIVE this long"
+        "--wait-timeout",
+        type=positive_duration_arg,
+        default=900.0,
+        metavar="DURATION",
+        help="how long to wait for each workflow and version to become ACTIVE (default: 15m)",
     )
     run.add_argument(
-        "--poll-interval", type=_seconds, default=3.0, metavar="SECONDS", help="status poll interval"
+        "--poll-interval",
+        type=positive_duration_arg,
+        default=3.0,
+        metavar="DURATION",
+        help="status poll interval (default: 3s)",
     )
     add_rate_options(run)
     run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
