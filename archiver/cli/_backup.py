@@ -117,7 +117,8 @@ def add_parser(sub: Any) -> None:
         choices=("record", "copy"),
         default="record",
         help="record: list each image and its ECR digest in the manifests; copy: also archive the images "
-        "themselves in the store (OCI layout under images/, each blob once; see docs/format.md)",
+        "themselves in the store (OCI layout under images/, each blob once; see docs/format.md) "
+        "(default: record)",
     )
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(

@@ -61,6 +61,11 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ("2", _USAGE),
     ],
     "unlock": [("0", "done"), ("1", _STORE), ("2", _USAGE)],
+    "drill": [
+        ("0", "every check held (restored, ACTIVE, definition, template, README, images)"),
+        ("1", "a check failed, or the drill could not run; the result is recorded when it ran"),
+        ("2", f"{_USAGE}; the snapshot is not found"),
+    ],
     "emulator": [("0", "stopped cleanly"), ("1", "could not start"), ("2", _USAGE)],
 }
 
