@@ -37,6 +37,9 @@ K8S_VERSION = "1.30.0"  # CronJob timeZone and backoffLimitPerIndex are in 1.30'
 NO_PERMISSION = {"GetCallerIdentity"}  # STS GetCallerIdentity needs no IAM permission
 # Tag-on-create: restore passes tags to these, which AWS authorizes as omics:TagResource too.
 DEPENDENT = {"CreateWorkflow": {"omics:TagResource"}, "CreateWorkflowVersion": {"omics:TagResource"}}
+# Restore awaits status with List calls; it reads a workflow or version only when its create FAILED,
+# for the status message a list does not carry (archiver/_restore.py, _Restorer._status_message).
+RESTORE_ON_FAILURE = {"omics:GetWorkflow", "omics:GetWorkflowVersion"}
 
 
 def test_templates_exist_and_pass_cfn_lint() -> None:
@@ -158,6 +161,7 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
     capsys.readouterr()
     assert backup_calls.get("GetCallerIdentity") and restore_calls.get("CreateWorkflowVersion")
     assert _role_actions("BackupRole") == _iam(backup_calls)
-    assert _role_actions("RestoreRole") == _iam(restore_calls)
+    assert not RESTORE_ON_FAILURE & _iam(restore_calls), "restore read items although none failed"
+    assert _role_actions("RestoreRole") == _iam(restore_calls) | RESTORE_ON_FAILURE
     assert _readme_actions("backup") == _iam(backup_calls)
-    assert _readme_actions("restore") == _iam(restore_calls)
+    assert _readme_actions("restore") == _iam(restore_calls) | RESTORE_ON_FAILURE
