@@ -51,6 +51,8 @@ from ._restore_plan import (
     matches_bundle,
     plan_restore,
     resolve_view,
+    selection,
+    target_name,
 )
 from ._workdir import work_directory
 from .store import Store
@@ -144,25 +146,107 @@ class RestoreReport:
 _DISCOVERY_CONCURRENCY = 16
 
 
-async def _tags(api: OmicsApi, arn: str) -> dict[str, str] | None:
-    """The resource's tags; ``None`` when the service does not answer for it (yet, or any more)."""
-    try:
-        response = await api.call("ListTagsForResource", arn, resourceArn=arn)
-    except ResourceNotFound:
-        return None
-    return {str(k): str(v) for k, v in (response.get("tags") or {}).items()}
+class _Target:
+    """Reads of the target account, each made at most once a run and shared by whoever needs it.
+
+    The reads start while the plan is still being made (:func:`_prefetch`), so the calls that find
+    earlier restores overlap the reading of bundles instead of following it.
+    """
+
+    def __init__(self, api: OmicsApi) -> None:
+        self.api = api
+        self.sem = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        self._workflows: asyncio.Task[list[dict[str, Any]]] | None = None
+        self._tags: dict[str, asyncio.Task[dict[str, str] | None]] = {}
+        self._versions: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
+
+    def workflows(self) -> asyncio.Task[list[dict[str, Any]]]:
+        if self._workflows is None:
+            self._workflows = asyncio.ensure_future(self._list_workflows())
+        return self._workflows
+
+    async def _list_workflows(self) -> list[dict[str, Any]]:
+        return [w async for w in self.api.list_workflows()]
+
+    async def live(self) -> list[dict[str, Any]]:
+        listed = await self.workflows()
+        return [w for w in listed if w.get("arn") and w.get("id") and w.get("status") != "DELETED"]
+
+    def tags(self, arn: str) -> asyncio.Task[dict[str, str] | None]:
+        """The resource's tags; ``None`` when the service does not answer for it (yet, or any more)."""
+        if arn not in self._tags:
+            self._tags[arn] = asyncio.ensure_future(self._read_tags(arn))
+        return self._tags[arn]
+
+    async def _read_tags(self, arn: str) -> dict[str, str] | None:
+        async with self.sem:
+            try:
+                response = await self.api.call("ListTagsForResource", arn, resourceArn=arn)
+            except ResourceNotFound:
+                return None
+        return {str(k): str(v) for k, v in (response.get("tags") or {}).items()}
+
+    def versions(self, workflow_id: str) -> asyncio.Task[list[dict[str, Any]]]:
+        if workflow_id not in self._versions:
+            self._versions[workflow_id] = asyncio.ensure_future(self._list_versions(workflow_id))
+        return self._versions[workflow_id]
+
+    async def _list_versions(self, workflow_id: str) -> list[dict[str, Any]]:
+        async with self.sem:
+            try:
+                return [v async for v in self.api.list_workflow_versions(workflow_id)]
+            except ResourceNotFound:
+                return []  # listed, but its versions not readable yet (the lag): create, same requestIds
+
+    async def close(self) -> None:
+        started = (self._workflows, *self._tags.values(), *self._versions.values())
+        tasks = [t for t in started if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-@dataclass(kw_only=True)
-class TargetListing:
-    """What the target listed when the run began: its workflows (for the status board's paging)."""
+def _candidates(
+    live: list[dict[str, Any]], name: str, digests: frozenset[str], provenance: bool
+) -> list[dict[str, Any]]:
+    """The listed workflows that could be an earlier restore: with provenance tags to confirm it,
+    those of the planned name or a digest the copy would have; without, those with both."""
+    out = []
+    for listed in live:
+        same_name, same_digest = listed.get("name") == name, listed.get("digest") in digests
+        if (same_name or same_digest) if provenance else (same_name and same_digest):
+            out.append(listed)
+    return out
 
-    workflows: list[dict[str, Any]] = field(default_factory=list)
+
+async def _restored_as(
+    target: _Target, entry: Mapping[str, Any], candidates: list[dict[str, Any]], provenance: bool
+) -> list[dict[str, Any]]:
+    """The candidates that are restores of ``entry``'s bundle (by their provenance tags if used)."""
+    if not provenance:
+        return candidates
+    tagged = await asyncio.gather(*(target.tags(str(w["arn"])) for w in candidates))
+    pairs = zip(candidates, tagged, strict=True)
+    return [w for w, tags in pairs if tags and matches_bundle(tags, entry)]
+
+
+async def _prefetch(target: _Target, groups: list[list[Mapping[str, Any]]], config: RestoreConfig) -> None:
+    """While the plan is made: the reads :func:`find_earlier_restores` will want, from the snapshot
+    entries alone (the planned name and the source's digest)."""
+    live = await target.live()
+
+    async def one(head: Mapping[str, Any]) -> None:
+        name = target_name(str(head["name"]), config)
+        found = _candidates(live, name, frozenset({str(head["digest"])}), config.provenance_tags)
+        for hit in await _restored_as(target, head, found, config.provenance_tags):
+            await target.versions(str(hit["id"]))
+
+    await asyncio.gather(*(one(group[0]) for group in groups))
 
 
 async def find_earlier_restores(
-    api: OmicsApi, plans: list[WorkflowPlan], *, provenance: bool = True
-) -> tuple[list[str], TargetListing]:
+    target: _Target, plans: list[WorkflowPlan], *, provenance: bool = True
+) -> list[str]:
     """Mark the items an earlier run already created (``skip``, or ``wait`` if not ACTIVE yet).
 
     Calls: the ListWorkflows pages; then, for each listed workflow that could be an earlier
@@ -173,69 +257,39 @@ async def find_earlier_restores(
     earlier restore from a version someone else made (a conflict). Without provenance tags
     (``provenance=False``) a workflow is recognised by name and digest alone.
 
-    Returns conflicts (a version name already taken in a restored workflow by a version of other
-    provenance) and the listing. The service's lists may lag: what an earlier run created may be
-    missing, or its tags unreadable, for a while. Such an item is planned as a create again; its
-    requestId is the earlier one, so the service answers with what it created then, and nothing
-    is created twice.
+    Returns conflicts: a version name already taken in a restored workflow by a version of other
+    provenance. The service's lists may lag: what an earlier run created may be missing, or its
+    tags unreadable, for a while. Such an item is planned as a create again; its requestId is the
+    earlier one, so the service answers with what it created then, and nothing is created twice.
     """
-    listing = TargetListing()
     if not plans:
-        return [], listing
-    listing.workflows = [w async for w in api.list_workflows()]
-    live = [w for w in listing.workflows if w.get("arn") and w.get("id") and w.get("status") != "DELETED"]
-    candidates: dict[str, list[dict[str, Any]]] = {}
-    for plan in plans:
-        wf = plan.workflow
-        digests = wf.expected_digests
-        for listed in live:
-            same_name = listed.get("name") == wf.name
-            same_digest = listed.get("digest") in digests
-            if (same_name and same_digest) if not provenance else (same_name or same_digest):
-                candidates.setdefault(str(wf.request_id), []).append(listed)
-    sem = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
-    tag_cache: dict[str, asyncio.Task[dict[str, str] | None]] = {}
-
-    def tags_of(arn: str) -> asyncio.Task[dict[str, str] | None]:
-        if arn not in tag_cache:
-
-            async def read() -> dict[str, str] | None:
-                async with sem:
-                    return await _tags(api, arn)
-
-            tag_cache[arn] = asyncio.ensure_future(read())
-        return tag_cache[arn]
+        return []
+    live = await target.live()
 
     async def one(plan: WorkflowPlan) -> list[str]:
         wf = plan.workflow
-        found = candidates.get(str(wf.request_id), [])
-        if provenance:
-            tagged = await asyncio.gather(*(tags_of(str(w["arn"])) for w in found))
-            pairs = zip(found, tagged, strict=True)
-            found = [w for w, tags in pairs if tags and matches_bundle(tags, wf.entry)]
-        hits = sorted(found, key=lambda w: str(w["id"]))
+        found = _candidates(live, wf.name, wf.expected_digests, provenance)
+        hits = sorted(await _restored_as(target, wf.entry, found, provenance), key=lambda w: str(w["id"]))
         if not hits:
             return []
         _adopt(wf, hits[0])
         if len(hits) > 1:
             wf.warnings.append(f"restored more than once: workflows {', '.join(str(h['id']) for h in hits)}")
-        async with sem:
-            try:
-                versions = [v async for v in api.list_workflow_versions(str(wf.target_id))]
-            except ResourceNotFound:
-                versions = []  # listed, but its versions not readable yet (the lag): create, same requestIds
-        return await _match_versions(plan, versions, tags_of if provenance else None)
+        versions = await target.versions(str(wf.target_id))
+        return await _match_versions(plan, versions, target if provenance else None)
 
     results = await asyncio.gather(*(one(p) for p in plans))
-    return [c for r in results for c in r], listing
+    return [c for r in results for c in r]
 
 
 async def _match_versions(
-    plan: WorkflowPlan,
-    listed: list[dict[str, Any]],
-    tags_of: Any,
+    plan: WorkflowPlan, listed: list[dict[str, Any]], target: _Target | None
 ) -> list[str]:
-    """Adopt the planned versions an earlier run created in the restored workflow; return conflicts."""
+    """Adopt the planned versions an earlier run created in the restored workflow; return conflicts.
+
+    ``target`` is given when provenance tags are used: a version of the planned name whose digest
+    is not one the copy would have then has its tags read (once) to decide.
+    """
     wf = plan.workflow
     by_name: dict[str, list[dict[str, Any]]] = {}
     for v in listed:
@@ -248,8 +302,8 @@ async def _match_versions(
             continue
         digests = item.expected_digests
         hit = next((v for v in same if v.get("digest") in digests), None)
-        if hit is None and tags_of is not None and same[0].get("arn"):
-            tags = await tags_of(str(same[0]["arn"]))
+        if hit is None and target is not None and same[0].get("arn"):
+            tags = await target.tags(str(same[0]["arn"]))
             if tags is None:
                 continue  # not readable yet: planned as a create, with the earlier requestId
             if matches_bundle(tags, item.entry):
@@ -685,27 +739,61 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     report.source = {"partition": view.partition, "account": view.account, "region": view.region}
     target_account = config.target_account or (await api.caller_identity()).account
     report.target_account, report.target_region = target_account, api.region
-    with work_directory("restore", config.work_dir) as tmp:
-        plans, problems = await plan_restore(
-            store, config, view, work=Path(tmp), target_account=target_account, target_region=api.region
-        )
-        report.workflows = plans
-        report.problems.extend(problems)
-        listing = TargetListing()
-        if not report.problems:
-            conflicts, listing = await find_earlier_restores(api, plans, provenance=config.provenance_tags)
-            report.problems.extend(conflicts)
-        if report.problems or config.dry_run:
-            report.finished_at = datetime.now(UTC)
-            return report
-        await _execute(api, config, plans, listing)
+    target = _Target(api)
+    try:
+        with work_directory("restore", config.work_dir) as tmp:
+            plans = await _plan_while_listing(store, config, view, report, target, Path(tmp), target_account)
+            if not report.problems:
+                report.problems.extend(
+                    await find_earlier_restores(target, plans, provenance=config.provenance_tags)
+                )
+            if report.problems or config.dry_run:
+                report.finished_at = datetime.now(UTC)
+                return report
+            await _execute(api, config, plans, len(await target.workflows()))
+    finally:
+        await target.close()
     report.finished_at = datetime.now(UTC)
     return report
 
 
-async def _execute(
-    api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPlan], listing: TargetListing
-) -> None:
+async def _plan_while_listing(
+    store: Store,
+    config: RestoreConfig,
+    view: SnapshotView,
+    report: RestoreReport,
+    target: _Target,
+    work: Path,
+    target_account: str,
+) -> list[WorkflowPlan]:
+    """Plan the restore while the target's reads that find earlier restores are made (the plan is
+    CPU and store work, those are API calls); a plan that raises (nothing to do, usage) stops them."""
+    region = target.api.region
+    selected = await selection(store, config, view, target_account=target_account, target_region=region)
+    prefetch = asyncio.ensure_future(_prefetch(target, selected[0], config))
+    try:
+        plans, problems = await plan_restore(
+            store,
+            config,
+            view,
+            work=work,
+            target_account=target_account,
+            target_region=region,
+            selected=selected,
+        )
+    except BaseException:
+        prefetch.cancel()
+        await asyncio.gather(prefetch, return_exceptions=True)
+        raise
+    report.workflows = plans
+    report.problems.extend(problems)
+    if problems:
+        prefetch.cancel()
+    await asyncio.gather(prefetch, return_exceptions=True)  # its failures surface when the reads are used
+    return plans
+
+
+async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPlan], listed: int) -> None:
     needs_staging = any(i.staged_key and i.action == "create" for p in plans for i in p.items())
     async with contextlib.AsyncExitStack() as stack:
         stager: _Stager | None = None
@@ -713,7 +801,7 @@ async def _execute(
             client = await stack.enter_async_context(_open_s3(config.staging, api.region))
             stager = _Stager(client, config.staging)
             stack.push_async_callback(stager.remove_all)
-        board = _Board(api, config.poll_interval, len(listing.workflows))
+        board = _Board(api, config.poll_interval, listed)
         stack.push_async_callback(board.close)
         restorer = _Restorer(api, config, stager, board)
         async with asyncio.TaskGroup() as tg:

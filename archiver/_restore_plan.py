@@ -62,6 +62,7 @@ __all__ = [
     "WorkflowPlan",
     "plan_restore",
     "resolve_view",
+    "selection",
 ]
 
 log = logging.getLogger("archiver.restore")
@@ -628,6 +629,24 @@ class _Context:
     sem: asyncio.Semaphore
 
 
+Selection = tuple[list[list[Mapping[str, Any]]], list[str]]
+
+
+async def selection(
+    store: Store, config: RestoreConfig, view: SnapshotView, *, target_account: str, target_region: str
+) -> Selection:
+    """The selected workflows (see :func:`select`) and their problems; UsageError when a selector
+    matches nothing (naming the snapshot that has it) or the target is the source (see
+    :func:`same_target_refusal`)."""
+    groups, problems, missing = select(view, config)
+    if missing:
+        raise UsageError(await not_found_message(store, view, missing))
+    refusal = same_target_refusal(groups, view, config, target_account, target_region)
+    if refusal:
+        raise UsageError(refusal)
+    return groups, problems
+
+
 async def plan_restore(
     store: Store,
     config: RestoreConfig,
@@ -636,17 +655,16 @@ async def plan_restore(
     work: Path,
     target_account: str,
     target_region: str,
+    selected: Selection | None = None,
 ) -> tuple[list[WorkflowPlan], list[str]]:
     """Read every selected bundle into ``work`` and plan its create; return the plan and its problems.
 
     A plan with problems must not be executed: each problem would stop the restore part-way.
     """
-    groups, problems, missing = select(view, config)
-    if missing:
-        raise UsageError(await not_found_message(store, view, missing))
-    refusal = same_target_refusal(groups, view, config, target_account, target_region)
-    if refusal:
-        raise UsageError(refusal)
+    groups, problems = selected or await selection(
+        store, config, view, target_account=target_account, target_region=target_region
+    )
+    problems = list(problems)
     ctx = _Context(
         store=store,
         config=config,

@@ -7,7 +7,8 @@ One invocation measures, side by side against the local HealthOmics emulator:
 2. unchanged: a second run against the same store (time, definition bytes downloaded);
 3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
    with ``--no-rate-limit``;
-4. memory: peak RSS of our backup of one workflow with a 100 MB definition.
+4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
+5. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds.
 
 Speed and memory are measured here against named targets, never asserted in timed tests.
 """
@@ -33,6 +34,7 @@ from archiver.testing import DEFAULT_QUOTAS
 
 from . import seed as seeds
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
+from .restore import restore_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_MS = 50.0
@@ -512,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_code()
         suite.startup()
         suite.corpus_benchmarks()
+        restore_benchmarks(suite)
         suite.memory_benchmark()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc)
