@@ -304,7 +304,7 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
         if len(found) > 1:
             raise UsageError(
                 f"snapshot id {snapshot_id} exists for several accounts or regions; give its key "
-                f"({', '.join(p.key for p in found)}) or use --from-account and --from-region"
+                f"({', '.join(p.key for p in found)}) or use --account and --source-region"
             )
         doc = await load_snapshot(store, found[0].key)
         p = found[0]
@@ -321,7 +321,7 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
             raise RestoreError("the store holds no snapshot")
         raise UsageError(f"the store holds no snapshot {_where(config)}; {_holdings(everything)}")
     if len(sources) > 1:
-        choices = ", ".join(f"--from-account {a} --from-region {r}" for _, a, r in sources)
+        choices = ", ".join(f"--account {a} --source-region {r}" for _, a, r in sources)
         raise UsageError(
             f"the store holds snapshots of several accounts or regions; choose one of: {choices}"
         )

@@ -83,13 +83,13 @@ def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
         "restore",
         "--store",
         str(store),
-        "--to-endpoint-url",
+        "--endpoint-url",
         emulator.url,
         "--workflow-id",
         WF,
         "--no-rate-limit",
         "--poll-interval",
-        "0.05",
+        "50ms",
     ]
     made = emulator.stats().calls.get("CreateWorkflow", 0)
     assert main(restore) == 2
@@ -134,7 +134,7 @@ def test_delete_text_output_prints_a_key_restore_takes(
     hint = next(line for line in out.splitlines() if "to bring it back:" in line)
     command = hint.split("to bring it back: omics-archiver ", 1)[1].split()
     assert "--snapshot" in command and "--allow-same-target" in command
-    code = main([*command, "--to-endpoint-url", emulator.url, "--no-rate-limit", "--poll-interval", "0.05"])
+    code = main([*command, "--endpoint-url", emulator.url, "--no-rate-limit", "--poll-interval", "50ms"])
     assert code == 0, capsys.readouterr()
     assert "created workflow bwa-align" in capsys.readouterr().out
 

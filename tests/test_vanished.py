@@ -71,17 +71,8 @@ def test_a_filtered_snapshot_never_hides_the_last_good_state(
     assert (
         main(
             [
-                *[
-                    "restore",
-                    "--store",
-                    str(store),
-                    "--all",
-                    "--dry-run",
-                    "--json",
-                    "--to-endpoint-url",
-                    emu.url,
-                ],
-                "--allow-same-target",
+                *["restore", "--store", str(store), "--all", "--dry-run", "--json"],
+                *["--endpoint-url", emu.url, "--allow-same-target"],
             ]
         )
         == 0

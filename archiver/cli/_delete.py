@@ -39,9 +39,7 @@ def add_parser(sub: Any) -> None:
             "live workflow (uuid and digest), then delete the versions and the workflow. If any step "
             "fails, nothing is deleted. Asks for confirmation on a terminal unless --yes; without a "
             "terminal (cron, CI, a pipe) it needs --yes. It prints the key of the snapshot it wrote, "
-            "which restore --snapshot takes. Exit codes: 0 deleted (or dry run passed), 1 refused or "
-            "declined (nothing deleted), 3 deletion stopped part-way (the archive holds everything), "
-            "2 usage error, also no terminal to confirm on and no --yes (nothing deleted)."
+            "which restore --snapshot takes."
         ),
     )
     parser.add_argument("--workflow-id", required=True, metavar="ID", help="the workflow to delete")
@@ -52,7 +50,7 @@ def add_parser(sub: Any) -> None:
         help="back up nothing and delete nothing: show what would be backed up, verified and deleted",
     )
     parser.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for downloads")
-    add_store_options(parser)
+    add_store_options(parser, write=True)
     add_aws_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_command)
