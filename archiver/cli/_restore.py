@@ -122,8 +122,7 @@ def add_parser(sub: Any) -> None:
     )
     names.add_argument(
         "--no-provenance-tags",
-        dest="provenance_tags",
-        action="store_false",
+        action="store_true",
         help="do not add the four omics-archiver:* provenance tags (they count against the 50-tag limit); "
         "a rerun then recognises earlier restores by name and definition digest only",
     )
@@ -268,7 +267,7 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         dry_run=args.dry_run,
         work_dir=args.work_dir,
         allow_same_target=args.allow_same_target,
-        provenance_tags=args.provenance_tags,
+        provenance_tags=not args.no_provenance_tags,
     )
 
 
