@@ -70,6 +70,77 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
+def measure(work: Path, *, size_mb: int, say: Any = print) -> list[dict[str, Any]]:
+    """Seed, start the emulator, run the three steps; one row per step."""
+    seed = work / "seed" / "accounts" / A / "us-east-1"
+    seed.mkdir(parents=True)
+    layers = [{"size": size_mb * MB}]
+    images = {"repositories": [{"name": "big", "images": [{"tags": ["1"], "layers": layers}]}]}
+    (seed / "images.json").write_text(json.dumps(images))
+    (work / "store").mkdir()
+    (work / "work").mkdir()
+    rows: list[dict[str, Any]] = []
+    with Emulator(work / "seed", latency_ms=0, log=work / "emulator.log", start_timeout=900) as emu:
+        for step, name in (("copy", "copy"), ("copy", "copy-again"), ("push", "push")):
+            cmd = [sys.executable, "-m", "bench.images", "child", step, emu.url]
+            cmd += [str(work / "store"), str(work / "work")]
+            done = run(cmd, log_dir=work / "logs", name=name, timeout=1800)
+            if done.returncode != 0:
+                raise RuntimeError(f"bench.images {name} failed: {done.stderr_tail}")
+            got = json.loads(done.stdout.strip().splitlines()[-1])
+            mb_s = got["bytes"] / MB / got["seconds"] if got["bytes"] else None
+            row = {
+                "step": name,
+                "layerBytes": got["bytes"],
+                "seconds": round(got["seconds"], 3),
+                "MBps": round(mb_s, 1) if mb_s else None,
+                "peakRssMB": round(done.maxrss_kib * 1024 / MB, 1),
+            }
+            rows.append(row)
+            say(f"images: {json.dumps(row)}")
+    return rows
+
+
+def record(suite: Any) -> None:
+    """``make bench``'s part: a 1 GB layer (100 MB with --quick) copied, copied again, pushed."""
+    size_mb = 100 if suite.sizes.quick else 1000
+    suite.metric(
+        "images.copy_mbps",
+        f"images: {size_mb} MB layer ECR -> store",
+        "MB/s",
+        target=">= 100",
+        check=lambda v: v >= 100,
+    )
+    suite.metric(
+        "images.push_mbps",
+        f"images: {size_mb} MB layer store -> ECR",
+        "MB/s",
+        target=">= 100",
+        check=lambda v: v >= 100,
+    )
+    suite.metric(
+        "images.second_copy_bytes",
+        "images: layer bytes of a second copy run",
+        "B",
+        target="= 0",
+        check=lambda v: v == 0,
+    )
+    suite.metric(
+        "images.peak_rss_mb",
+        f"images: peak RSS copying and pushing {size_mb} MB",
+        "MB",
+        target="< 150",
+        check=lambda v: v < 150,
+    )
+    rows = measure(suite.work / "images", size_mb=size_mb, say=suite.say)
+    copy, again, push = rows
+    suite.add("images.copy_mbps", copy["MBps"] or 0.0)
+    suite.add("images.push_mbps", push["MBps"] or 0.0)
+    suite.add("images.second_copy_bytes", again["layerBytes"])
+    suite.add("images.peak_rss_mb", max(r["peakRssMB"] for r in rows))
+    suite.details["images"] = rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["child"]:
@@ -78,58 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=int, default=1000)
     opts = parser.parse_args(args)
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
-        root = Path(tmp)
-        seed = root / "seed" / "accounts" / A / "us-east-1"
-        seed.mkdir(parents=True)
-        (seed / "images.json").write_text(
-            json.dumps(
-                {
-                    "repositories": [
-                        {"name": "big", "images": [{"tags": ["1"], "layers": [{"size": opts.size_mb * MB}]}]}
-                    ]
-                }
-            )
-        )
-        (root / "store").mkdir()
-        (root / "work").mkdir()
-        results: list[dict[str, Any]] = []
-        with Emulator(root / "seed", latency_ms=0, log=root / "emulator.log", start_timeout=900) as emu:
-            for step, name in (("copy", "copy"), ("copy", "copy-again"), ("push", "push")):
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "bench.images",
-                    "child",
-                    step,
-                    emu.url,
-                    str(root / "store"),
-                    str(root / "work"),
-                ]
-                done = run(cmd, log_dir=root / "logs", name=name, timeout=1800)
-                if done.returncode != 0:
-                    print(f"{name} failed: {done.stderr_tail}", file=sys.stderr)
-                    return 1
-                got = json.loads(done.stdout.strip().splitlines()[-1])
-                mb_s = got["bytes"] / MB / got["seconds"] if got["bytes"] else None
-                row = {
-                    "step": name,
-                    "layerBytes": got["bytes"],
-                    "seconds": round(got["seconds"], 3),
-                    "MBps": round(mb_s, 1) if mb_s else None,
-                    "peakRssMB": round(done.maxrss_kib * 1024 / MB, 1),
-                }
-                results.append(row)
-                print(json.dumps(row))
-    copy, again, push = results
+        copy, again, push = rows = measure(Path(tmp), size_mb=opts.size_mb)
     ok = (
         again["layerBytes"] == 0
-        and all(r["peakRssMB"] < 150 for r in results)
+        and all(r["peakRssMB"] < 150 for r in rows)
         and (copy["MBps"] or 0) >= 100
         and (push["MBps"] or 0) >= 100
     )
     print(
         f"{'PASS' if ok else 'MISS'}: copy {copy['MBps']} MB/s, push {push['MBps']} MB/s, "
-        f"second copy {again['layerBytes']} bytes, peak RSS {max(r['peakRssMB'] for r in results)} MB"
+        f"second copy {again['layerBytes']} bytes, peak RSS {max(r['peakRssMB'] for r in rows)} MB"
     )
     return 0 if ok else 1
 

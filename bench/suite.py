@@ -9,7 +9,9 @@ One invocation measures, side by side against the local HealthOmics emulator:
    with ``--no-rate-limit``;
 4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
 5. many targets: 50 account-regions against one in one process (``bench/targets.py``);
-6. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds.
+6. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds;
+7. container images (``bench/images.py``): a 1 GB layer copied ECR -> store, again (0 bytes),
+   pushed store -> ECR.
 
 Speed and memory are measured here against named targets, never asserted in timed tests.
 """
@@ -33,6 +35,7 @@ from typing import Any
 
 from archiver.testing import DEFAULT_QUOTAS
 
+from . import images as images_bench
 from . import seed as seeds
 from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
@@ -519,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         restore_benchmarks(suite)
         suite.memory_benchmark()
         targets_bench.record(suite)
+        images_bench.record(suite)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc)
         suite.say(f"ERROR: {exc}")

@@ -146,6 +146,7 @@ def test_http_control_api(limited: tuple[Emulator, Any]) -> None:
         "errors": {},
         "export_bytes": {"definition": 0, "readme": 0},
         "downloads": 0,
+        "layer_bytes": 0,
     }
     assert control(emulator.url, "/_emulator/reset-stats", {})[0] == 200
     assert control(emulator.url, "/_emulator/stats")[1]["calls"] == {}

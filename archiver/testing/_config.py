@@ -231,4 +231,5 @@ def stats_to_json(stats: EmulatorStats) -> dict[str, Any]:
         "errors": dict(stats.errors),
         "export_bytes": dict(stats.export_bytes),
         "downloads": stats.downloads,
+        "layer_bytes": stats.layer_bytes,
     }
