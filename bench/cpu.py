@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -66,6 +67,7 @@ def measure(
                 done = run([*cmd, *flag], log_dir=logs, name=f"{name}-{r}", timeout=_TIMEOUT)
                 _check(done, name)
                 entry = {
+                    "load1": round(os.getloadavg()[0], 1),
                     "seconds": round(done.seconds, 3),
                     "cpu_s": round(done.cpu_seconds, 3),
                     "cpu_ms_per_item": round(1000 * done.cpu_seconds / items, 3),
