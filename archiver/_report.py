@@ -47,6 +47,10 @@ class BackupReport:
     api: dict[str, int] = field(default_factory=dict)  # this process's API retries, by kind
     stats: dict[str, int] = field(default_factory=_stats)
     snapshot_key: str | None = None
+    # What discovery found so far, for progress (not part of the report's document): "workflows" (to back
+    # up, set once listing is done), "versions" (listed so far), "versionLists" (workflows whose versions
+    # are all listed).
+    found: dict[str, int] = field(default_factory=dict)
 
     @property
     def outcome(self) -> Outcome:
