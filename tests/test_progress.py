@@ -119,3 +119,21 @@ def test_without_a_terminal_start_progress_and_summary_events(
         for field in event:
             if field not in ("time", "level", "logger", "message"):
                 assert f"`{field}`" in README, field
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_text_logs_have_a_line_per_item_only_with_v(verbose: bool) -> None:
+    import argparse
+    import io
+    import logging
+
+    from archiver.cli._common import setup_logging
+
+    stream = io.StringIO()
+    setup_logging(argparse.Namespace(log_format="text", log_level="INFO", verbose=verbose), stream)
+    log = logging.getLogger("archiver.pipeline")
+    log.info("archived workflow 1 (a)", extra={"event": "bundle"})
+    log.warning("skipping workflow 2 (b): shared", extra={"event": "skipped"})
+    lines = stream.getvalue().splitlines()
+    assert ("info: archived workflow 1 (a)" in lines) == verbose
+    assert "warning: skipping workflow 2 (b): shared" in lines

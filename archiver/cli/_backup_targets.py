@@ -39,6 +39,7 @@ from ..targets import (
     select_shard,
 )
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
+from ._words import count
 
 __all__ = ["add_target_options", "run_targets_command", "wants_targets"]
 
@@ -216,8 +217,8 @@ def run_targets_command(
         every = await _targets(args, settings, env)
         mine = list(select_shard(every, shard))
         log.info(
-            "%d target(s)%s: %s",
-            len(mine),
+            "%s%s: %s",
+            count(len(mine), "target"),
             f" in shard {shard} of {len(every)}" if shard else "",
             ", ".join(t.key for t in mine) or "none",
             extra={
@@ -324,7 +325,7 @@ def summary_table(results: Sequence[TargetResult], *, shard: Shard | None, total
         if r.error:
             out.append(f"  FAILED {r.target.key}: {r.error}")
         elif r.report is not None and r.report.failed:
-            out.append(f"  PARTIAL {r.target.key}: {len(r.report.failed)} item(s) failed (see --json)")
+            out.append(f"  PARTIAL {r.target.key}: {count(len(r.report.failed), 'item')} failed (see --json)")
     if not results:
         out.append("  no target in this shard" if shard else "  no targets")
     return "\n".join(out)
