@@ -55,6 +55,7 @@ from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
+from .incremental import Sweep
 from .store import open_store
 from .store._s3 import StoreOptions
 
@@ -216,6 +217,7 @@ class Worker:
             "runId": run.report.run_id,
             "startedAt": run.report.started_at.isoformat(),
             "identity": asdict(run.identity),
+            "sweep": run.sweep.as_dict(),
             "logLevel": logging.getLogger("archiver").getEffectiveLevel(),
         }
         outstanding: dict[str, Mapping[str, Any]] = {}
@@ -270,7 +272,8 @@ def _batch(
 ) -> dict[str, Any]:
     ids = {str(w["id"]) for w in batch}
     return {
-        "workflows": [{"id": str(w["id"]), "name": str(w.get("name", ""))} for w in batch],
+        # whole ListWorkflows items: digest, status and creation time confirm unchanged workflows
+        "workflows": [dict(w) for w in batch],
         "known": {k: v for k, v in known.items() if str(v.get("workflowId")) in ids},
         "end": end,
     }
@@ -413,8 +416,16 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
         api.limiter.share(float(job["rateShare"]))
         with work_directory("archiver", config.work_dir) as tmp:
             pipeline = Pipeline(api, store, config, dl, images=images)
+            sweep = job["sweep"]
             pipeline.run = RunState(
-                report=report, identity=identity, known={}, work=Path(tmp), progress=reporter
+                report=report,
+                identity=identity,
+                known={},
+                work=Path(tmp),
+                progress=reporter,
+                sweep=Sweep(
+                    night=int(sweep["night"]), full_every=int(sweep["fullEvery"]), full=bool(sweep["full"])
+                ),
             )
             await _work(pipeline, stdin, reporter)
     reporter(report)
