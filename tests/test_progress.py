@@ -137,3 +137,23 @@ def test_text_logs_have_a_line_per_item_only_with_v(verbose: bool) -> None:
     lines = stream.getvalue().splitlines()
     assert ("info: archived workflow 1 (a)" in lines) == verbose
     assert "warning: skipping workflow 2 (b): shared" in lines
+
+
+def test_many_targets_report_progress_per_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_backup_e2e import SEED
+    from tests.test_targets import DONE_WHEN_TARGETS
+
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(DONE_WHEN_TARGETS)
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        argv = ["backup", "--store", str(tmp_path / "a"), "--endpoint-url", emu.url, "--no-rate-limit"]
+        code = main([*argv, "--targets", str(targets), "--log-format", "json", "--progress-interval", "0s"])
+    assert code == 3  # the seed refuses one account's role
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    starts = {(e["account"], e["region"]) for e in events if e.get("event") == "start"}
+    assert ("123456789012", "us-east-1") in starts and ("111111111111", "us-west-2") in starts
+    progress = [e for e in events if e.get("event") == "progress"]
+    assert {(e["account"], e["region"]) for e in progress} == starts
+    ends = [e for e in events if e.get("event") == "targets-progress"]
+    assert [e["targetsDone"] for e in ends] == list(range(1, 7)) and ends[-1]["targetsTotal"] == 6
+    assert ends[-1]["targetsNotOk"] == 2  # 444444444444 in both regions

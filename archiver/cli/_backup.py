@@ -184,7 +184,9 @@ def run_command(args: argparse.Namespace) -> int:
     rates = rates_from(args)
     settings = aws_settings(args, rates=rates)
     if wants_targets(args):
-        return run_targets_command(args, settings=settings, config=_config(args), progress=progress)
+        return run_targets_command(
+            args, settings=settings, config=_config(args), progress=progress, who=_who(args)
+        )
     processes = processes_for(args.processes, rates, os.cpu_count())
     sharding = (
         Sharding(processes=processes, aws=settings, store_url=args.store, store_options=store_options(args))

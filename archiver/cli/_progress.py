@@ -22,7 +22,7 @@ from rich.text import Text
 from .._report import BackupReport
 from ._words import count
 
-__all__ = ["BackupProgress", "Terminal", "figures", "human_bytes", "human_seconds"]
+__all__ = ["BackupProgress", "TargetsProgress", "Terminal", "figures", "human_bytes", "human_seconds"]
 
 log = logging.getLogger("archiver.progress")
 
@@ -54,7 +54,7 @@ class Terminal:
         self.console = Console(file=stream, highlight=False, markup=False, emoji=False)
         self._live: Progress | None = None
         self._status: TaskID | None = None
-        self._bar: TaskID | None = None
+        self._bars: dict[str, TaskID] = {}
 
     def _start(self, progress: Progress) -> Progress:
         if self._live is not None:
@@ -70,29 +70,42 @@ class Terminal:
             live = self._start(
                 Progress(TextColumn("{task.description}"), console=self.console, transient=True)
             )
-            self._status, self._bar = live.add_task(text, total=None), None
+            self._status, self._bars = live.add_task(text, total=None), {}
         live.update(self._status, description=text)
         if force:
             live.refresh()
 
-    def bar(self, *, description: str, total: float, completed: float, eta: str, detail: str) -> None:
-        """A bar: ``description``, the bar, its percentage and ``eta``; below it, ``detail``."""
+    def bar(
+        self,
+        *,
+        key: str = "",
+        description: str,
+        total: float,
+        completed: float,
+        eta: str,
+        detail: str | None = None,
+        visible: bool = True,
+    ) -> None:
+        """A bar (one per ``key``): ``description``, the bar, its percentage and ``eta``; under the
+        bars, ``detail`` (the last one given)."""
         live = self._live
-        if live is None or self._bar is None:
-            live = self._start(
-                _BarAndDetail(
-                    TextColumn("{task.description}"),
-                    BarColumn(bar_width=24),
-                    TaskProgressColumn(),
-                    TextColumn("{task.fields[eta]}"),
-                    console=self.console,
-                    transient=True,
-                    refresh_per_second=4,
-                )
+        if not isinstance(live, _BarAndDetail):
+            live = _BarAndDetail(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[eta]}"),
+                console=self.console,
+                transient=True,
+                refresh_per_second=4,
             )
-            self._bar, self._status = live.add_task(description, total=total, eta=eta), None
-        live.update(self._bar, description=description, total=total, completed=completed, eta=eta)
-        if isinstance(live, _BarAndDetail):
+            self._start(live)
+            self._bars, self._status = {}, None
+        task = self._bars.get(key)
+        if task is None:
+            task = self._bars[key] = live.add_task(description, total=total, eta=eta)
+        live.update(task, description=description, total=total, completed=completed, eta=eta, visible=visible)
+        if detail is not None:
             live.detail = detail
 
     def print(self, text: str) -> None:
@@ -102,7 +115,7 @@ class Terminal:
         if self._live is not None:
             self._live.stop()
             self._live = None
-            self._status = self._bar = None
+            self._status, self._bars = None, {}
 
     def restore(self) -> None:
         """Kept for callers of the older status line; the live area redraws itself."""
@@ -174,6 +187,8 @@ class BackupProgress:
     """The backup's progress callback: a bar on a terminal, else ``start``/``progress`` log events.
 
     ``who``: the profile or credentials used, ``store``: the store's URL, both for the start line.
+    ``label``: the target, when this is one of many (its bar's key and prefix; the start line is then
+    left to :class:`TargetsProgress` on a terminal).
     """
 
     def __init__(
@@ -184,11 +199,13 @@ class BackupProgress:
         who: str,
         interval: float = 10.0,
         clock: Any = time.monotonic,
+        label: str = "",
     ) -> None:
         self.terminal = terminal
         self.store = store
         self.who = who
         self.interval = interval
+        self.label = label
         self._clock = clock
         self._began: float | None = None  # when discovery ended
         self._last = 0.0
@@ -205,7 +222,7 @@ class BackupProgress:
             self._draw(numbers)
         elif now - self._last >= self.interval:
             self._last = now
-            self._log(numbers)
+            self._log(numbers, report)
 
     def _start(self, report: BackupReport) -> None:
         shared = sum(1 for e in report.skipped if e.get("reason") == "shared" and not _is_version(e))
@@ -226,10 +243,10 @@ class BackupProgress:
             f"({self.who}) to {self.store}: {count(report.found.get('workflows', 0), 'workflow')} to back up"
             + (f", {shared} shared with this account skipped" if shared else "")
         )
-        if self.terminal is not None:
-            self.terminal.print(text)
-        else:
+        if self.terminal is None:
             log.info("%s", text, extra=doc)
+        elif not self.label:
+            self.terminal.print(text)
 
     def _draw(self, n: dict[str, Any]) -> None:
         assert self.terminal is not None
@@ -239,15 +256,17 @@ class BackupProgress:
             f"{n['failed']} failed; {human_bytes(n['bytesWritten'])} written; "
             f"{n['itemsPerSecond']:.1f} items/s"
         )
+        prefix = f"{self.label}  " if self.label else ""
         self.terminal.bar(
-            description=f"workflows {n['workflowsDone']}/{n['workflowsTotal']}  versions {versions}",
+            key=self.label,
+            description=f"{prefix}workflows {n['workflowsDone']}/{n['workflowsTotal']}  versions {versions}",
             total=max(n["itemsTotal"], 1),
             completed=n["itemsDone"],
             eta=f"ETA {human_seconds(n['etaSeconds'])}",
-            detail=detail,
+            detail=None if self.label else detail,
         )
 
-    def _log(self, n: dict[str, Any]) -> None:
+    def _log(self, n: dict[str, Any], report: BackupReport) -> None:
         log.info(
             "%.1f%%: %d of %d workflows, %d of %s%d versions; %s written; ETA %s",
             n["percent"],
@@ -258,8 +277,13 @@ class BackupProgress:
             n["versionsTotal"],
             human_bytes(n["bytesWritten"]),
             human_seconds(n["etaSeconds"]),
-            extra={"event": "progress", **n},
+            extra={"event": "progress", "account": report.account, "region": report.region, **n},
         )
+
+    def hide(self) -> None:
+        """On a terminal, take this target's bar away (it is done; the summary table has it)."""
+        if self.terminal is not None and self.label:
+            self.terminal.bar(key=self.label, description="", total=1, completed=1, eta="", visible=False)
 
     def finish(self, report: BackupReport, elapsed: float) -> None:
         """The ``summary`` event (without a terminal; on one, the summary table says it all)."""
@@ -295,4 +319,89 @@ class BackupProgress:
             len(report.failed),
             elapsed,
             extra=doc,
+        )
+
+
+class TargetsProgress:
+    """Many targets at once: on a terminal one bar per running target and a line of totals under
+    them; without one, each target's ``start`` and ``progress`` events (labelled ``account`` and
+    ``region``) and a ``targets-progress`` event as each target ends."""
+
+    def __init__(
+        self,
+        terminal: Terminal | None,
+        *,
+        store: str,
+        who: str,
+        total: int,
+        interval: float = 10.0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.terminal = terminal
+        self.store = store
+        self.who = who
+        self.total = total
+        self.interval = interval
+        self._clock = clock
+        self._views: dict[str, BackupProgress] = {}
+        self._reports: dict[str, BackupReport] = {}
+        self._ended: set[str] = set()
+        self._bad = 0
+
+    def started(self) -> None:
+        text = f"backing up {count(self.total, 'target')} ({self.who}) to {self.store}"
+        if self.terminal is not None:
+            self.terminal.print(text)
+
+    def report(self, key: str, report: BackupReport) -> None:
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = BackupProgress(
+                self.terminal,
+                store=self.store,
+                who=self.who,
+                interval=self.interval,
+                clock=self._clock,
+                label=key,
+            )
+        self._reports[key] = report
+        view(report)
+        self._totals()
+
+    def ended(self, key: str, ok: bool) -> None:
+        self._ended.add(key)
+        self._bad += 0 if ok else 1
+        view = self._views.get(key)
+        if view is not None:
+            view.hide()
+        n = len(self._ended)
+        if self.terminal is None:
+            log.info(
+                "%d of %d targets done, %d not ok",
+                n,
+                self.total,
+                self._bad,
+                extra={
+                    "event": "targets-progress",
+                    "targetsDone": n,
+                    "targetsTotal": self.total,
+                    "targetsNotOk": self._bad,
+                },
+            )
+        self._totals()
+
+    def _totals(self) -> None:
+        if self.terminal is None:
+            return
+        reports = list(self._reports.values())
+        written = sum(r.stats["bundlesWritten"] for r in reports)
+        size = sum(r.stats["bytesWritten"] for r in reports)
+        failed = sum(len(r.failed) for r in reports)
+        self.terminal.bar(
+            key="",
+            description=f"targets {len(self._ended)}/{self.total} done, {self._bad} not ok",
+            total=max(self.total, 1),
+            completed=len(self._ended),
+            eta="",
+            detail=f"  {count(written, 'new bundle')} ({human_bytes(size)}), {failed} failed items so far",
         )
