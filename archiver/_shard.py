@@ -30,6 +30,14 @@ and profile as the parent. A worker whose parent dies sees its stdin close and e
 bundles are published atomically, so it leaves none half written. When a worker stops before
 ``done``, every workflow it was given and did not finish fails, so nothing is silently left out;
 their last good bundles are carried forward.
+
+Why this stays now that many targets run concurrently (``archiver.targets``, issue 13): the two
+split different work. Targets concurrency and ``--shard`` spread *many* account-regions over one
+event loop and over processes or machines, but a target is indivisible there (its lock and
+snapshot are its own), so one account-region with raised quotas is still bound to one core. This
+module is the only thing that splits *one* account-region's workflows among processes under one
+lock and one snapshot. An org-wide run refuses ``--processes`` above 1 (``--shard`` is its way to
+more cores); a single-account run with raised quotas keeps using it.
 """
 
 from __future__ import annotations

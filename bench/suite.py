@@ -7,7 +7,8 @@ One invocation measures, side by side against the local HealthOmics emulator:
 2. unchanged: a second run against the same store (time, definition bytes downloaded);
 3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
    with ``--no-rate-limit``;
-4. memory: peak RSS of our backup of one workflow with a 100 MB definition.
+4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
+5. many targets: 50 account-regions against one in one process (``bench/targets.py``).
 
 Speed and memory are measured here against named targets, never asserted in timed tests.
 """
@@ -32,6 +33,7 @@ from typing import Any
 from archiver.testing import DEFAULT_QUOTAS
 
 from . import seed as seeds
+from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -513,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         suite.startup()
         suite.corpus_benchmarks()
         suite.memory_benchmark()
+        targets_bench.record(suite)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc)
         suite.say(f"ERROR: {exc}")
