@@ -65,6 +65,7 @@ from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
 from .incremental import Sweep
 from .store import open_store
+from .store._hotpath import deferred_dir_sync
 from .store._s3 import StoreOptions
 
 __all__ = ["Feeder", "Sharding", "Worker", "run_local", "run_workflows"]
@@ -435,7 +436,9 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
                     night=int(sweep["night"]), full_every=int(sweep["fullEvery"]), full=bool(sweep["full"])
                 ),
             )
-            await _work(pipeline, stdin, reporter)
+            async with deferred_dir_sync(store) as dir_sync:
+                await _work(pipeline, stdin, reporter)
+                await dir_sync()  # before "done"; the parent also syncs the way to every new bundle
     reporter(report)
 
 
