@@ -162,6 +162,8 @@ async def _run(
                 for w in listed
                 if w.get("type", "PRIVATE") == "PRIVATE"
             }
+            report.found["workflows"] = len(selected)
+            pipeline.run.changed()
             await _dispatch(api, pipeline, selected, sharding, workers)
             for wanted in config.workflow_ids:
                 if not any(str(w.get("id")) == wanted for w in listed):

@@ -389,6 +389,8 @@ class Pipeline:
                     version_name=str(listed["versionName"]),
                     workflow_uuid=wf.workflow_uuid,
                 )
+                found = self.run.report.found
+                found["versions"] = found.get("versions", 0) + 1
                 prior = self._unchanged(version, listed)
                 if prior is not None:
                     self._confirm(version, prior)
@@ -398,6 +400,9 @@ class Pipeline:
             raise
         except ArchiverError as exc:
             self.fail(wf, "discover", exc)
+        finally:
+            found = self.run.report.found
+            found["versionLists"] = found.get("versionLists", 0) + 1
 
     async def _versions_not_attempted(self, wf: Item, cause: ArchiverError) -> None:
         """Record a failure for every version of a workflow whose Get failed.

@@ -50,6 +50,10 @@ class BackupReport:
     sweep: dict[str, Any] | None = None  # the run's sweep (``archiver.incremental.Sweep.as_dict``)
     snapshot_key: str | None = None
     images: dict[str, Any] | None = None  # the snapshot's images object, with --images copy
+    # What discovery found so far, for progress (not part of the report's document): "workflows" (to back
+    # up, set once listing is done), "versions" (listed so far), "versionLists" (workflows whose versions
+    # are all listed).
+    found: dict[str, int] = field(default_factory=dict)
 
     @property
     def outcome(self) -> Outcome:
