@@ -331,9 +331,12 @@ class OmicsApi:
             if not token:
                 return
 
-    def list_workflows(self, *, workflow_type: str = "PRIVATE") -> AsyncIterator[dict[str, Any]]:
+    def list_workflows(
+        self, *, workflow_type: str = "PRIVATE", name: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        extra = {"name": name} if name is not None else {}
         return self._pages(
-            "ListWorkflows", "items", token_in="startingToken", type=workflow_type, maxResults=100
+            "ListWorkflows", "items", token_in="startingToken", type=workflow_type, maxResults=100, **extra
         )
 
     def list_workflow_versions(

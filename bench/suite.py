@@ -8,7 +8,8 @@ One invocation measures, side by side against the local HealthOmics emulator:
 3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
    with ``--no-rate-limit``;
 4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
-5. many targets: 50 account-regions against one in one process (``bench/targets.py``).
+5. many targets: 50 account-regions against one in one process (``bench/targets.py``);
+6. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds.
 
 Speed and memory are measured here against named targets, never asserted in timed tests.
 """
@@ -35,6 +36,7 @@ from archiver.testing import DEFAULT_QUOTAS
 from . import seed as seeds
 from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
+from .restore import restore_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_MS = 50.0
@@ -514,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_code()
         suite.startup()
         suite.corpus_benchmarks()
+        restore_benchmarks(suite)
         suite.memory_benchmark()
         targets_bench.record(suite)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
