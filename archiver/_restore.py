@@ -155,7 +155,10 @@ class _Target:
 
     def __init__(self, api: OmicsApi) -> None:
         self.api = api
-        self.sem = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        # one bound per operation: each is paced at its own quota, so tag reads queued behind
+        # the pacer must not hold back the version listings (they would run one after the other)
+        self.tag_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        self.version_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
         self._workflows: asyncio.Task[list[dict[str, Any]]] | None = None
         self._tags: dict[str, asyncio.Task[dict[str, str] | None]] = {}
         self._versions: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
@@ -179,7 +182,7 @@ class _Target:
         return self._tags[arn]
 
     async def _read_tags(self, arn: str) -> dict[str, str] | None:
-        async with self.sem:
+        async with self.tag_slots:
             try:
                 response = await self.api.call("ListTagsForResource", arn, resourceArn=arn)
             except ResourceNotFound:
@@ -192,7 +195,7 @@ class _Target:
         return self._versions[workflow_id]
 
     async def _list_versions(self, workflow_id: str) -> list[dict[str, Any]]:
-        async with self.sem:
+        async with self.version_slots:
             try:
                 return [v async for v in self.api.list_workflow_versions(workflow_id)]
             except ResourceNotFound:
@@ -734,18 +737,24 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     planning is in the report's ``problems`` and means nothing was created.
     """
     report = RestoreReport(dry_run=config.dry_run, started_at=datetime.now(UTC))
-    view: SnapshotView = await resolve_view(store, config)
-    report.snapshots = view.keys
-    report.source = {"partition": view.partition, "account": view.account, "region": view.region}
-    target_account = config.target_account or (await api.caller_identity()).account
-    report.target_account, report.target_region = target_account, api.region
     target = _Target(api)
+    target.workflows()  # the target's listing starts at once: it needs nothing from the store
     try:
+        view, target_account = await asyncio.gather(resolve_view(store, config), _target_account(api, config))
+        report.snapshots = view.keys
+        report.source = {"partition": view.partition, "account": view.account, "region": view.region}
+        report.target_account, report.target_region = target_account, api.region
         with work_directory("restore", config.work_dir) as tmp:
             plans = await _plan_while_listing(store, config, view, report, target, Path(tmp), target_account)
             if not report.problems:
                 report.problems.extend(
                     await find_earlier_restores(target, plans, provenance=config.provenance_tags)
+                )
+                earlier = sum(1 for i in report.items() if i.action != "create")
+                log.info(
+                    "%d items were restored before",
+                    earlier,
+                    extra={"event": "earlier-restores", "items": earlier},
                 )
             if report.problems or config.dry_run:
                 report.finished_at = datetime.now(UTC)
@@ -755,6 +764,10 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
         await target.close()
     report.finished_at = datetime.now(UTC)
     return report
+
+
+async def _target_account(api: OmicsApi, config: RestoreConfig) -> str:
+    return config.target_account or (await api.caller_identity()).account
 
 
 async def _plan_while_listing(
@@ -768,6 +781,7 @@ async def _plan_while_listing(
 ) -> list[WorkflowPlan]:
     """Plan the restore while the target's reads that find earlier restores are made (the plan is
     CPU and store work, those are API calls); a plan that raises (nothing to do, usage) stops them."""
+    started = time.monotonic()
     region = target.api.region
     selected = await selection(store, config, view, target_account=target_account, target_region=region)
     prefetch = asyncio.ensure_future(_prefetch(target, selected[0], config))
@@ -787,6 +801,13 @@ async def _plan_while_listing(
         raise
     report.workflows = plans
     report.problems.extend(problems)
+    items = sum(len(p.items()) for p in plans)
+    log.info(
+        "planned %d items in %.1f s",
+        items,
+        time.monotonic() - started,
+        extra={"event": "planned", "items": items, "seconds": round(time.monotonic() - started, 3)},
+    )
     if problems:
         prefetch.cancel()
     await asyncio.gather(prefetch, return_exceptions=True)  # its failures surface when the reads are used

@@ -148,9 +148,14 @@ def test_round_trip_to_another_account_and_region_then_rerun_creates_nothing(
 ) -> None:
     store = tmp_path / "archive"
     backup(emulator, store, capsys)
-    before = creates(emulator)
+    emulator.reset_stats()
     code, report, err = restore(emulator, store, capsys, "--all", *to_b(target_profile))
     assert code == 0, (report["problems"], err)
+    # statuses awaited through lists: no Get, no tag read (nothing in the target could be a restore)
+    calls = emulator.stats().calls
+    assert not {"GetWorkflow", "GetWorkflowVersion", "ListTagsForResource"} & set(calls), calls
+    assert calls["ListWorkflowVersions"] <= 2 * len(SEEDED), calls
+    before = 0
     assert report["source"] == {"partition": "aws", "account": A, "region": "us-east-1"}
     assert report["target"] == {"account": B, "region": "us-west-2"}
     assert report["stats"]["workflowsCreated"] == len(SEEDED)
@@ -188,16 +193,31 @@ def test_round_trip_to_another_account_and_region_then_rerun_creates_nothing(
     ]
     assert any(f"still points at the source account {A}" in w for w in warnings)
 
-    # a rerun finds every workflow and version through its provenance tags and creates nothing
-    before = creates(emulator)
+    # a rerun finds every workflow through its provenance tags (one tag read per workflow) and every
+    # version by name and digest as listed (no tag read), and creates nothing
+    emulator.reset_stats()
     code, again, _ = restore(emulator, store, capsys, "--all", *to_b(target_profile))
     assert code == 0
-    assert creates(emulator) == before
-    assert emulator.stats().calls.get("CreateWorkflow", 0) == len(SEEDED)
+    calls = emulator.stats().calls
+    assert calls["ListTagsForResource"] == len(SEEDED) and calls["ListWorkflowVersions"] == len(SEEDED)
+    assert not {"CreateWorkflow", "CreateWorkflowVersion", "GetWorkflow", "GetWorkflowVersion"} & set(calls)
     assert again["stats"]["workflowsCreated"] == 0 and again["stats"]["versionsCreated"] == 0
     assert again["stats"]["workflowsSkipped"] == len(SEEDED)
     assert again["stats"]["versionsSkipped"] == sum(SEEDED.values())
     assert set(by_name(dst)) == set(SEEDED)
+
+    # a version someone made by hand under a name the restore wants (its digest is another): its tags
+    # are read, it is not a restore, and the plan stops on the conflict before creating anything
+    restored = by_name(dst)["bwa-align"]
+    dst.delete_workflow_version(workflowId=restored["id"], versionName="1.1.0")
+    emulator.configure(deleted_linger=0.0)
+    dst.create_workflow_version(workflowId=restored["id"], versionName="1.1.0", definitionZip=_small_zip())
+    emulator.reset_stats()
+    code, conflict, err = restore(emulator, store, capsys, "--name", "bwa-align", *to_b(target_profile))
+    assert code == 1 and conflict["outcome"] == "failed"
+    assert any("version 1.1.0 that was not restored from this bundle" in p for p in conflict["problems"])
+    calls = emulator.stats().calls
+    assert calls["ListTagsForResource"] == 2 and not {"CreateWorkflow", "CreateWorkflowVersion"} & set(calls)
 
 
 def test_dry_run_and_rewrite_images(

@@ -109,7 +109,7 @@ def _summary(report: DeleteReport, store: str) -> str:
     lines = []
     if report.dry_run:
         lines.append(f"dry run: {head}: would back up, verify and delete {', '.join(report.to_delete)}")
-        lines.append(f"  {verified} of {len(report.bundles)} bundles already archived and verified")
+        lines.append(f"  {verified} of {count(len(report.bundles), 'bundle')} already archived and verified")
     else:
         state = "deleted" if report.outcome == "ok" else "PARTIALLY deleted"
         lines.append(f"{state}: {head}: {', '.join(report.deleted) or 'nothing'}")
