@@ -639,12 +639,15 @@ class _Restorer:
 
     async def _settle(self, item: ItemPlan) -> None:
         """Wait until ACTIVE (creating anew while the service names a deleted resource), then remove
-        the staged definition (also when it failed)."""
+        the staged definition (also when it failed) and the local copy (freeing the work directory
+        as the run goes, instead of all of it at the end)."""
         try:
             await self._wait(item)
         finally:
             if self.stager is not None and item.staged_key:
                 await self.stager.remove(item.staged_key)
+            if item.definition is not None:
+                await asyncio.to_thread(item.definition.unlink, missing_ok=True)
         if item.result == "planned":
             item.result = "created" if item.action == "create" else "skipped"
 
