@@ -61,7 +61,9 @@ __all__ = [
     "AwsSettings",
     "CallerIdentity",
     "OmicsApi",
+    "call_aws",
     "check_region",
+    "new_session",
     "open_omics_api",
     "partition_of",
     "translate_client_error",
@@ -97,6 +99,9 @@ class AwsSettings:
     read_timeout: float = 60.0
     rates: Mapping[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
     allow_unknown_region: bool = False
+    # Credentials to sign with instead of the profile's: an assumed role's, refreshed before they
+    # expire (archiver.targets). Never printed: excluded from repr and comparison.
+    credentials: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,6 +488,53 @@ async def _preflight(session: AioSession, settings: AwsSettings) -> None:
         )
 
 
+def new_session(profile: str | None, credentials: Any = None) -> AioSession:
+    """An aiobotocore session for ``profile``, signing with ``credentials`` when given.
+
+    ``credentials`` is a botocore credentials object, typically refreshable (an assumed role's,
+    see ``archiver.targets``): every client of the session then signs with it, and botocore
+    refreshes it before it expires.
+    """
+    session = AioSession(profile=profile)
+    if credentials is not None:
+        session._credentials = credentials  # what AioSession.get_credentials hands to every client
+    return session
+
+
+async def call_aws(
+    operation: str,
+    send: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    endpoint: str,
+    resource: str | None = None,
+    attempts: int = 5,
+    backoff_base: float = 0.25,
+) -> dict[str, Any]:
+    """One unpaced call outside HealthOmics (STS AssumeRole, Organizations), retried and translated.
+
+    Throttling and transient errors are retried ``attempts`` times with jittered exponential
+    back-off; anything else (AccessDenied above all) is the first attempt's answer.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await send()
+        except (ClientError, BotoCoreError) as exc:
+            if retry_kind(exc) is None or attempt >= attempts:
+                raise _final_error(exc, operation, resource, endpoint, attempt) from exc
+            delay = random.uniform(0, min(8.0, backoff_base * 2 ** (attempt - 1)))
+            log.info(
+                "retrying %s (attempt %d) in %.2f s: %s",
+                operation,
+                attempt + 1,
+                delay,
+                _reason(exc),
+                extra={"event": "retry", "operation": operation, "attempt": attempt + 1},
+            )
+            await asyncio.sleep(delay)
+
+
 @contextlib.asynccontextmanager
 async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
     """Open an omics client for ``settings``; closed when the block exits.
@@ -491,7 +543,7 @@ async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
     resolve; either failing is a :class:`UsageError`.
     """
     try:
-        session = AioSession(profile=settings.profile)
+        session = new_session(settings.profile, settings.credentials)
         await _preflight(session, settings)
     except BotoCoreError as exc:
         raise UsageError(f"cannot use AWS profile {settings.profile!r}: {exc}") from exc

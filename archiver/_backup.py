@@ -47,6 +47,7 @@ async def run_backup(
     *,
     progress: Callable[[BackupReport], None] | None = None,
     sharding: Sharding | None = None,
+    downloader: Downloader | None = None,
 ) -> BackupReport:
     """Back up one account and region into ``store``; return the run's report.
 
@@ -55,7 +56,8 @@ async def run_backup(
     read of the store to its snapshot write, so that a prune never deletes what it relies on.
     With ``sharding`` (see ``_shard``), ``sharding.processes - 1`` worker processes share the
     workflows with this one, each paced at its share of the rates; this process alone discovers,
-    merges their reports, and writes the snapshot.
+    merges their reports, and writes the snapshot. ``downloader``: one shared by many runs (the
+    targets of an org-wide backup), so that their downloads share one bound; default: the run's own.
     """
     config = config or BackupConfig()
     started = _now()
@@ -77,7 +79,9 @@ async def run_backup(
         async with backup_lock(
             store, run_id=run_id, target=target, wait=config.lock_wait, enabled=not config.dry_run
         ):
-            previous = await _run(api, store, config, report, progress, sharding, workers, identity)
+            previous = await _run(
+                api, store, config, report, progress, sharding, workers, identity, downloader
+            )
             report.api = {"throttled": api.throttles, "retried": api.retries}
             if api.throttles:
                 log.info(
@@ -103,11 +107,16 @@ async def _run(
     sharding: Sharding | None,
     workers: list[Worker],
     identity: CallerIdentity,
+    downloader: Downloader | None = None,
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
     with work_directory("archiver", config.work_dir) as tmp:
         async with (
-            Downloader(concurrency=config.download_concurrency) as dl,
+            (
+                contextlib.nullcontext(downloader)
+                if downloader is not None
+                else Downloader(concurrency=config.download_concurrency)
+            ) as dl,
             open_ecr_resolver(ecr_settings(api.settings, api.region)) as images,
         ):
             pipeline = Pipeline(api, store, config, dl, images=images)

@@ -27,7 +27,7 @@ from pathlib import Path
 from ._report import BackupReport
 from ._verify import VerifyReport
 
-__all__ = ["Metric", "render", "write_metrics", "write_verify_metrics"]
+__all__ = ["Metric", "TargetRun", "render", "write_metrics", "write_targets_metrics", "write_verify_metrics"]
 
 PREFIX = "omics_archiver"
 _LAST_SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"
@@ -178,6 +178,66 @@ def write_metrics(
             "bytes_written": report.stats.get("bytesWritten", 0),
         }
         metrics += [Metric(f"{PREFIX}_backup_{name}", value, labels) for name, value in counts.items()]
+    _write_atomic(path, render(metrics))
+
+
+@dataclass(frozen=True)
+class TargetRun:
+    """One target of an org-wide backup for :func:`write_targets_metrics` (``report`` None: failed)."""
+
+    account: str
+    region: str
+    report: BackupReport | None
+    duration: float
+
+
+def _previous_successes(path: Path) -> dict[str, float]:
+    """Every last-success timestamp of an earlier file, by its label text (``k="v",...``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found = re.finditer(rf"^{_LAST_SUCCESS}\{{([^}}]*)\}}\s+({_NUMBER})\s*$", text, re.MULTILINE)
+    return {m.group(1): float(m.group(2)) for m in found}
+
+
+def _backup_counts(report: BackupReport) -> dict[str, int]:
+    return {
+        "workflows_archived": len(report.bundles),
+        "workflows_skipped": len(report.skipped),
+        "workflows_failed": len(report.failed),
+        "workflows_quarantined": len(report.quarantined),
+        "workflows_vanished": len(report.vanished),
+        "bundles_written": report.stats.get("bundlesWritten", 0),
+        "bytes_written": report.stats.get("bytesWritten", 0),
+    }
+
+
+def write_targets_metrics(
+    path: Path, *, job: str, runs: list[TargetRun], dry_run: bool = False, now: datetime | None = None
+) -> None:
+    """Write an org-wide backup's metrics: every series once per target, labelled ``account`` and
+    ``region``. A target that failed keeps its previous last-success time; a target this run did
+    not cover (another shard's) is not in the file: give each shard its own file."""
+    now = now or datetime.now(UTC)
+    before = _previous_successes(path)
+    metrics: list[Metric] = []
+    for run in runs:
+        labels = {"archiver_job": job, "account": run.account, "region": run.region}
+        key = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items()))
+        success = run.report is not None and run.report.outcome == "ok" and not dry_run
+        stamp = now.timestamp()
+        metrics += [
+            Metric(f"{PREFIX}_last_run_timestamp_seconds", stamp, labels),
+            Metric(f"{PREFIX}_last_run_success", 1 if success else 0, labels),
+            Metric(f"{PREFIX}_last_run_duration_seconds", run.duration, labels),
+        ]
+        last = stamp if success else before.get(key)
+        if last is not None:
+            metrics.append(Metric(_LAST_SUCCESS, last, labels))
+        if run.report is not None:
+            counts = _backup_counts(run.report)
+            metrics += [Metric(f"{PREFIX}_backup_{name}", value, labels) for name, value in counts.items()]
     _write_atomic(path, render(metrics))
 
 

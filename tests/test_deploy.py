@@ -35,6 +35,7 @@ MANIFEST = DEPLOY / "kubernetes" / "cronjob.yaml"
 STACKSET = DEPLOY / "cloudformation" / "member-roles-stackset.yaml"
 K8S_VERSION = "1.30.0"  # CronJob timeZone and backoffLimitPerIndex are in 1.30's schema
 NO_PERMISSION = {"GetCallerIdentity"}  # STS GetCallerIdentity needs no IAM permission
+NIGHTLY = DEPLOY / "cloudformation" / "nightly-backup.yaml"
 # Tag-on-create: restore passes tags to these, which AWS authorizes as omics:TagResource too.
 DEPENDENT = {"CreateWorkflow": {"omics:TagResource"}, "CreateWorkflowVersion": {"omics:TagResource"}}
 
@@ -109,8 +110,8 @@ def test_dockerfile_shape() -> None:
 # --- IAM: exactly what the code calls ----------------------------------------------------------------
 
 
-def _role_actions(resource: str) -> set[str]:
-    template = cfn_yaml.load(str(STACKSET))
+def _role_actions(resource: str, template_path: Path = STACKSET) -> set[str]:
+    template = cfn_yaml.load(str(template_path))
     actions: set[str] = set()
     for policy in template["Resources"][resource]["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
@@ -128,7 +129,8 @@ def _readme_actions(role: str) -> set[str]:
 def _iam(calls: dict[str, int]) -> set[str]:
     """IAM actions of the emulator's operation counts (omics first: the counts carry no service)."""
     session = botocore.session.get_session()
-    services = {name: set(session.get_service_model(name).operation_names) for name in ("omics", "ecr")}
+    names = ("omics", "ecr", "sts", "organizations")
+    services = {name: set(session.get_service_model(name).operation_names) for name in names}
     actions: set[str] = set()
     for op, count in calls.items():
         if not count or op in NO_PERMISSION:
@@ -147,6 +149,14 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
     )
     store = str(tmp_path / "archive")
     with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
+        # the nightly job's command (nightly-backup.yaml): the organization, a role in each account;
+        # the seed refuses one account's role (exit 3), which changes no permission
+        nightly = ["--organization", "--role-name", "OmicsArchiverReader", "--include-management-account"]
+        org_store = str(tmp_path / "org-archive")
+        org = ["backup", "--store", org_store, "--endpoint-url", emu.url, "--no-rate-limit", *nightly]
+        assert main([*org, "--target-region", "us-east-1,us-west-2"]) == 3
+        org_calls = dict(emu.stats().calls)
+        emu.reset_stats()
         assert main(["backup", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit"]) == 0
         backup_calls = dict(emu.stats().calls)
         emu.reset_stats()
@@ -157,7 +167,11 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
         restore_calls = dict(emu.stats().calls)
     capsys.readouterr()
     assert backup_calls.get("GetCallerIdentity") and restore_calls.get("CreateWorkflowVersion")
-    assert _role_actions("BackupRole") == _iam(backup_calls)
+    job = {"sts:AssumeRole", "organizations:ListAccounts"}
+    assert _iam(org_calls) & job == job  # really called, so the job role's actions are checked too
+    job_role = {a for a in _role_actions("JobRole", NIGHTLY) if a.split(":")[0] not in ("s3", "kms")}
+    assert job_role == _iam(org_calls) & job
+    assert _role_actions("BackupRole") == _iam(org_calls) - job == _iam(backup_calls)
     assert _role_actions("RestoreRole") == _iam(restore_calls)
     assert _readme_actions("backup") == _iam(backup_calls)
     assert _readme_actions("restore") == _iam(restore_calls)

@@ -17,6 +17,7 @@ from .._backup import BackupConfig, Sharding, run_backup
 from .._metrics import write_metrics
 from .._report import BackupReport
 from ..store import open_archive
+from ._backup_targets import add_target_options, run_targets_command, wants_targets
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -125,6 +126,7 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--metrics-job", default="backup", metavar="NAME", help="the archiver_job label of the metrics"
     )
+    add_target_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -155,24 +157,15 @@ def run_command(args: argparse.Namespace) -> int:
         check_writable_file(args.metrics_file, "--metrics-file")
     rates = rates_from(args)
     settings = aws_settings(args, rates=rates)
+    if wants_targets(args):
+        return run_targets_command(args, settings=settings, config=_config(args), progress=progress)
     processes = processes_for(args.processes, rates, os.cpu_count())
     sharding = (
         Sharding(processes=processes, aws=settings, store_url=args.store, store_options=store_options(args))
         if processes > 1
         else None
     )
-    config = BackupConfig(
-        workflow_ids=tuple(args.workflow_id),
-        names=tuple(args.name),
-        tags=dict(args.tag),
-        account=args.account_id,
-        workflow_concurrency=args.concurrency,
-        version_concurrency=args.concurrency * 2,
-        download_concurrency=args.download_concurrency,
-        dry_run=args.dry_run,
-        work_dir=args.work_dir,
-        lock_wait=args.lock_wait,
-    )
+    config = _config(args)
 
     async def go() -> BackupReport:
         async with (
@@ -202,6 +195,21 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         _summary(report)
     return _EXIT[report.outcome]
+
+
+def _config(args: argparse.Namespace) -> BackupConfig:
+    return BackupConfig(
+        workflow_ids=tuple(args.workflow_id),
+        names=tuple(args.name),
+        tags=dict(args.tag),
+        account=args.account_id,
+        workflow_concurrency=args.concurrency,
+        version_concurrency=args.concurrency * 2,
+        download_concurrency=args.download_concurrency,
+        dry_run=args.dry_run,
+        work_dir=args.work_dir,
+        lock_wait=args.lock_wait,
+    )
 
 
 def _progress_callback(progress: Progress | None) -> Any:

@@ -21,14 +21,13 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .._aws import AwsSettings
+from .._aws import AwsSettings, new_session
 from .._errors import redact
 from .._ratelimit import RateLimiter
 from ._refs import EcrImage
@@ -63,6 +62,7 @@ class EcrSettings:
     endpoint_url: str | None = None
     rate: float | None = DEFAULT_RATE
     max_attempts: int = 5
+    credentials: Any = field(default=None, repr=False, compare=False)  # an assumed role's (targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class EcrResolver:
         async with self._opening:
             if self._client is None:
                 s = self.settings
-                session = AioSession(profile=s.profile)
+                session = new_session(s.profile, s.credentials)
                 self._client = await self._stack.enter_async_context(
                     session.create_client(
                         "ecr",
@@ -185,7 +185,13 @@ def _resolution(image: EcrImage, answer: dict[str, Any]) -> Resolution:
 def ecr_settings(aws: AwsSettings, region: str) -> EcrSettings:
     """The ECR side of a run's AWS settings: same profile and region; unpaced with ``--no-rate-limit``."""
     rate = None if aws.rates is None else aws.rates.get("BatchGetImage", DEFAULT_RATE)
-    return EcrSettings(region=region, profile=aws.profile, endpoint_url=aws.ecr_endpoint_url, rate=rate)
+    return EcrSettings(
+        region=region,
+        profile=aws.profile,
+        endpoint_url=aws.ecr_endpoint_url,
+        rate=rate,
+        credentials=aws.credentials,
+    )
 
 
 @contextlib.asynccontextmanager

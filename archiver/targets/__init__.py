@@ -1,0 +1,45 @@
+"""Org-wide backups: many accounts and regions (targets) in one run, on one machine or many.
+
+Platform teams run HealthOmics in several accounts and regions; this package backs them all up in
+one process (``backup --targets FILE`` or ``--organization``), each target with the credentials of
+a role assumed in its account, and splits the targets among the children of an AWS Batch array
+job or a Kubernetes Indexed Job (``--shard``) without any coordination between them.
+
+- ``_model``: :class:`Target` (account, region, role, filters, tags);
+- ``_file``: the targets file (YAML, ``schemas/targets.schema.json``);
+- ``_organization``: the targets of AWS Organizations ``ListAccounts``;
+- ``_credentials``: STS AssumeRole, refreshed before expiry;
+- ``_sharding``: which targets a shard backs up (rendezvous hashing);
+- ``_runner``: every target concurrently, each failure its own; one :class:`TargetResult` each.
+"""
+
+from __future__ import annotations
+
+from ._credentials import AssumedRoleCredentials, RoleAssumer
+from ._file import load_targets, parse_targets, select_by_tags
+from ._model import SESSION_NAME, Filters, Target, role_arn_for
+from ._organization import organization_targets
+from ._runner import TargetLogFilter, TargetResult, TargetsConfig, run_targets
+from ._sharding import Shard, checked, parse_shard, select_shard, shard_of
+
+__all__ = [
+    "SESSION_NAME",
+    "AssumedRoleCredentials",
+    "Filters",
+    "RoleAssumer",
+    "Shard",
+    "Target",
+    "TargetLogFilter",
+    "TargetResult",
+    "TargetsConfig",
+    "checked",
+    "load_targets",
+    "organization_targets",
+    "parse_shard",
+    "parse_targets",
+    "role_arn_for",
+    "run_targets",
+    "select_by_tags",
+    "select_shard",
+    "shard_of",
+]

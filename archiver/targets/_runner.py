@@ -1,0 +1,182 @@
+"""One process, many targets: every account-region backed up concurrently, each on its own.
+
+Quotas are per account and region, so targets do not compete for them: each target gets its own
+:class:`~archiver._aws.OmicsApi` (its own per-operation pacers), its own lock and its own snapshot
+(``run_backup`` as for a single account), and they all run at once on one event loop. What they
+share is bounded once for the whole process: ``max_targets`` targets in flight (each with the
+item bounds of :class:`~archiver._pipeline.BackupConfig`, whose docstring gives the memory of
+one), one :class:`~archiver._download.Downloader` for every download, one store client and one
+STS client for the role sessions.
+
+A target's failure is that target's result, never the others': a role that cannot be assumed,
+access denied, throttling past its patience, or a bug, all end as a :class:`TargetResult` with
+the error, logged with the target's account and region. Only cancellation (Ctrl-C, SIGTERM)
+stops the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .._aws import AwsSettings, open_omics_api
+from .._backup import BackupConfig, run_backup
+from .._download import Downloader
+from .._errors import AccessDenied, ArchiverError, redact
+from .._report import BackupReport
+from ..store import Store
+from ._credentials import RoleAssumer
+from ._model import Target
+
+__all__ = ["TargetLogFilter", "TargetResult", "TargetsConfig", "run_targets"]
+
+log = logging.getLogger("archiver.targets")
+
+TargetOutcome = Literal["ok", "partial", "failed"]
+
+_CURRENT: contextvars.ContextVar[Target | None] = contextvars.ContextVar("archiver_target", default=None)
+
+
+class TargetLogFilter(logging.Filter):
+    """Adds ``account`` and ``region`` to every record logged while a target runs.
+
+    Attach it to a handler: every task a target starts inherits its context, so the pipeline's
+    own log lines are labelled too. ``prefix`` also puts ``[account/region]`` before the message
+    (for the text format; JSON lines carry the fields).
+    """
+
+    def __init__(self, *, prefix: bool = False) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        target = _CURRENT.get()
+        if target is not None and not hasattr(record, "account"):
+            record.account, record.region = target.account, target.region
+            if self._prefix:
+                record.msg = f"[{target.key}] {record.msg}"
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetsConfig:
+    """How an org-wide run goes: the base AWS settings and the per-target backup settings.
+
+    ``settings`` are the base credentials' (profile, endpoints, rates; each target gets a copy
+    with its region and assumed credentials). ``backup`` is applied to every target, with the
+    target's own filters added. At most ``max_targets`` targets run at once.
+    """
+
+    settings: AwsSettings
+    backup: BackupConfig
+    max_targets: int = 64
+    session_seconds: int = 3600
+
+
+@dataclass(kw_only=True)
+class TargetResult:
+    """How one target went: its report, or the error that stopped it before it could report."""
+
+    target: Target
+    report: BackupReport | None = None
+    error: str | None = None
+    duration: float = 0.0
+
+    @property
+    def outcome(self) -> TargetOutcome:
+        if self.report is None:
+            return "failed"
+        return self.report.outcome
+
+    def counts(self) -> dict[str, int]:
+        """The summary row's numbers: archived (bundles in the snapshot), new, skipped, vanished, failed."""
+        r = self.report
+        if r is None:
+            return {"archived": 0, "new": 0, "skipped": 0, "vanished": 0, "failed": 0}
+        return {
+            "archived": len(r.bundles),
+            "new": r.stats.get("bundlesWritten", 0),
+            "skipped": len(r.skipped),
+            "vanished": len(r.vanished),
+            "failed": len(r.failed) + len(r.quarantined),
+        }
+
+
+async def run_targets(
+    targets: Sequence[Target],
+    store: Store,
+    config: TargetsConfig,
+    *,
+    progress: Callable[[list[TargetResult]], None] | None = None,
+) -> list[TargetResult]:
+    """Back up every target into ``store``, concurrently; one result per target, in their order."""
+    results: list[TargetResult | None] = [None] * len(targets)
+    done: list[TargetResult] = []
+    gate = asyncio.Semaphore(config.max_targets)
+    async with (
+        RoleAssumer(config.settings, duration_seconds=config.session_seconds) as assumer,
+        Downloader(concurrency=config.backup.download_concurrency) as downloader,
+    ):
+
+        async def one(index: int, target: Target) -> None:
+            _CURRENT.set(target)
+            async with gate:
+                result = await _backup_target(target, store, config, assumer, downloader)
+            results[index] = result
+            done.append(result)
+            if progress is not None:
+                progress(done)
+
+        async with asyncio.TaskGroup() as tg:
+            for index, target in enumerate(targets):
+                tg.create_task(one(index, target), name=f"target {target.key}")
+    return [r for r in results if r is not None]
+
+
+async def _backup_target(
+    target: Target, store: Store, config: TargetsConfig, assumer: RoleAssumer, downloader: Downloader
+) -> TargetResult:
+    started = time.monotonic()
+    base = config.backup
+    backup = dataclasses.replace(
+        base,
+        workflow_ids=(*base.workflow_ids, *target.filters.workflow_ids),
+        names=(*base.names, *target.filters.names),
+        tags={**base.tags, **target.filters.tags},
+        account=target.account if target.role_arn is not None else None,
+    )
+    try:
+        credentials = await assumer.credentials(target) if target.role_arn is not None else None
+        settings = dataclasses.replace(config.settings, region=target.region, credentials=credentials)
+        async with open_omics_api(settings) as api:
+            if target.role_arn is None:
+                identity = await api.caller_identity()
+                if identity.account != target.account:
+                    raise AccessDenied(
+                        f"the base credentials are of account {identity.account}, not {target.account}: "
+                        "give the account a role (role: or role_name:)",
+                        operation="GetCallerIdentity",
+                    )
+            report = await run_backup(api, store, backup, downloader=downloader)
+    except ArchiverError as exc:
+        message = exc.message
+    except Exception as exc:  # a bug must not take the other targets down with it
+        log.exception("target %s stopped by an unexpected error", target.key)
+        message = redact(f"unexpected error: {type(exc).__name__}: {exc}")
+    else:
+        result = TargetResult(target=target, report=report, duration=time.monotonic() - started)
+        log.info(
+            "target %s: %s",
+            target.key,
+            result.outcome,
+            extra={"event": "target-done", "outcome": result.outcome, **result.counts()},
+        )
+        return result
+    log.error("target %s failed: %s", target.key, message, extra={"event": "target-failed", "error": message})
+    return TargetResult(target=target, error=message, duration=time.monotonic() - started)
