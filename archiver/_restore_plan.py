@@ -246,11 +246,9 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
     if config.snapshot_id:
         found = [p for p in parsed if p.snapshot_id == config.snapshot_id]
         if not found:
-            raise RestoreError(f"snapshot {config.snapshot_id} is not in the store {_where(config)}")
+            raise UsageError(f"snapshot {config.snapshot_id} is not in the store {_where(config)}")
         if len(found) > 1:
-            raise UsageError(
-                f"snapshot id {config.snapshot_id} exists for several accounts; use --from-account"
-            )
+            raise UsageError(f"snapshot id {config.snapshot_id} exists for several accounts; use --account")
         doc = await load_snapshot(store, found[0].key)
         p = found[0]
         return SnapshotView(
@@ -264,7 +262,7 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
     if not sources:
         raise RestoreError(f"the store holds no snapshot {_where(config)}")
     if len(sources) > 1:
-        choices = ", ".join(f"--from-account {a} --from-region {r}" for _, a, r in sources)
+        choices = ", ".join(f"--account {a} --source-region {r}" for _, a, r in sources)
         raise UsageError(
             f"the store holds snapshots of several accounts or regions; choose one of: {choices}"
         )

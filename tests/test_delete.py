@@ -84,13 +84,13 @@ def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
             "restore",
             "--store",
             str(store),
-            "--to-endpoint-url",
+            "--endpoint-url",
             emulator.url,
             "--workflow-id",
             WF,
             "--no-rate-limit",
             "--poll-interval",
-            "0.05",
+            "50ms",
             "--json",
         ]
     )

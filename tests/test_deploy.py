@@ -160,8 +160,8 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
         assert main(["backup", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit"]) == 0
         backup_calls = dict(emu.stats().calls)
         emu.reset_stats()
-        restore = ["restore", "--store", store, "--to-endpoint-url", emu.url, "--no-rate-limit", "--all"]
-        target = ["--to-profile", "target", "--to-region", "us-west-2", "--poll-interval", "0.05"]
+        restore = ["restore", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit", "--all"]
+        target = ["--profile", "target", "--region", "us-west-2", "--poll-interval", "50ms"]
         assert main([*restore, *target]) == 0  # into an empty account: creates
         assert main([*restore, *target]) == 0  # again: finds the earlier restore by its tags
         restore_calls = dict(emu.stats().calls)

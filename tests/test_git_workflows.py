@@ -26,7 +26,7 @@ from tests.git_helpers import CONNECTION, git, make_repo
 
 A, B = "123456789012", "444455556666"
 COMMON = ["--no-rate-limit", "--log-format", "json", "--json"]
-RESTORE = [*COMMON, "--poll-interval", "0.05"]
+RESTORE = [*COMMON, "--poll-interval", "50ms"]
 SECRET = f"arn:aws:secretsmanager:us-east-1:{A}:secret:ecr-pullthroughcache/quay"
 REGISTRY = {
     "registryMappings": [
@@ -117,8 +117,8 @@ def test_git_backed_workflow_backed_up_and_restored_into_another_account(
 
     credentials = Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])
     credentials.write_text(f"[target]\naws_access_key_id = {B}\naws_secret_access_key = testing-secret\n")
-    argv = ["restore", "--store", str(store), "--to-endpoint-url", emulator.url, "--all"]
-    code, plan, err = cli(capsys, *argv, "--to-profile", "target", *RESTORE)
+    argv = ["restore", "--store", str(store), "--endpoint-url", emulator.url, "--all"]
+    code, plan, err = cli(capsys, *argv, "--profile", "target", *RESTORE)
     assert code == 0, (plan.get("problems"), err)
     warnings = [
         w for item in plan["workflows"] for i in [item["workflow"], *item["versions"]] for w in i["warnings"]
@@ -160,8 +160,8 @@ def test_unknown_metadata_is_kept_and_warned_not_quarantined(
     [bundle] = report["bundles"]
     kept = bundle_metadata(store / bundle["key"])
     assert (kept["metadata"], kept["profiles"]) == (odd, ["small"])
-    argv = ["restore", "--store", str(store), "--to-endpoint-url", emulator.url, "--all", "--dry-run"]
-    code, plan, _ = cli(capsys, *argv, "--to-region", "us-west-2", *RESTORE)
+    argv = ["restore", "--store", str(store), "--endpoint-url", emulator.url, "--all", "--dry-run"]
+    code, plan, _ = cli(capsys, *argv, "--region", "us-west-2", *RESTORE)
     assert code == 0
     [warning] = plan["workflows"][0]["workflow"]["warnings"]
     assert "profiles" in warning and "not recreated" in warning

@@ -86,7 +86,7 @@ def test_unwritable_paths_are_found_before_the_work(
     )
     assert "--metrics-file" in err
     nowhere = ["--work-dir", str(tmp_path / "nowhere")]
-    restore = ["restore", "--store", str(tmp_path / "a"), "--all", "--to-endpoint-url", emu.url]
+    restore = ["restore", "--store", str(tmp_path / "a"), "--all", "--endpoint-url", emu.url]
     assert "--work-dir" in _refused([*restore, *nowhere], capsys, emu)
     delete = [
         "delete",

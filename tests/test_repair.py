@@ -86,7 +86,7 @@ def test_repair_rewrites_a_damaged_bundle_whose_state_is_unchanged_and_refuses_o
     archive.remove(changed)  # (pretend it was never archived: the rest of the archive is sound again)
     code, report, _ = run(verify, capsys)
     assert {p["key"] for p in report["problems"]} == {changed}  # missing now; the repaired one is sound
-    restore = ["restore", "--store", archive.url, *archive.args, "--to-endpoint-url", emulator.url]
+    restore = ["restore", "--store", archive.url, *archive.args, "--endpoint-url", emulator.url]
     code, plan, _ = run(
         [*restore, "--workflow-id", FASTQ_QC, "--dry-run", "--json", "--name-prefix", "r-"], capsys
     )

@@ -47,7 +47,7 @@ CARRIED = (
 )
 PROVENANCE = ("omics-archiver:source-arn", "omics-archiver:source-uuid", "omics-archiver:source-digest")
 SECRETS = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token")
-FAST = ["--no-rate-limit", "--poll-interval", "0.05", "--log-format", "json"]
+FAST = ["--no-rate-limit", "--poll-interval", "50ms", "--log-format", "json"]
 
 
 @pytest.fixture
@@ -94,11 +94,11 @@ def backup(emu: Emulator, store: Path, capsys: pytest.CaptureFixture[str]) -> di
 def restore(
     emu: Emulator, store: Path, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> tuple[int, dict[str, Any], str]:
-    return run(capsys, "restore", "--store", str(store), "--to-endpoint-url", emu.url, *FAST, *extra)
+    return run(capsys, "restore", "--store", str(store), "--endpoint-url", emu.url, *FAST, *extra)
 
 
 def to_b(profile: str) -> list[str]:
-    return ["--to-profile", profile, "--to-region", "us-west-2"]
+    return ["--profile", profile, "--region", "us-west-2"]
 
 
 def creates(emu: Emulator) -> int:
@@ -230,7 +230,7 @@ def test_dry_run_and_rewrite_images(
     assert all(r["new"].startswith(f"{B}.dkr.ecr.us-west-2.") for r in rewrites)
     assert deepvariant["workflow"]["definitionRewritten"] and not deepvariant["workflow"]["warnings"]
     # the text plan says the same
-    argv = ["restore", "--store", str(store), "--to-endpoint-url", emulator.url, *FAST, *to_b(target_profile)]
+    argv = ["restore", "--store", str(store), "--endpoint-url", emulator.url, *FAST, *to_b(target_profile)]
     assert main([*argv, *mapping, "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "would create workflow migrated-deepvariant-gpu" in text
@@ -409,7 +409,7 @@ def test_wait_timeout_then_rerun_waits_without_creating(
         backup(emu, store, capsys)
         emu.configure(create_delay=0.6)
         code, report, err = restore(
-            emu, store, capsys, "--name", "deepvariant-gpu", *to_b(target_profile), "--wait-timeout", "0.1"
+            emu, store, capsys, "--name", "deepvariant-gpu", *to_b(target_profile), "--wait-timeout", "100ms"
         )
         assert code == 1 and report["outcome"] == "failed"
         item = report["workflows"][0]["workflow"]
@@ -417,7 +417,7 @@ def test_wait_timeout_then_rerun_waits_without_creating(
         assert report["workflows"][0]["versions"][0]["result"] == "not-attempted"
         before = emu.stats().calls.get("CreateWorkflow", 0)
         code, report, err = restore(
-            emu, store, capsys, "--name", "deepvariant-gpu", *to_b(target_profile), "--wait-timeout", "10"
+            emu, store, capsys, "--name", "deepvariant-gpu", *to_b(target_profile), "--wait-timeout", "10s"
         )
         assert code == 0, err
         assert emu.stats().calls.get("CreateWorkflow", 0) == before
@@ -428,7 +428,7 @@ def test_wait_timeout_then_rerun_waits_without_creating(
 def test_usage_errors(emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "archive"
     backup(emulator, store, capsys)
-    base = ["restore", "--store", str(store), "--to-endpoint-url", emulator.url]
+    base = ["restore", "--store", str(store), "--endpoint-url", emulator.url]
     assert main(base) == 2
     assert "--all" in capsys.readouterr().err
     assert main([*base, "--all", "--rewrite-images"]) == 2

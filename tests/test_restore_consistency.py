@@ -24,7 +24,7 @@ from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
 
 ACCOUNT = "123456789012"
-FAST = ["--no-rate-limit", "--poll-interval", "0.05", "--wait-timeout", "60", "--log-format", "json"]
+FAST = ["--no-rate-limit", "--poll-interval", "50ms", "--wait-timeout", "60s", "--log-format", "json"]
 
 
 def _seed(root: Path, workflows: int) -> Path:
@@ -61,9 +61,9 @@ def _restore_argv(emu: Emulator, store: Path, *extra: str) -> list[str]:
         "restore",
         "--store",
         str(store),
-        "--to-endpoint-url",
+        "--endpoint-url",
         emu.url,
-        "--to-region",
+        "--region",
         "us-west-2",
         "--all",
         *FAST,

@@ -36,7 +36,7 @@ _READERS: list[tuple[str, ...]] = [
     ("show", "1048576"),
     ("diff", "1048576", "1048577"),
     ("prune", "--keep-last", "1"),
-    ("restore", "--all", "--dry-run", "--to-endpoint-url", "http://127.0.0.1:9", "--to-region", "us-east-1"),
+    ("restore", "--all", "--dry-run", "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"),
     ("backup", "--dry-run", *_NOWHERE),
     ("delete", "--workflow-id", "1048576", "--dry-run", *_NOWHERE),
 ]

@@ -1,12 +1,8 @@
 """The ``omics-archiver`` command line.
 
-The CLI is the only place that reads the environment, prints, and maps errors to exit codes:
-
-    0  everything done (skipped shared or Ready2Run workflows included)
-    3  partial: some workflows failed or were quarantined; the rest is archived
-    1  failure: nothing could be done (or verification found problems)
-    2  usage error: bad arguments or configuration
-    130, 143, 129  stopped by Ctrl-C, SIGTERM or SIGHUP (128 + the signal): nothing half-written
+The CLI is the only place that reads the environment, prints, and maps errors to exit codes
+(0 ok, 1 failed, 2 the user's input is wrong, 3 partial, 129/130/143 signals; each command's
+meanings are in :mod:`._exit_codes` and its ``--help``).
 
 Each command lives in its own module with ``add_parser(subparsers)`` registering a ``run``
 function that returns the exit code.
@@ -16,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -26,6 +23,7 @@ from .._errors import ArchiverError, UsageError
 from .._version import __version__
 from . import _archive, _backup, _delete, _emulator, _report, _restore, _unlock
 from ._common import EXIT_FAILURE, EXIT_USAGE, print_error
+from ._exit_codes import HelpFormatter, epilog
 
 __all__ = ["main"]
 
@@ -45,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _COMMANDS:
         module.add_parser(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = HelpFormatter
+        command.epilog = "\n".join(filter(None, [command.epilog, epilog(name)]))
     return parser
 
 
@@ -82,6 +83,19 @@ def _stop_like_ctrl_c(received: list[int]) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, so that a reader gone away is noticed while it can be handled
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a pipeline expects, with the code a
+        # shell gives for SIGPIPE; stdout goes to /dev/null so the exit-time flush cannot complain.
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
@@ -104,6 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 128 + received[0]
         print_error("interrupted; nothing half-written is left in the store")
         return 130
+
+
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def _drop_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

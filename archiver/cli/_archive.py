@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fnmatch
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     add_aws_options,
+    add_filter_options,
     add_output_options,
     add_store_options,
     aws_settings,
@@ -137,9 +139,11 @@ def _percent(text: str) -> float:
     return value
 
 
-def _parser(sub: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+def _parser(
+    sub: Any, name: str, help: str, description: str, *, write: bool = False
+) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
-    add_store_options(parser)
+    add_store_options(parser, write=write)
     return parser
 
 
@@ -155,8 +159,9 @@ def _add_verify(sub: Any) -> None:
         "the recorded size, and every bundle's manifest parses, validates and agrees with its key and "
         "snapshots. With --read-data, also decompress every bundle (or a random PERCENT of them) and check "
         "each member's size and SHA-256, the definition ZIP's integrity, and the bundle's own SHA-256 "
-        "against the snapshots. Each problem names its bundle or snapshot key. Never modifies the store. "
-        "Exit codes: 0 sound, 1 problems found (or verify failed), 2 usage error.",
+        "against the snapshots. Each problem names its bundle or snapshot key. Modifies the store only "
+        "with --repair (the --kms-key-id and --object-lock-* options apply to the bundles it rewrites).",
+        write=True,
     )
     g = parser.add_argument_group("verify")
     g.add_argument(
@@ -165,7 +170,7 @@ def _add_verify(sub: Any) -> None:
         const=100.0,
         type=_percent,
         metavar="PERCENT",
-        help="read and check bundle contents: all of them, or a random PERCENT",
+        help="read and check bundle contents: all of them, or a random PERCENT (default: structure only)",
     )
     g.add_argument(
         "--repair",
@@ -174,8 +179,16 @@ def _add_verify(sub: Any) -> None:
         "(uuid, digest, state id) is unchanged, and write it anew (needs the AWS options below); "
         "otherwise report it as unrepairable",
     )
-    g.add_argument("--seed", type=int, metavar="N", help="random seed for the --read-data sample")
-    g.add_argument("--concurrency", type=positive_int, default=4, metavar="N", help="bundles read at once")
+    g.add_argument(
+        "--seed", type=int, metavar="N", help="random seed for the --read-data sample (default: random)"
+    )
+    g.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="bundles read at once (default: %(default)s)",
+    )
     g.add_argument("--work-dir", type=Path, metavar="DIR", help="where bundles are downloaded to be read")
     g.add_argument(
         "--metrics-file", type=Path, metavar="PATH", help="write Prometheus metrics (node_exporter textfile)"
@@ -269,11 +282,6 @@ def _print_verify(report: VerifyReport) -> None:
 # -- list, snapshots, show -----------------------------------------------------------------------
 
 
-def _filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--account", metavar="ID", help="only this account")
-    parser.add_argument("--region", metavar="REGION", help="only this region")
-
-
 async def _catalog(args: argparse.Namespace, *, bundles: bool = True) -> tuple[Catalog, Cache]:
     async with open_archive(args.store, store_options(args), create=False) as store:
         cache = open_cache(args, store.url)
@@ -281,7 +289,7 @@ async def _catalog(args: argparse.Namespace, *, bundles: bool = True) -> tuple[C
             store,
             cache,
             account=getattr(args, "account", None),
-            region=getattr(args, "region", None),
+            region=getattr(args, "source_region", None),
             bundles=bundles,
         )
         return catalog, cache
@@ -301,17 +309,25 @@ def _add_list(sub: Any) -> None:
         "bundles it has, and when it was last backed up. CURRENT says whether the newest complete "
         "snapshot of its account and region still lists it.",
     )
-    _filters(parser)
+    add_filter_options(parser)
+    add_aws_options(parser, omics=False)
     add_cache_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_list)
+
+
+def _selected(row: dict[str, Any], args: argparse.Namespace) -> bool:
+    """``--workflow-id`` and ``--name`` (shell-style patterns), as ``backup`` and ``restore`` read them."""
+    if args.workflow_id and row["workflowId"] not in args.workflow_id:
+        return False
+    return not args.name or any(fnmatch.fnmatchcase(str(row["name"]), pattern) for pattern in args.name)
 
 
 def run_list(args: argparse.Namespace) -> int:
     setup_logging(args)
     catalog, _ = asyncio.run(_catalog(args))
     _warn_problems(catalog)
-    rows = workflow_rows(catalog)
+    rows = [r for r in workflow_rows(catalog) if _selected(r, args)]
     if args.json:
         print_json({"workflows": rows})
         return EXIT_OK
@@ -358,7 +374,8 @@ def _add_snapshots(sub: Any) -> None:
         "covered the whole account (COMPLETE: no filters), and how many workflows and versions it archived "
         "(NEW of them written by that run), skipped, quarantined and failed.",
     )
-    _filters(parser)
+    add_filter_options(parser, workflows=False)
+    add_aws_options(parser, omics=False)
     add_cache_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_snapshots)
@@ -415,6 +432,7 @@ def _add_show(sub: Any) -> None:
         "snapshots that list it, and every state of the same workflow or version. " + SELECTORS,
     )
     parser.add_argument("selector", metavar="KEY|UUID", help="which bundle (see above)")
+    add_aws_options(parser, omics=False)
     parser.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="where the bundle is downloaded to be read"
     )
@@ -520,12 +538,13 @@ def _add_diff(sub: Any) -> None:
     )
     parser.add_argument("a", metavar="A", help="the older bundle")
     parser.add_argument("b", metavar="B", help="the newer bundle")
+    add_aws_options(parser, omics=False)
     parser.add_argument(
         "--max-diff-lines",
         type=positive_int,
         default=200,
         metavar="N",
-        help="unified diff lines per file (default 200)",
+        help="unified diff lines per file (default: %(default)s)",
     )
     parser.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="where bundles are downloaded to be read"

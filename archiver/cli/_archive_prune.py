@@ -8,33 +8,22 @@ import json
 import sys
 from typing import Any
 
-from .._prune import Duration, PruneOptions, PruneReport, RetentionPolicy, parse_duration, prune_store
+from .._prune import PruneOptions, PruneReport, RetentionPolicy, prune_store
 from ..store import open_archive
 from ._common import (
     EXIT_OK,
+    add_aws_options,
+    add_filter_options,
     add_output_options,
     add_store_options,
     int_at_least,
     setup_logging,
     store_options,
 )
+from ._duration import duration_arg, retention_arg
 from ._words import count
 
 _count = int_at_least(0)
-
-
-def _duration(text: str) -> Duration:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _seconds(text: str) -> float:
-    d = _duration(text)
-    if d.years or d.months:
-        raise argparse.ArgumentTypeError("give the wait in days and hours (e.g. 2h)")
-    return float(d.days * 86400 + d.hours * 3600)
 
 
 def add_parser(sub: Any) -> None:
@@ -48,10 +37,11 @@ def add_parser(sub: Any) -> None:
             "backup running at the same time is protected by lock markers (see docs/format.md): prune "
             "refuses to start while one runs, unless --lock-wait lets it wait. Objects S3 Object Lock still "
             "retains are reported, not an error. Quarantined exports are kept unless --quarantine-within "
-            "is given. Exit codes: 0 done, 1 failure (e.g. a backup is running), 2 usage error."
+            "is given. Retention durations count in y, mo (months), w, d and h: 1y6mo, 30d, 12h."
         ),
     )
     add_store_options(parser)
+    add_aws_options(parser, omics=False)
     p = parser.add_argument_group("policy (per series; at least one)")
     p.add_argument("--keep-last", type=_count, default=0, metavar="N", help="keep the N newest snapshots")
     p.add_argument(
@@ -65,16 +55,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--keep-yearly", type=_count, default=0, metavar="N", help="... of the last N years")
     p.add_argument(
         "--keep-within",
-        type=_duration,
+        type=retention_arg,
         metavar="DURATION",
-        help="keep every snapshot taken within DURATION of the newest one (e.g. 30d, 12h, 1y2m; m = months)",
+        help="keep every snapshot taken within DURATION of the newest one (e.g. 30d, 12h, 1y6mo)",
     )
-    s = parser.add_argument_group("scope")
-    s.add_argument("--account", metavar="ID", help="apply the policy to this account's snapshots only")
-    s.add_argument("--region", metavar="REGION", help="apply the policy to this region's snapshots only")
+    s = add_filter_options(parser, workflows=False, title="scope (default: every series)")
     s.add_argument(
         "--quarantine-within",
-        type=_duration,
+        type=retention_arg,
         metavar="DURATION",
         help="also delete quarantined exports older than DURATION (default: keep them all)",
     )
@@ -82,10 +70,11 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
     r.add_argument(
         "--lock-wait",
-        type=_seconds,
+        type=duration_arg,
         default=0.0,
         metavar="DURATION",
-        help="if a backup is running, wait up to DURATION (e.g. 2h) for it to finish (default: fail at once)",
+        help="if a backup is running, wait up to DURATION (90s, 30m, 2h) for it to finish (default: fail "
+        "at once)",
     )
     add_output_options(parser)
     parser.set_defaults(run=run_prune)
@@ -106,7 +95,7 @@ def run_prune(args: argparse.Namespace) -> int:
         policy=policy,
         dry_run=args.dry_run,
         account=args.account,
-        region=args.region,
+        region=args.source_region,
         quarantine_within=args.quarantine_within,
         lock_wait=args.lock_wait,
     )

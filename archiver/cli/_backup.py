@@ -35,8 +35,8 @@ from ._common import (
     rates_from,
     setup_logging,
     store_options,
-    wait_seconds,
 )
+from ._duration import duration_arg
 from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
@@ -51,12 +51,11 @@ def add_parser(sub: Any) -> None:
             "each, into immutable zstd-compressed bundles, then write a snapshot of the account's state. "
             "Workflows shared with the account by others cannot be exported and are skipped with a "
             "warning; Ready2Run workflows are left out. A state already in the store is not downloaded "
-            "again. Exit codes: 0 done (skips included), 3 partial (some workflows failed or were "
-            "quarantined), 1 failure, 2 usage error."
+            "again. On a terminal, a progress bar shows totals, rate and ETA, and a summary table ends the "
+            "run (-v adds a line per bundle); without one, JSON lines (start, progress, summary events)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_store_options(parser)
+    add_store_options(parser, write=True)
     add_aws_options(parser)
     sel = parser.add_argument_group("selection (any filter makes the snapshot partial)")
     sel.add_argument(
@@ -84,7 +83,7 @@ def add_parser(sub: Any) -> None:
         default=16,
         metavar="N",
         help="workflows in flight at once in each process (versions: twice that); the API rate limits "
-        "set the pace",
+        "set the pace (default: %(default)s)",
     )
     run.add_argument(
         "--download-concurrency",
@@ -102,16 +101,16 @@ def add_parser(sub: Any) -> None:
         "quotas). One process keeps up with the default quotas several times over; more only help when "
         f"the export rates are raised past what one CPU core can serve. auto: 1 while GetWorkflow and "
         f"GetWorkflowVersion are paced at {_ONE_PROCESS_RATE:g}/s or less, else one per CPU core (at most "
-        f"{_MAX_PROCESSES})",
+        f"{_MAX_PROCESSES}) (default: %(default)s)",
     )
     add_rate_options(run)
     run.add_argument(
         "--lock-wait",
-        type=wait_seconds,
+        type=duration_arg,
         default=0.0,
         metavar="DURATION",
-        help="if another backup of the same account and region is running, wait up to DURATION (e.g. 30m) "
-        "for it to finish, then refuse (default: refuse at once)",
+        help="if another backup of the same account and region is running, wait up to DURATION (90s, "
+        "30m, 2h) for it to finish, then refuse (default: refuse at once)",
     )
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
@@ -124,7 +123,10 @@ def add_parser(sub: Any) -> None:
         help="write Prometheus metrics for node_exporter's textfile collector (atomically) after the run",
     )
     run.add_argument(
-        "--metrics-job", default="backup", metavar="NAME", help="the archiver_job label of the metrics"
+        "--metrics-job",
+        default="backup",
+        metavar="NAME",
+        help="the archiver_job label of the metrics (default: %(default)s)",
     )
     add_target_options(parser)
     add_output_options(parser)

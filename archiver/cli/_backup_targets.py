@@ -112,7 +112,8 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=64,
         metavar="N",
-        help="targets backed up at once in this process; bounds its memory at N times one target's",
+        help="targets backed up at once in this process; bounds its memory at N times one target's "
+        "(default: %(default)s)",
     )
 
 

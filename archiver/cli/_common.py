@@ -39,46 +39,112 @@ def print_error(message: str) -> None:
 
 # -- options --------------------------------------------------------------------------------------
 
+_DEPRECATIONS: list[str] = []
 
-def add_aws_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option, hidden from ``--help``: it still works and warns once per run.
+
+    The warning is queued and emitted by :func:`setup_logging`, so that it goes through the log
+    (a JSON line when logs are JSON) rather than breaking a log collector's parsing.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        self.new = new
+        kwargs.setdefault("help", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        message = f"{option_string} is deprecated; use {self.new}"
+        if message not in _DEPRECATIONS:
+            _DEPRECATIONS.append(message)
+        if self.nargs == 0:
+            setattr(namespace, self.dest, True)
+        elif isinstance(getattr(namespace, self.dest, None), list):
+            getattr(namespace, self.dest).append(values)
+        else:
+            setattr(namespace, self.dest, values)
+
+
+def add_alias(
+    group: argparse.ArgumentParser | argparse._ArgumentGroup,
+    old: str,
+    new: str,
+    *,
+    flag: bool = False,
+    **kwargs: Any,
+) -> None:
+    """Keep ``old`` working as a hidden, deprecated spelling of the option ``new``."""
+    dest = new.lstrip("-").replace("-", "_")
+    group.add_argument(old, dest=dest, action=DeprecatedAlias, new=new, nargs=0 if flag else None, **kwargs)
+
+
+def add_aws_options(
+    parser: argparse.ArgumentParser, *, omics: bool = True, what: str = ""
+) -> argparse._ArgumentGroup:
+    """``--profile`` and ``--region`` (every command: they reach the store's S3 too) and, for commands
+    that call HealthOmics (``omics``), its endpoint, STS, ECR and the account id.
+
+    ``what`` says in the help what the command talks to (e.g. "the target account"), if not the
+    obvious one.
+    """
     g = parser.add_argument_group("AWS")
+    target = f" ({what})" if what else ""
     g.add_argument(
-        f"--{prefix}region", metavar="REGION", help="AWS region (default: the profile's or AWS_REGION)"
+        "--profile",
+        metavar="NAME",
+        help=f"named profile from ~/.aws/config{target}, also used for an s3:// store unless "
+        "--store-profile is given (default: AWS_PROFILE, else the default credential chain)",
     )
-    g.add_argument(f"--{prefix}profile", metavar="NAME", help="named profile from ~/.aws/config")
     g.add_argument(
-        f"--{prefix}endpoint-url",
+        "--region",
+        metavar="REGION",
+        help=f"AWS region to talk to{target}, the store's S3 included; archived content is filtered "
+        "by --source-region (default: the profile's, else AWS_REGION)",
+    )
+    if not omics:
+        return g
+    g.add_argument(
+        "--endpoint-url",
         metavar="URL",
-        help="HealthOmics endpoint (default: AWS_ENDPOINT_URL_OMICS, else the regional endpoint); "
-        "host-prefix injection is disabled for a custom endpoint, as the emulator needs",
+        help="HealthOmics endpoint; host-prefix injection is disabled for a custom endpoint, as the "
+        "emulator needs (default: AWS_ENDPOINT_URL_OMICS, else the regional endpoint)",
     )
     g.add_argument(
-        f"--{prefix}sts-endpoint-url",
+        "--sts-endpoint-url",
         metavar="URL",
         help="STS endpoint used to learn the account (default: AWS_ENDPOINT_URL_STS; with a custom "
         "HealthOmics endpoint and no STS endpoint, the HealthOmics endpoint, which the emulator answers)",
     )
     g.add_argument(
-        f"--{prefix}allow-unknown-region",
+        "--allow-unknown-region",
         action="store_true",
         help="use a region botocore's partition data does not know (a region newer than this "
         "installation); without it such a region is refused as a likely typo",
     )
     g.add_argument(
-        f"--{prefix}ecr-endpoint-url",
+        "--ecr-endpoint-url",
         metavar="URL",
         help="ECR endpoint, asked for the digests of the workflows' images (default: "
         "AWS_ENDPOINT_URL_ECR; with a custom HealthOmics endpoint and no ECR endpoint, the HealthOmics "
         "endpoint, which the emulator answers)",
     )
     g.add_argument(
-        f"--{prefix}account-id",
+        "--account-id",
         metavar="ID",
-        help="the account's 12-digit id, to skip the STS GetCallerIdentity call",
+        help="the account's 12-digit id, to skip the STS GetCallerIdentity call (default: asked of STS)",
     )
+    return g
 
 
-def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True, write: bool = False) -> None:
+    """``--store`` and how to reach it; ``write`` adds the options that only matter when writing."""
     g = parser.add_argument_group("store")
     g.add_argument(
         "--store",
@@ -89,9 +155,18 @@ def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True)
     g.add_argument(
         "--s3-endpoint-url",
         metavar="URL",
-        help="S3 endpoint for an s3:// store (default: AWS_ENDPOINT_URL_S3)",
+        help="S3 endpoint for an s3:// store (default: AWS_ENDPOINT_URL_S3, else the regional endpoint)",
     )
-    g.add_argument("--kms-key-id", metavar="KEY", help="encrypt S3 objects with this KMS key (SSE-KMS)")
+    g.add_argument(
+        "--store-profile",
+        metavar="NAME",
+        help="named profile for an s3:// store in another account (default: --profile)",
+    )
+    if not write:
+        return
+    g.add_argument(
+        "--kms-key-id", metavar="KEY", help="encrypt the S3 objects written with this KMS key (SSE-KMS)"
+    )
     g.add_argument(
         "--object-lock-days",
         type=positive_int,
@@ -106,6 +181,37 @@ def add_store_options(parser: argparse.ArgumentParser, *, required: bool = True)
     )
 
 
+def add_filter_options(
+    parser: argparse.ArgumentParser,
+    *,
+    workflows: bool = True,
+    title: str = "filters on archived content",
+) -> argparse._ArgumentGroup:
+    """``--account`` and ``--source-region`` (and, with ``workflows``, ``--workflow-id`` and ``--name``):
+    the same names for the same filters in every command."""
+    g = parser.add_argument_group(title)
+    g.add_argument("--account", metavar="ID", help="only the archive of this 12-digit account id")
+    g.add_argument(
+        "--source-region", metavar="REGION", help="only the archive of this region (where it was backed up)"
+    )
+    if workflows:
+        g.add_argument(
+            "--workflow-id",
+            action="append",
+            default=[],
+            metavar="ID",
+            help="only this workflow id (repeatable)",
+        )
+        g.add_argument(
+            "--name",
+            action="append",
+            default=[],
+            metavar="GLOB",
+            help="only workflows whose name matches this shell-style pattern (repeatable)",
+        )
+    return g
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
@@ -113,13 +219,13 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default: %(default)s",
+        help="the least severe log messages shown (default: %(default)s)",
     )
     g.add_argument(
         "--log-format",
         choices=["auto", "json", "text"],
         default="auto",
-        help="stderr log format: JSON lines, or text with a progress line (auto: text on a terminal)",
+        help="stderr log format: JSON lines, or text with a progress bar (default: auto, text on a terminal)",
     )
 
 
@@ -139,23 +245,6 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 positive_int = int_at_least(1)
-
-
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def wait_seconds(text: str) -> float:
-    """An argparse ``type`` for a wait: seconds, or a number with ``s``, ``m`` or ``h``."""
-    number, unit = (text[:-1], text[-1]) if text[-1:] in ("s", "m", "h") else (text, "")
-    try:
-        value = float(number) * _UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds or a duration like 90s, 30m or 2h, got {text!r}"
-        ) from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"a wait must be 0 or more, got {text!r}")
-    return value
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -207,32 +296,30 @@ def rates_from(args: argparse.Namespace) -> dict[str, float] | None:
 def aws_settings(
     args: argparse.Namespace,
     *,
-    prefix: str = "",
     rates: Mapping[str, float] | None = DEFAULT_RATES,
     env: Mapping[str, str] | None = None,
 ) -> AwsSettings:
     """AwsSettings from the command line, then the environment.
 
-    The same conventions hold for every command, whichever side (``prefix``) the client is for:
-    ``--endpoint-url``, else ``AWS_ENDPOINT_URL_OMICS``; ``--sts-endpoint-url``, else
-    ``AWS_ENDPOINT_URL_STS``, else a custom HealthOmics endpoint (the emulator answers STS too), else
-    the public STS endpoint; ECR likewise (``--ecr-endpoint-url``, ``AWS_ENDPOINT_URL_ECR``).
+    The same conventions hold for every command: ``--endpoint-url``, else ``AWS_ENDPOINT_URL_OMICS``;
+    ``--sts-endpoint-url``, else ``AWS_ENDPOINT_URL_STS``, else a custom HealthOmics endpoint (the
+    emulator answers STS too), else the public STS endpoint; ECR likewise (``--ecr-endpoint-url``,
+    ``AWS_ENDPOINT_URL_ECR``).
     """
     env = os.environ if env is None else env
-    p = prefix.replace("-", "_")
-    endpoint = getattr(args, f"{p}endpoint_url") or env.get("AWS_ENDPOINT_URL_OMICS")
-    sts = getattr(args, f"{p}sts_endpoint_url") or env.get("AWS_ENDPOINT_URL_STS")
+    endpoint = args.endpoint_url or env.get("AWS_ENDPOINT_URL_OMICS")
+    sts = args.sts_endpoint_url or env.get("AWS_ENDPOINT_URL_STS")
     if endpoint and not sts:
         sts = endpoint
-    ecr = getattr(args, f"{p}ecr_endpoint_url", None) or env.get("AWS_ENDPOINT_URL_ECR") or endpoint
+    ecr = getattr(args, "ecr_endpoint_url", None) or env.get("AWS_ENDPOINT_URL_ECR") or endpoint
     return AwsSettings(
-        region=getattr(args, f"{p}region"),
-        profile=getattr(args, f"{p}profile"),
+        region=args.region,
+        profile=args.profile,
         endpoint_url=endpoint,
         sts_endpoint_url=sts,
         ecr_endpoint_url=ecr,
         rates=dict(rates) if rates is not None else None,
-        allow_unknown_region=bool(getattr(args, f"{p}allow_unknown_region", False)),
+        allow_unknown_region=bool(getattr(args, "allow_unknown_region", False)),
     )
 
 
@@ -259,11 +346,11 @@ def store_options(args: argparse.Namespace, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     return StoreOptions(
         region=getattr(args, "region", None),
-        profile=getattr(args, "profile", None),
+        profile=getattr(args, "store_profile", None) or getattr(args, "profile", None),
         endpoint_url=args.s3_endpoint_url or env.get("AWS_ENDPOINT_URL_S3"),
-        kms_key_id=args.kms_key_id,
-        object_lock_days=args.object_lock_days,
-        object_lock_mode=args.object_lock_mode,
+        kms_key_id=getattr(args, "kms_key_id", None),
+        object_lock_days=getattr(args, "object_lock_days", None),
+        object_lock_mode=getattr(args, "object_lock_mode", "COMPLIANCE"),
     )
 
 
@@ -356,6 +443,9 @@ def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Pro
     logger.addHandler(handler)
     logger.setLevel(getattr(args, "log_level", "INFO"))
     logger.propagate = False
+    for message in _DEPRECATIONS:
+        logging.getLogger("archiver.cli").warning("%s", message, extra={"event": "deprecated"})
+    _DEPRECATIONS.clear()
     return progress
 
 

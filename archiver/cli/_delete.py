@@ -37,9 +37,7 @@ def add_parser(sub: Any) -> None:
         description=(
             "Back up one workflow and all its versions, read every bundle back and verify it against the "
             "live workflow (uuid and digest), then delete the versions and the workflow. If any step "
-            "fails, nothing is deleted. Asks for confirmation on a terminal unless --yes. Exit codes: "
-            "0 deleted (or dry run passed), 1 refused or declined (nothing deleted), 3 deletion stopped "
-            "part-way (the archive holds everything), 2 usage error."
+            "fails, nothing is deleted. Asks for confirmation on a terminal unless --yes."
         ),
     )
     parser.add_argument("--workflow-id", required=True, metavar="ID", help="the workflow to delete")
@@ -50,7 +48,7 @@ def add_parser(sub: Any) -> None:
         help="back up nothing and delete nothing: show what would be backed up, verified and deleted",
     )
     parser.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for downloads")
-    add_store_options(parser)
+    add_store_options(parser, write=True)
     add_aws_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_command)

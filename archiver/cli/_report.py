@@ -24,6 +24,8 @@ from ..store import open_archive
 from ._archive import add_cache_options, human_bytes, open_cache, print_json
 from ._common import (
     EXIT_OK,
+    add_aws_options,
+    add_filter_options,
     add_output_options,
     add_store_options,
     int_at_least,
@@ -42,12 +44,12 @@ def add_parser(sub: Any) -> None:
             "nightly counts over time as small charts; the failed and vanished workflows of the latest "
             "snapshots; each workflow's states over time; the last verify and restore drill results and "
             "container images, once the store records them. --html writes one self-contained page (inline "
-            "CSS and SVG, no script, loads nothing); --json prints the same data. Only reads the store. "
-            "Exit codes: 0 written (objects that cannot be read are shown and warned about), 1 failure "
-            "(no archive at the store), 2 usage error."
+            "CSS and SVG, no script, loads nothing); --json prints the same data. Only reads the store."
         ),
     )
     add_store_options(parser)
+    add_aws_options(parser, omics=False)
+    add_filter_options(parser, workflows=False)
     g = parser.add_argument_group("report")
     g.add_argument("--html", type=Path, metavar="FILE", help="write the page to FILE (replaced atomically)")
     g.add_argument(
@@ -90,7 +92,7 @@ def run_report(args: argparse.Namespace) -> int:
     async def go() -> dict[str, Any]:
         async with open_archive(args.store, store_options(args), create=False) as store:
             cache = open_cache(args, store.url)
-            catalog = await load_catalog(store, cache)
+            catalog = await load_catalog(store, cache, account=args.account, region=args.source_region)
             images = await read_images(store, catalog, cache, max_manifests=args.max_manifests)
             records = await find_records(store)
             return build_overview(

@@ -22,6 +22,7 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_PARTIAL,
+    add_alias,
     add_aws_options,
     add_output_options,
     add_rate_options,
@@ -35,6 +36,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._duration import positive_duration_arg
 from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
@@ -48,21 +50,27 @@ def add_parser(sub: Any) -> None:
         help="recreate archived workflows and versions (restore, roll back, migrate)",
         description=(
             "Recreate workflows and all their versions from the archive, in the current account and region "
-            "or in another (--to-profile, --to-region). The state restored is the latest snapshot's, or that "
+            "or in another (--profile, --region). The state restored is the latest snapshot's, or that "
             "of --snapshot ID or --at TIME (workflows deleted since included). The whole plan is checked "
             "before anything is created; a rerun skips what an earlier run created (provenance tags). "
-            "The store is read with the default credentials; the target is reached with the --to-* options. "
-            "Exit codes: 0 done, 3 partial (some workflows failed), 1 failure or a plan that cannot be "
-            "carried out (nothing created), 2 usage error."
+            "The target is reached with the AWS options; the store with --store-profile, else the same "
+            "credentials."
         ),
     )
     add_store_options(parser)
-    add_aws_options(parser, prefix="to-")
+    aws = add_aws_options(parser, what="the target, where workflows are created")
+    for old in ("region", "profile", "endpoint-url", "sts-endpoint-url", "ecr-endpoint-url", "account-id"):
+        add_alias(aws, f"--to-{old}", f"--{old}")
+    add_alias(aws, "--to-allow-unknown-region", "--allow-unknown-region", flag=True)
     src = parser.add_argument_group("source state")
     src.add_argument(
-        "--from-account", metavar="ID", help="the archived account (default: the only one in the store)"
+        "--account", metavar="ID", help="the archived account (default: the only one in the store)"
     )
-    src.add_argument("--from-region", metavar="REGION", help="the archived region (default: the only one)")
+    src.add_argument(
+        "--source-region", metavar="REGION", help="the archived region (default: the only one in the store)"
+    )
+    add_alias(src, "--from-account", "--account")
+    add_alias(src, "--from-region", "--source-region")
     when = src.add_mutually_exclusive_group()
     when.add_argument("--snapshot", metavar="ID", help="restore exactly this snapshot's state")
     when.add_argument(
@@ -85,7 +93,10 @@ def add_parser(sub: Any) -> None:
     sel.add_argument("--all", action="store_true", help="every workflow of the snapshot")
     names = parser.add_argument_group("names")
     names.add_argument(
-        "--name-prefix", default="", metavar="PREFIX", help="prepend this to each restored name"
+        "--name-prefix",
+        default="",
+        metavar="PREFIX",
+        help="prepend this to each restored name (default: none)",
     )
     names.add_argument(
         "--rename",
@@ -136,17 +147,17 @@ def add_parser(sub: Any) -> None:
     run = parser.add_argument_group("run")
     run.add_argument(
         "--wait-timeout",
-        type=_seconds,
+        type=positive_duration_arg,
         default=900.0,
-        metavar="SECONDS",
-        help="how long to wait for each workflow and version to become ACTIVE (default: %(default)g)",
+        metavar="DURATION",
+        help="how long to wait for each workflow and version to become ACTIVE (default: 15m)",
     )
     run.add_argument(
         "--poll-interval",
-        type=_seconds,
+        type=positive_duration_arg,
         default=3.0,
-        metavar="SECONDS",
-        help="status poll interval (default: %(default)g)",
+        metavar="DURATION",
+        help="status poll interval (default: 3s)",
     )
     run.add_argument(
         "--concurrency",
@@ -170,16 +181,6 @@ def _timestamp(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
-    return value
 
 
 def _account_pair(text: str) -> tuple[str, str]:
@@ -213,19 +214,19 @@ def _staging(args: argparse.Namespace) -> Staging | None:
         endpoint_url=args.staging_endpoint_url
         or args.s3_endpoint_url
         or os.environ.get("AWS_ENDPOINT_URL_S3"),
-        profile=args.to_profile,
-        region=args.to_region,
+        profile=args.profile,
+        region=args.region,
     )
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     if args.rewrite_images and not (args.map_account or args.map_region):
         raise UsageError("--rewrite-images needs --map-account and/or --map-region")
-    if args.from_account and not _ACCOUNT.match(args.from_account):
-        raise UsageError("--from-account must be a 12-digit account id")
+    if args.account and not _ACCOUNT.match(args.account):
+        raise UsageError("--account must be a 12-digit account id")
     return RestoreConfig(
-        source_account=args.from_account,
-        source_region=args.from_region,
+        source_account=args.account,
+        source_region=args.source_region,
         snapshot_id=args.snapshot,
         at=args.at,
         workflow_uuids=tuple(args.uuid),
@@ -237,7 +238,7 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         mapping=EcrMapping(accounts=dict(args.map_account), regions=dict(args.map_region)),
         rewrite_images=args.rewrite_images,
         staging=_staging(args),
-        target_account=args.to_account_id,
+        target_account=args.account_id,
         wait_timeout=args.wait_timeout,
         poll_interval=args.poll_interval,
         workflow_concurrency=args.concurrency,
@@ -251,7 +252,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not (config.selective or config.select_all):
         raise UsageError("say what to restore: --uuid, --workflow-id, --name or --all")
-    settings = aws_settings(args, prefix="to-", rates=rates_from(args))
+    settings = aws_settings(args, rates=rates_from(args))
     if args.work_dir is not None:
         check_writable_dir(args.work_dir, "--work-dir")
 

@@ -16,7 +16,15 @@ from typing import Any
 
 from .._lock import list_locks, remove_dead_locks
 from ..store import open_archive
-from ._common import EXIT_OK, add_output_options, add_store_options, setup_logging, store_options
+from ._common import (
+    EXIT_OK,
+    add_aws_options,
+    add_output_options,
+    add_store_options,
+    setup_logging,
+    store_options,
+)
+from ._words import count
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +39,7 @@ def add_parser(sub: Any) -> None:
         ),
     )
     add_store_options(parser)
+    add_aws_options(parser, omics=False)
     parser.add_argument("--remove-all", action="store_true", help="remove live markers too")
     add_output_options(parser)
     parser.set_defaults(run=run_unlock)
@@ -50,7 +59,7 @@ def run_unlock(args: argparse.Namespace) -> int:
         json.dump({"removed": removed, "remaining": left}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(f"removed {len(removed)} lock markers; {len(left)} remain (held by running processes)")
+        print(f"removed {count(len(removed), 'lock marker')}; {len(left)} remain (held by running processes)")
         for key in removed:
             print(f"  removed {key}")
         for key in left:

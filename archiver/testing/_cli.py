@@ -35,12 +35,18 @@ def _pair(text: str) -> tuple[str, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's flags to ``parser``."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument(
         "--seed", type=Path, action="append", default=[], metavar="DIR", help="seed directory"
     )
-    parser.add_argument("--url-ttl", type=float, default=300.0, metavar="S", help="export URL lifetime")
+    parser.add_argument(
+        "--url-ttl",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="export URL lifetime, seconds (default: %(default)g)",
+    )
     parser.add_argument("--create-delay", type=float, default=0.0, metavar="S", help="seconds in CREATING")
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="added to every API call")
     lifecycle = EmulatorConfig()
@@ -51,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--share-activation-delay", lifecycle.share_activation_delay, "seconds a share is ACTIVATING"),
         ("--share-deletion-delay", lifecycle.share_deletion_delay, "seconds a share is DELETING"),
     ):
-        help_text = f"{text} (default {default:g})"
+        help_text = f"{text} (default: {default:g})"
         parser.add_argument(flag, type=float, default=default, metavar="S", help=help_text)
     parser.add_argument(
         "--share-failure-rate", type=float, default=0.0, metavar="P", help="chance an accepted share FAILS"
