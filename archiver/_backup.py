@@ -29,6 +29,7 @@ from ._shard import Sharding, Worker, run_local, run_workflows
 from ._snapshot import AccountState, account_state, new_snapshot, write_snapshot
 from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
+from .incremental import Sweep
 from .store import Store
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
@@ -127,8 +128,14 @@ async def _run(
             )
             known = {str(b["key"]): dict(b) for b in previous.bundles}
             pipeline.run = RunState(
-                report=report, identity=identity, known=known, work=Path(tmp), progress=progress
+                report=report,
+                identity=identity,
+                known=known,
+                work=Path(tmp),
+                progress=progress,
+                sweep=Sweep(night=previous.night, full_every=config.full_every, full=config.full),
             )
+            report.sweep = pipeline.run.sweep.as_dict()
             shared = await pipeline.shared_with_us()
             selected: list[Mapping[str, Any]] = []
             for item in listed:
@@ -277,4 +284,5 @@ def _snapshot_of(report: BackupReport, config: BackupConfig) -> dict[str, Any]:
         failed=report.failed,
         quarantined=report.quarantined,
         stats=report.stats,
+        sweep=report.sweep,
     )

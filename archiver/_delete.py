@@ -262,8 +262,13 @@ async def _run_delete(
 ) -> DeleteReport:
     wf_id = config.workflow_id
     report = DeleteReport(workflow_id=wf_id, dry_run=config.dry_run)
+    # full: the copy a deletion relies on is read now, never confirmed by a listing alone
     backup_config = BackupConfig(
-        workflow_ids=(wf_id,), account=config.account, dry_run=config.dry_run, work_dir=config.work_dir
+        workflow_ids=(wf_id,),
+        account=config.account,
+        dry_run=config.dry_run,
+        work_dir=config.work_dir,
+        full=True,
     )
     try:
         backup = await run_backup(api, store, backup_config)

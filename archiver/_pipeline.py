@@ -11,7 +11,9 @@ are the real limit); ``workflow_concurrency``/``version_concurrency`` bound the 
 ``download_concurrency`` bounds downloads; ``bundle_concurrency`` bounds compression (which runs
 in worker threads). A failure in one item is recorded and the others go on; only a failure to
 discover or to write the snapshot fails the run. A state whose bundle already exists costs one
-Get call and a README download, never a definition download.
+Get call and a README download, never a definition download; an item whose listing shows the state
+the archive last recorded costs no call at all, unless the rotating sweep (``archiver.incremental``)
+picks it for a full read tonight.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from ._errors import (
 from ._jsonutil import pretty_json
 from ._report import BackupReport
 from .images import EcrResolver, build_inventory
+from .incremental import Sweep, confirmed_entry, listing_matches, seen_fields
 from .store import Store
 
 __all__ = ["BackupConfig", "Item", "Pipeline", "RunState"]
@@ -88,6 +91,10 @@ class BackupConfig:
     dry_run: bool = False
     work_dir: Path | None = None
     lock_wait: float = 0.0  # seconds to wait for another backup of the same account and region
+    # Incremental by listing: an unchanged item is read in full once every ``full_every`` runs
+    # (1: every run); ``full`` reads everything this run.
+    full_every: int = 7
+    full: bool = False
 
     @property
     def filtered(self) -> bool:
@@ -120,10 +127,23 @@ class RunState:
     known: dict[str, dict[str, Any]]
     work: Path
     progress: Callable[[BackupReport], None] | None = None
+    sweep: Sweep = field(default_factory=Sweep)  # default: read everything
+    _index: dict[tuple[str, str, str | None], dict[str, Any]] = field(default_factory=dict)
+    _indexed: int = -1
 
     def changed(self) -> None:
         if self.progress is not None:
             self.progress(self.report)
+
+    def prior(self, workflow_id: str, kind: str, version_name: str | None) -> dict[str, Any] | None:
+        """The archive's last entry of one item (from ``known``), or None."""
+        if self._indexed != len(self.known):
+            self._index = {
+                (str(e.get("workflowId")), str(e.get("kind")), e.get("versionName")): e
+                for e in self.known.values()
+            }
+            self._indexed = len(self.known)
+        return self._index.get((workflow_id, kind, version_name))
 
 
 class Pipeline:
@@ -211,6 +231,12 @@ class Pipeline:
 
     async def workflow(self, listed: Mapping[str, Any], tg: asyncio.TaskGroup) -> None:
         item = Item("workflow", str(listed["id"]), str(listed.get("name", "")))
+        prior = None if self.config.tags else self._unchanged(item, listed)
+        if prior is not None:  # no Get call: the listing shows the archived state
+            item.workflow_uuid = str(prior["workflowUuid"])
+            self._confirm(item, prior)
+            tg.create_task(self._versions(item, tg))
+            return
         async with self.wf_sem:
             await self._guarded(item, self._export(item, tg))
 
@@ -225,6 +251,29 @@ class Pipeline:
         except Exception as exc:  # a bug must not lose the other workflows' backups
             log.exception("unexpected error on %s", item.label, extra={"event": "bug"})
             self.fail(item, "bundle", exc)
+
+    def _unchanged(self, item: Item, listed: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The archived entry of ``item`` if its listing confirms it and the sweep spares it tonight."""
+        prior = self.run.prior(item.workflow_id, item.kind, item.version_name)
+        if prior is None:
+            return None
+        if item.kind == "workflow-version" and prior.get("workflowUuid") != item.workflow_uuid:
+            return None  # the workflow id was reused: another workflow's versions
+        if not listing_matches(listed, prior, workflow=item.kind == "workflow"):
+            return None
+        return None if self.run.sweep.due(prior) else prior
+
+    def _confirm(self, item: Item, prior: Mapping[str, Any]) -> None:
+        report = self.run.report
+        report.bundles.append(confirmed_entry(prior, name=item.name))
+        report.stats["workflows" if item.kind == "workflow" else "versions"] += 1
+        report.stats["confirmedByListing"] = report.stats.get("confirmedByListing", 0) + 1
+        log.debug(
+            "unchanged %s (confirmed by listing)",
+            item.label,
+            extra={"event": "bundle", "key": prior["key"], "new": False, "confirmedBy": "list"},
+        )
+        self.run.changed()
 
     def fail(self, item: Item, stage: str, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, ArchiverError) else f"{type(exc).__name__}: {exc}"
@@ -336,7 +385,11 @@ class Pipeline:
                     version_name=str(listed["versionName"]),
                     workflow_uuid=wf.workflow_uuid,
                 )
-                tg.create_task(self._version(version))
+                prior = self._unchanged(version, listed)
+                if prior is not None:
+                    self._confirm(version, prior)
+                else:
+                    tg.create_task(self._version(version))
         except asyncio.CancelledError:
             raise
         except ArchiverError as exc:
@@ -439,6 +492,9 @@ class Pipeline:
                 "size": size,
                 "sha256": sha256,
                 "new": new,
+                **seen_fields(meta),
+                "confirmedBy": "get",
+                "listedRuns": 0,
             }
         )
         if new:

@@ -23,6 +23,7 @@ def _stats() -> dict[str, int]:
         "bundlesWritten": 0,
         "bytesWritten": 0,
         "definitionBytesDownloaded": 0,
+        "confirmedByListing": 0,  # items confirmed unchanged by their listing, without a Get call
     }
 
 
@@ -46,6 +47,7 @@ class BackupReport:
     listed: dict[str, str] = field(default_factory=dict)  # private workflows listed: id -> name
     api: dict[str, int] = field(default_factory=dict)  # this process's API retries, by kind
     stats: dict[str, int] = field(default_factory=_stats)
+    sweep: dict[str, Any] | None = None  # the run's sweep (``archiver.incremental.Sweep.as_dict``)
     snapshot_key: str | None = None
 
     @property

@@ -30,6 +30,14 @@ and profile as the parent. A worker whose parent dies sees its stdin close and e
 bundles are published atomically, so it leaves none half written. When a worker stops before
 ``done``, every workflow it was given and did not finish fails, so nothing is silently left out;
 their last good bundles are carried forward.
+
+Why this stays now that many targets run concurrently (``archiver.targets``, issue 13): the two
+split different work. Targets concurrency and ``--shard`` spread *many* account-regions over one
+event loop and over processes or machines, but a target is indivisible there (its lock and
+snapshot are its own), so one account-region with raised quotas is still bound to one core. This
+module is the only thing that splits *one* account-region's workflows among processes under one
+lock and one snapshot. An org-wide run refuses ``--processes`` above 1 (``--shard`` is its way to
+more cores); a single-account run with raised quotas keeps using it.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from ._pipeline import BackupConfig, Item, Pipeline, RunState
 from ._report import BackupReport
 from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
+from .incremental import Sweep
 from .store import open_store
 from .store._s3 import StoreOptions
 
@@ -216,6 +225,7 @@ class Worker:
             "runId": run.report.run_id,
             "startedAt": run.report.started_at.isoformat(),
             "identity": asdict(run.identity),
+            "sweep": run.sweep.as_dict(),
             "logLevel": logging.getLogger("archiver").getEffectiveLevel(),
         }
         outstanding: dict[str, Mapping[str, Any]] = {}
@@ -270,7 +280,8 @@ def _batch(
 ) -> dict[str, Any]:
     ids = {str(w["id"]) for w in batch}
     return {
-        "workflows": [{"id": str(w["id"]), "name": str(w.get("name", ""))} for w in batch],
+        # whole ListWorkflows items: digest, status and creation time confirm unchanged workflows
+        "workflows": [dict(w) for w in batch],
         "known": {k: v for k, v in known.items() if str(v.get("workflowId")) in ids},
         "end": end,
     }
@@ -403,8 +414,16 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
         api.limiter.share(float(job["rateShare"]))
         with work_directory("archiver", config.work_dir) as tmp:
             pipeline = Pipeline(api, store, config, dl, images=images)
+            sweep = job["sweep"]
             pipeline.run = RunState(
-                report=report, identity=identity, known={}, work=Path(tmp), progress=reporter
+                report=report,
+                identity=identity,
+                known={},
+                work=Path(tmp),
+                progress=reporter,
+                sweep=Sweep(
+                    night=int(sweep["night"]), full_every=int(sweep["fullEvery"]), full=bool(sweep["full"])
+                ),
             )
             await _work(pipeline, stdin, reporter)
     reporter(report)

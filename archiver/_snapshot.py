@@ -33,7 +33,7 @@ __all__ = [
     "write_snapshot",
 ]
 
-SNAPSHOT_FORMAT_VERSION = 1
+SNAPSHOT_FORMAT_VERSION = 2  # 2: entries record what a listing can confirm; ``sweep`` (1 still reads)
 
 
 def new_snapshot(
@@ -52,9 +52,10 @@ def new_snapshot(
     failed: list[dict[str, Any]],
     quarantined: list[dict[str, Any]],
     stats: Mapping[str, int],
+    sweep: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build a snapshot document (format version 1); validated before it is written."""
-    return {
+    """Build a snapshot document (format version 2); validated before it is written."""
+    doc: dict[str, Any] = {
         "format": "omics-archiver-snapshot",
         "formatVersion": SNAPSHOT_FORMAT_VERSION,
         "toolVersion": __version__,
@@ -73,6 +74,9 @@ def new_snapshot(
         "quarantined": quarantined,
         "stats": dict(stats),
     }
+    if sweep is not None:
+        doc["sweep"] = dict(sweep)
+    return doc
 
 
 async def write_snapshot(store: Store, doc: Mapping[str, Any]) -> str:
@@ -127,6 +131,7 @@ class AccountState:
     complete: Mapping[str, Any] | None = None
     bundles: tuple[Mapping[str, Any], ...] = ()
     workflows: Mapping[str, str] = field(default_factory=dict)
+    night: int = 0  # the next run's number for the rotating sweep (``archiver.incremental``)
 
 
 async def account_state(store: Store, *, partition: str, account: str, region: str) -> AccountState:
@@ -141,7 +146,11 @@ async def account_state(store: Store, *, partition: str, account: str, region: s
     complete = docs[0] if docs and docs[0].get("complete") else None
     entries: dict[tuple[str, str, str | None], Mapping[str, Any]] = {}
     workflows: dict[str, str] = {}
+    night = 0
     for doc in docs:
+        sweep = doc.get("sweep")
+        if isinstance(sweep, Mapping):
+            night = max(night, int(sweep["night"]) + 1)
         failed = {str(f.get("workflowId")) for f in doc.get("failed", [])}
         refreshed = {
             str(b["workflowId"])
@@ -161,4 +170,5 @@ async def account_state(store: Store, *, partition: str, account: str, region: s
         complete=complete,
         bundles=tuple(sorted(entries.values(), key=lambda e: str(e["key"]))),
         workflows=workflows,
+        night=night,
     )

@@ -8,6 +8,7 @@ One invocation measures, side by side against the local HealthOmics emulator:
 3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
    with ``--no-rate-limit``;
 4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
+5. many targets: one backup of 50 account-regions against one of one (``bench/targets.py``);
 
 and then every section registered in ``bench/sections/`` (browsing, verify memory, and what other
 work adds: see ``bench/measure.py`` for how a section records a figure against its target).
@@ -34,6 +35,7 @@ from typing import Any
 from archiver.testing import DEFAULT_QUOTAS
 
 from . import seed as seeds
+from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
 from .measure import SECTIONS, Metric, Target, section
 
@@ -428,6 +430,12 @@ def _startup(suite: Suite) -> None:
 def _backup(suite: Suite) -> None:
     """quota-bound first run, unchanged run, quotas lifted against the sequential script"""
     suite.corpus_benchmarks()
+
+
+@section("targets", order=40)
+def _targets(suite: Suite) -> None:
+    """one backup of many account-regions against one of one (bench/targets.py)"""
+    targets_bench.record(suite)
 
 
 @section("memory", order=30)

@@ -1,7 +1,9 @@
 """The demo behind `make demo`: a seeded local HealthOmics emulator, backed up into ./archive.
 
-Starts `omics-archiver emulator` seeded from examples/seed, runs `omics-archiver backup` against it
-twice (the second run finds nothing changed and downloads no definition), shows the files and the
+Starts `omics-archiver emulator` seeded from examples/seed, runs an org-wide `omics-archiver backup
+--targets examples/seed/targets.yaml` against it twice (every account and region of the example
+organization, each through its role; the second run finds nothing changed and downloads no
+definition), shows the files and the
 container images the bundles record, verifies every bundle, lists the archived workflows, writes the
 archive's report page, and stops the emulator. It uses fake credentials: it never talks to AWS. The
 emulator is given their secret (`--credentials`), so it verifies every request's SigV4 signature as
@@ -60,8 +62,12 @@ def main() -> int:
             print("the emulator did not start", file=sys.stderr)
             return 1
         print(f"== emulator at {url}, seeded from {args.seed}", flush=True)
+        targets = str(Path(args.seed) / "targets.yaml")
         backup = [*CLI, "backup", "--store", args.archive, "--endpoint-url", url, "--log-format", "text"]
-        print("== first backup", flush=True)
+        backup += ["--targets", targets]
+        print(
+            f"== first backup: every account and region of the example organization ({targets})", flush=True
+        )
         first = subprocess.run(backup, env=env, check=False).returncode
         print("== second backup (nothing changed: no definition is downloaded)", flush=True)
         second = subprocess.run(backup, env=env, check=False).returncode

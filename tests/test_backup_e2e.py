@@ -92,10 +92,20 @@ def test_first_unchanged_and_readme_update_to_a_directory(
     assert second["stats"]["definitionBytesDownloaded"] == 0
     assert emulator.stats().export_bytes["definition"] == served
     assert second["snapshot"] != first["snapshot"]
+    # most items were confirmed by their listing alone; the sweep read the others in full
+    assert {b["confirmedBy"] for b in first["bundles"]} == {"get"}
+    by_list = [b for b in second["bundles"] if b["confirmedBy"] == "list"]
+    assert by_list and second["stats"]["confirmedByListing"] == len(by_list)
+    assert all(b["listedRuns"] == 1 for b in by_list)
 
+    # a README change does not show in a listing: a run that sweeps nothing misses it (the
+    # documented trade-off), a full run (or the sweep, within --full-every runs) finds it
     omics(emulator).update_workflow(id="1048576", readmeMarkdown="# fastq-qc\n\nNew README.\n")
-    code, third = backup(emulator, str(store), capsys=capsys)
+    code, missed = backup(emulator, str(store), "--full-every", "1000", capsys=capsys)
+    assert code == 0 and not any(b["new"] for b in missed["bundles"])
+    code, third = backup(emulator, str(store), "--full", capsys=capsys)
     assert code == 0
+    assert {b["confirmedBy"] for b in third["bundles"]} == {"get"}
     new = [b for b in third["bundles"] if b["new"]]
     assert len(new) == 1 and new[0]["workflowId"] == "1048576" and new[0]["kind"] == "workflow"
     old = next(b for b in first["bundles"] if b["workflowId"] == "1048576" and b["kind"] == "workflow")

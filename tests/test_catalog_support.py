@@ -102,8 +102,10 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def _backup(emu: Emulator, archive: Archive) -> dict[str, Any]:
-    code, out = run_cli(archive.cli("backup", "--endpoint-url", emu.url, "--json", "--log-level", "ERROR"))
+def _backup(emu: Emulator, archive: Archive, *extra: str) -> dict[str, Any]:
+    code, out = run_cli(
+        archive.cli("backup", "--endpoint-url", emu.url, "--json", "--log-level", "ERROR", *extra)
+    )
     report: dict[str, Any] = json.loads(out)
     assert code == 0, report["failed"]
     return report
@@ -137,7 +139,8 @@ def _build(tmp: Path, moto_endpoint: str | None) -> dict[str, Archive]:
         )
         omics.update_workflow(id=FASTQ_QC, description="FastQC and MultiQC (description updated)")
         for archive in archives.values():
-            _backup(emu, archive)
+            # --full: a workflow's description is not in its listing (only a full read sees it)
+            _backup(emu, archive, "--full")
     return archives
 
 

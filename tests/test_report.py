@@ -59,7 +59,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         time.sleep(0.3)  # CreateWorkflow is asynchronous: let it become ACTIVE
         _backup(str(root), emu.url)
         omics.update_workflow(id=FASTQ_QC, description="FastQC and MultiQC (description updated)")
-        _backup(str(root), emu.url)
+        _backup(str(root), emu.url, "--full")  # a workflow's description is not in its listing
         _backup(str(root), emu.url, "--workflow-id", FASTQ_QC)
         for version in omics.list_workflow_versions(workflowId=BWA)["items"]:
             omics.delete_workflow_version(workflowId=BWA, versionName=version["versionName"])

@@ -223,3 +223,20 @@ def _static(frozen: Any) -> Any:
     from aiobotocore.credentials import AioCredentials
 
     return AioCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def test_an_account_without_a_role_uses_the_base_credentials_only_if_they_are_its_own(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        'accounts:\n  - id: "123456789012"\n    regions: [us-west-2]\n    tags: {env: prod}\n'
+        '  - id: "111111111111"\n    regions: [us-west-2]\n'
+    )
+    argv = _backup(emulator, tmp_path / "archive", "--targets", str(targets))
+    doc = _json_run(capsys, argv, 3)
+    by_account = {t["account"]: t for t in doc["targets"]}
+    assert by_account["123456789012"]["outcome"] == "ok" and by_account["123456789012"]["roleArn"] is None
+    assert "base credentials are of account 123456789012" in by_account["111111111111"]["error"]
+    only_prod = _json_run(capsys, [*argv, "--target-tag", "env=prod"], 0)
+    assert [t["account"] for t in only_prod["targets"]] == ["123456789012"]

@@ -55,7 +55,7 @@ def test_a_filtered_snapshot_never_hides_the_last_good_state(
     capsys.readouterr()
     failing = set(ids[1:6])
     _fail_get_workflow(emu, failing)
-    assert main(["backup", *base, "--json"]) == 3
+    assert main(["backup", *base, "--json", "--full"]) == 3  # --full: every workflow is read
     captured = capsys.readouterr()
     night2 = json.loads(captured.out)
     assert {f["workflowId"] for f in night2["failed"]} == failing

@@ -112,6 +112,19 @@ def add_parser(sub: Any) -> None:
         help="if another backup of the same account and region is running, wait up to DURATION (90s, "
         "30m, 2h) for it to finish, then refuse (default: refuse at once)",
     )
+    run.add_argument(
+        "--full-every",
+        type=positive_int,
+        default=7,
+        metavar="N",
+        help="an item whose listing shows the archived state (same digest, name, description, status, "
+        "creation time) is confirmed without a Get call, except that each run reads 1/N of them in full, "
+        "so every item is read at least once every N runs; that catches what a listing cannot show "
+        "(README, tags, storage, registry map). 1: read everything every run (default: %(default)s)",
+    )
+    run.add_argument(
+        "--full", action="store_true", help="read every item in full this run (no confirmation by listing)"
+    )
     run.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
     run.add_argument(
         "--work-dir", type=Path, metavar="DIR", help="temporary space for downloads (default: system)"
@@ -211,6 +224,8 @@ def _config(args: argparse.Namespace) -> BackupConfig:
         dry_run=args.dry_run,
         work_dir=args.work_dir,
         lock_wait=args.lock_wait,
+        full_every=args.full_every,
+        full=args.full,
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from .._aws import AwsSettings
 from .._backup import BackupConfig
 from .._errors import ArchiverError, UsageError
-from .._metrics import TargetRun, write_targets_metrics
+from .._metrics import TargetRun, write_metrics, write_targets_metrics
 from ..store import open_archive
 from ..targets import (
     Shard,
@@ -238,7 +238,9 @@ def run_targets_command(
         every, results = asyncio.run(go())
     except ArchiverError:
         if args.metrics_file is not None and not config.dry_run:
-            write_targets_metrics(args.metrics_file, job=args.metrics_job, runs=[])
+            # no target could even be named (the targets file or ListAccounts failed): the job failed
+            duration = time.monotonic() - started
+            write_metrics(args.metrics_file, job=args.metrics_job, report=None, duration=duration)
         raise
     if progress is not None:
         progress.clear()

@@ -106,6 +106,10 @@ class EmulatorConfig:
     ``deny_assume_role`` are role ARNs STS AssumeRole refuses with AccessDenied (as the seed's
     ``organization.json`` can also say); ``session_ttl`` overrides the lifetime in seconds of the
     credentials AssumeRole issues (``None``: the request's DurationSeconds), so expiry can be tested.
+
+    ``list_omit`` are members (``digest``, ``creationTime``...) that ListWorkflows and
+    ListWorkflowVersions items leave out, to test a client against a listing that shows less than
+    the model promises.
     """
 
     url_ttl: float = 300.0
@@ -133,6 +137,7 @@ class EmulatorConfig:
     regions: frozenset[str] | None = None
     deny_assume_role: frozenset[str] = frozenset()
     session_ttl: float | None = None
+    list_omit: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +192,10 @@ def config_from_json(base: EmulatorConfig, data: Mapping[str, Any]) -> EmulatorC
             changes[key] = None if value is None else str(value)
         elif key == "session_ttl":
             changes[key] = None if value is None else float(value)
+        elif key == "list_omit":
+            if not isinstance(value, list):
+                raise ValueError("list_omit must be a list of member names")
+            changes[key] = frozenset(str(v) for v in value)
         elif key == "deny_assume_role":
             if not isinstance(value, list):
                 raise ValueError("deny_assume_role must be a list of role ARNs")

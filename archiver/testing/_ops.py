@@ -385,10 +385,11 @@ class Operations:
                 "type": w.type,
                 "digest": w.digest,
                 "creationTime": w.creation_time,
+                "metadata": w.metadata,
             }
             for w in page
         ]
-        return {"items": items, "nextToken": token}
+        return {"items": self._omit_listed(items), "nextToken": token}
 
     async def _update_workflow(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["id"])
@@ -518,10 +519,17 @@ class Operations:
                 "type": v.type,
                 "digest": v.digest,
                 "creationTime": v.creation_time,
+                "metadata": v.metadata,
             }
             for v in page
         ]
-        return {"items": items, "nextToken": token}
+        return {"items": self._omit_listed(items), "nextToken": token}
+
+    def _omit_listed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """List items as the model describes them (exactly its members, never one made up), less
+        the members ``list_omit`` leaves out: a client must cope with a listing that shows less."""
+        omit = self._config().list_omit
+        return [{k: v for k, v in item.items() if k not in omit} for item in items] if omit else items
 
     async def _update_workflow_version(self, ctx: CallContext, params: dict[str, Any]) -> None:
         workflow = self.world.own_workflow(ctx.caller, params["workflowId"])
