@@ -183,7 +183,8 @@ def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
     first = run(archive, capsys, "snapshots", cache=cache)
     assert len(walks) == 2
     walks.clear()
-    assert [run(archive, capsys, cmd, cache=cache) for cmd in ("snapshots", "list")][0] == first
+    assert run(archive, capsys, "snapshots", cache=cache) == first
+    run(archive, capsys, "list", cache=cache)
     assert walks == []  # answered from the index
     index = cache / "index" / "snapshots.idx"
     raw = index.read_bytes()
