@@ -7,8 +7,10 @@ PORT ?= 0
 
 LOWEST ?= .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
-# The emulator's contract tests and the end-to-end backup and restore, under the lowest versions.
-LOWEST_TESTS ?= tests/test_emulator_*.py tests/test_backup_e2e.py tests/test_restore.py tests/test_git_workflows.py
+# The emulator's contract tests, the end-to-end backup and restore and the progress bar (rich), under
+# the lowest versions.
+LOWEST_TESTS ?= tests/test_emulator_*.py tests/test_backup_e2e.py tests/test_restore.py tests/test_git_workflows.py \
+	tests/test_progress.py
 
 .PHONY: demo test test-lowest lint typecheck unit install clean bench
 
@@ -42,7 +44,7 @@ $(LOWEST_STAMP): pyproject.toml $(STAMP)
 	touch $(LOWEST_STAMP)
 
 test-lowest: $(LOWEST_STAMP)
-	$(LOWEST)/bin/python -c "import importlib.metadata as m; print('lowest:', *(f'{p} {m.version(p)}' for p in ('botocore', 'boto3', 'aiobotocore', 'aiohttp', 'zstandard', 'jsonschema', 'moto', 'awscli')))"
+	$(LOWEST)/bin/python -c "import importlib.metadata as m; print('lowest:', *(f'{p} {m.version(p)}' for p in ('botocore', 'boto3', 'aiobotocore', 'aiohttp', 'zstandard', 'jsonschema', 'moto', 'awscli', 'rich')))"
 	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(LOWEST_TESTS)
 
 demo: $(STAMP)

@@ -31,6 +31,7 @@ from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
 from .incremental import Sweep
 from .store import Store
+from .store._hotpath import deferred_dir_sync
 
 __all__ = ["BackupConfig", "Sharding", "run_backup"]
 
@@ -80,9 +81,14 @@ async def run_backup(
         async with backup_lock(
             store, run_id=run_id, target=target, wait=config.lock_wait, enabled=not config.dry_run
         ):
-            previous = await _run(
-                api, store, config, report, progress, sharding, workers, identity, downloader
-            )
+            # Bundles' directory entries are made durable in one pass before the snapshot names
+            # them, not one fsync per directory per bundle (docs/format.md, "Durability").
+            async with deferred_dir_sync(store) as dir_sync:
+                previous = await _run(
+                    api, store, config, report, progress, sharding, workers, identity, downloader
+                )
+                if not config.dry_run:
+                    await dir_sync(str(b["key"]) for b in report.bundles if b.get("new"))
             report.api = {"throttled": api.throttles, "retried": api.retries}
             if api.throttles:
                 log.info(
@@ -154,6 +160,8 @@ async def _run(
                 for w in listed
                 if w.get("type", "PRIVATE") == "PRIVATE"
             }
+            report.found["workflows"] = len(selected)
+            pipeline.run.changed()
             await _dispatch(api, pipeline, selected, sharding, workers)
             for wanted in config.workflow_ids:
                 if not any(str(w.get("id")) == wanted for w in listed):

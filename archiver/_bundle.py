@@ -192,7 +192,8 @@ def _check_source(source: BundleSource, meta: Mapping[str, Any], sid: str, readm
     created = meta.get("creationTime")
     if not isinstance(created, str) or parse_rfc3339(created) != _aware(source.creation_time):
         raise ValueError("bundle source creation_time does not match the metadata's creationTime")
-    if state_id(meta, readme_sha256(readme)) != sid:
+    # ``meta`` is sanitized here (write_bundle did it, or its caller did)
+    if state_id(meta, readme_sha256(readme), sanitized=True) != sid:
         raise ValueError("state id does not match the metadata and README (compute it with _layout.state_id)")
 
 
@@ -211,6 +212,7 @@ def write_bundle(
     images: Mapping[str, Any] | None = None,
     level: int = 10,
     threads: int = -1,
+    sanitized: bool = False,
 ) -> BundleInfo:
     """Write one bundle to ``dest``: a temporary path of the caller's (overwritten if present, removed
     on failure) or a binary file object (written from its current position).
@@ -221,8 +223,10 @@ def write_bundle(
     whole, and compressed as a stream with ``threads`` zstd workers (``-1``: one per core); bytes
     are compressed at once, in the calling thread, with zstd's parameters sized to them.
     ``images`` is the manifest's image inventory (``archiver.images``); ``None``: not taken.
+    ``sanitized``: ``metadata`` is already the result of ``sanitize_metadata`` (the backup
+    pipeline's), so it is not sanitized a second time.
     """
-    meta = sanitize_metadata(metadata)
+    meta = dict(metadata) if sanitized else sanitize_metadata(metadata)
     _check_source(source, meta, state_id, readme)
     with _open_definition(definition) as fh:
         why = zip_problem(fh)

@@ -203,7 +203,7 @@ def readme_sha256(readme: bytes | None) -> str | None:
     return hashlib.sha256(readme).hexdigest() if readme else None
 
 
-def state_id(metadata: Mapping[str, Any], readme_sha256: str | None) -> str:
+def state_id(metadata: Mapping[str, Any], readme_sha256: str | None, *, sanitized: bool = False) -> str:
     """32 hex digits naming one state of a workflow or version.
 
     SHA-256 over the canonical JSON of ``{"metadata": <sanitized metadata>, "readmeSha256": ...}``.
@@ -214,7 +214,11 @@ def state_id(metadata: Mapping[str, Any], readme_sha256: str | None) -> str:
     """
     if readme_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", readme_sha256):
         raise ValueError("readme_sha256 must be 64 lowercase hex digits or None")
-    document = {"metadata": sanitize_metadata(metadata), "readmeSha256": readme_sha256}
+    # sanitized: ``metadata`` is sanitize_metadata's result already (saves walking it again)
+    document = {
+        "metadata": metadata if sanitized else sanitize_metadata(metadata),
+        "readmeSha256": readme_sha256,
+    }
     return hashlib.sha256(canonical_json(document)).hexdigest()[:32]
 
 

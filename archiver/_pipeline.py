@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import io
 import itertools
@@ -34,7 +35,7 @@ from typing import Any, Literal
 
 from . import _layout, _schema
 from ._aws import CallerIdentity, OmicsApi
-from ._bundle import BundleSource, write_bundle
+from ._bundle import BundleInfo, BundleSource, write_bundle
 from ._download import Downloaded, Downloader
 from ._errors import (
     AccessDenied,
@@ -51,6 +52,7 @@ from ._report import BackupReport
 from .images import EcrResolver, build_inventory
 from .incremental import Sweep, confirmed_entry, listing_matches, seen_fields
 from .store import Store
+from .store._hotpath import put_built
 
 __all__ = ["BackupConfig", "Item", "Pipeline", "RunState"]
 
@@ -60,6 +62,7 @@ _EXPORTABLE = {"ACTIVE", "INACTIVE", "UPDATING"}
 _OPEN_SHARES = {"PENDING", "ACTIVATING", "ACTIVE", None}
 _README_LIMIT = 4 << 20  # the service caps READMEs at 500 KiB; anything far above is not a README
 _IN_MEMORY = 1 << 20  # definitions up to this size are downloaded and bundled in memory
+_SCAN_INLINE = 64 << 10  # definitions up to this size are scanned for images on the event loop
 Kind = Literal["workflow", "workflow-version"]
 
 
@@ -385,6 +388,8 @@ class Pipeline:
                     version_name=str(listed["versionName"]),
                     workflow_uuid=wf.workflow_uuid,
                 )
+                found = self.run.report.found
+                found["versions"] = found.get("versions", 0) + 1
                 prior = self._unchanged(version, listed)
                 if prior is not None:
                     self._confirm(version, prior)
@@ -394,6 +399,9 @@ class Pipeline:
             raise
         except ArchiverError as exc:
             self.fail(wf, "discover", exc)
+        finally:
+            found = self.run.report.found
+            found["versionLists"] = found.get("versionLists", 0) + 1
 
     async def _versions_not_attempted(self, wf: Item, cause: ArchiverError) -> None:
         """Record a failure for every version of a workflow whose Get failed.
@@ -440,7 +448,7 @@ class Pipeline:
         if unknown:
             self._warn_unknown(item, unknown)
         readme = await self._readme(item, response)
-        sid = _layout.state_id(meta, _layout.readme_sha256(readme))
+        sid = _layout.state_id(meta, _layout.readme_sha256(readme), sanitized=True)
         assert item.workflow_uuid is not None
         key = _layout.bundle_key(
             workflow_uuid=item.workflow_uuid,
@@ -571,38 +579,52 @@ class Pipeline:
             status=str(meta.get("status", "")),
             name=str(meta.get("name", item.name)),
         )
-        # A small definition is bundled in memory, single-threaded, and stored in one write; a large
-        # one goes through files in the work directory with multi-threaded compression.
-        in_memory = definition.data is not None
-        buffer = io.BytesIO()
-        bundle_path = self.run.work / f"bundle-{next(self._names)}.tar.zst"
-        try:
+        # A small definition is bundled in memory, single-threaded, and built and stored in one
+        # worker-thread hop (put_built); a large one goes through files in the work directory with
+        # multi-threaded compression.
+        write = functools.partial(
+            write_bundle,
+            source=source,
+            state_id=sid,
+            metadata=meta,
+            readme=readme,
+            images=images,
+            threads=self.config.compression_threads,
+            sanitized=True,
+        )
+        info: BundleInfo | None
+        if definition.data is not None:
+            small = definition.data
+
+            def build() -> tuple[bytes, BundleInfo]:
+                buffer = io.BytesIO()
+                built = write(buffer, definition=small, level=self.config.small_compression_level)
+                return buffer.getvalue(), built
+
             async with self.bundle_sem:
                 try:
-                    info = await asyncio.to_thread(
-                        write_bundle,
-                        buffer if in_memory else bundle_path,
-                        source=source,
-                        state_id=sid,
-                        metadata=meta,
-                        definition=definition.data if definition.data is not None else _path(definition),
-                        readme=readme,
-                        images=images,
-                        level=self.config.small_compression_level
-                        if in_memory
-                        else self.config.compression_level,
-                        threads=self.config.compression_threads,
-                    )
+                    written, info = await put_built(self.store, key, build)
                 except BundleError:
                     await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
                     raise
-            if in_memory:
-                written = await self.store.put_bytes(key, buffer.getvalue(), if_absent=True)
-            else:
+        else:
+            bundle_path = self.run.work / f"bundle-{next(self._names)}.tar.zst"
+            try:
+                async with self.bundle_sem:
+                    try:
+                        info = await asyncio.to_thread(
+                            write,
+                            bundle_path,
+                            definition=_path(definition),
+                            level=self.config.compression_level,
+                        )
+                    except BundleError:
+                        await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
+                        raise
                 written = await self.store.put_file(key, bundle_path, if_absent=True)
-        finally:
-            _remove(definition.path, None if in_memory else bundle_path)
-        if not written:  # another run wrote the same state meanwhile: same content by construction
+            finally:
+                _remove(definition.path, bundle_path)
+        if not written or info is None:  # another run wrote the same state meanwhile: same content
             existing = await self._existing(key)
             assert existing is not None
             return existing
@@ -619,6 +641,8 @@ class Pipeline:
                 account=self.run.identity.account,
                 region=self.run.identity.region,
                 resolver=self.images,
+                # a small definition is scanned right here: cheaper than a hop to a thread
+                in_thread=definition.data is None or len(definition.data) > _SCAN_INLINE,
             )
         except asyncio.CancelledError:
             raise

@@ -49,6 +49,10 @@ class BackupReport:
     stats: dict[str, int] = field(default_factory=_stats)
     sweep: dict[str, Any] | None = None  # the run's sweep (``archiver.incremental.Sweep.as_dict``)
     snapshot_key: str | None = None
+    # What discovery found so far, for progress (not part of the report's document): "workflows" (to back
+    # up, set once listing is done), "versions" (listed so far), "versionLists" (workflows whose versions
+    # are all listed).
+    found: dict[str, int] = field(default_factory=dict)
 
     @property
     def outcome(self) -> Outcome:

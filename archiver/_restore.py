@@ -51,6 +51,8 @@ from ._restore_plan import (
     matches_bundle,
     plan_restore,
     resolve_view,
+    selection,
+    target_name,
 )
 from ._workdir import work_directory
 from .store import Store
@@ -59,7 +61,6 @@ __all__ = ["RestoreReport", "run_restore"]
 
 log = logging.getLogger("archiver.restore")
 
-_PENDING = {"CREATING", "UPDATING"}
 _PART_SIZE = 16 * 1024 * 1024
 _REQUEST_ATTEMPTS = 4
 
@@ -142,71 +143,181 @@ class RestoreReport:
 
 # -- finding earlier restores -----------------------------------------------------------------------
 
-
-async def _tags(api: OmicsApi, arn: str) -> dict[str, str] | None:
-    """The resource's tags; ``None`` when the service does not answer for it (yet, or any more)."""
-    try:
-        response = await api.call("ListTagsForResource", arn, resourceArn=arn)
-    except ResourceNotFound:
-        return None
-    return {str(k): str(v) for k, v in (response.get("tags") or {}).items()}
+_DISCOVERY_CONCURRENCY = 16
 
 
-async def _tagged(
-    api: OmicsApi, listed: list[dict[str, Any]]
-) -> list[tuple[dict[str, Any], dict[str, str] | None]]:
-    """Each listed resource that is not DELETED, with its tags (paced, fetched concurrently)."""
-    sem = asyncio.Semaphore(8)
+class _Target:
+    """Reads of the target account, each made at most once a run and shared by whoever needs it.
 
-    async def one(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
-        async with sem:
-            return item, await _tags(api, str(item["arn"]))
+    The reads start while the plan is still being made (:func:`_prefetch`), so the calls that find
+    earlier restores overlap the reading of bundles instead of following it.
+    """
 
-    live = [i for i in listed if i.get("arn") and i.get("status") != "DELETED"]
-    return list(await asyncio.gather(*(one(i) for i in live)))
+    def __init__(self, api: OmicsApi) -> None:
+        self.api = api
+        # one bound per operation: each is paced at its own quota, so tag reads queued behind
+        # the pacer must not hold back the version listings (they would run one after the other)
+        self.tag_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        self.version_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        self._workflows: asyncio.Task[list[dict[str, Any]]] | None = None
+        self._tags: dict[str, asyncio.Task[dict[str, str] | None]] = {}
+        self._versions: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
+
+    def workflows(self) -> asyncio.Task[list[dict[str, Any]]]:
+        if self._workflows is None:
+            self._workflows = asyncio.ensure_future(self._list_workflows())
+        return self._workflows
+
+    async def _list_workflows(self) -> list[dict[str, Any]]:
+        return [w async for w in self.api.list_workflows()]
+
+    async def live(self) -> list[dict[str, Any]]:
+        listed = await self.workflows()
+        return [w for w in listed if w.get("arn") and w.get("id") and w.get("status") != "DELETED"]
+
+    def tags(self, arn: str) -> asyncio.Task[dict[str, str] | None]:
+        """The resource's tags; ``None`` when the service does not answer for it (yet, or any more)."""
+        if arn not in self._tags:
+            self._tags[arn] = asyncio.ensure_future(self._read_tags(arn))
+        return self._tags[arn]
+
+    async def _read_tags(self, arn: str) -> dict[str, str] | None:
+        async with self.tag_slots:
+            try:
+                response = await self.api.call("ListTagsForResource", arn, resourceArn=arn)
+            except ResourceNotFound:
+                return None
+        return {str(k): str(v) for k, v in (response.get("tags") or {}).items()}
+
+    def versions(self, workflow_id: str) -> asyncio.Task[list[dict[str, Any]]]:
+        if workflow_id not in self._versions:
+            self._versions[workflow_id] = asyncio.ensure_future(self._list_versions(workflow_id))
+        return self._versions[workflow_id]
+
+    async def _list_versions(self, workflow_id: str) -> list[dict[str, Any]]:
+        async with self.version_slots:
+            try:
+                return [v async for v in self.api.list_workflow_versions(workflow_id)]
+            except ResourceNotFound:
+                return []  # listed, but its versions not readable yet (the lag): create, same requestIds
+
+    async def close(self) -> None:
+        started = (self._workflows, *self._tags.values(), *self._versions.values())
+        tasks = [t for t in started if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def find_earlier_restores(api: OmicsApi, plans: list[WorkflowPlan]) -> list[str]:
+def _candidates(
+    live: list[dict[str, Any]], name: str, digests: frozenset[str], provenance: bool
+) -> list[dict[str, Any]]:
+    """The listed workflows that could be an earlier restore: with provenance tags to confirm it,
+    those of the planned name or a digest the copy would have; without, those with both."""
+    out = []
+    for listed in live:
+        same_name, same_digest = listed.get("name") == name, listed.get("digest") in digests
+        if (same_name or same_digest) if provenance else (same_name and same_digest):
+            out.append(listed)
+    return out
+
+
+async def _restored_as(
+    target: _Target, entry: Mapping[str, Any], candidates: list[dict[str, Any]], provenance: bool
+) -> list[dict[str, Any]]:
+    """The candidates that are restores of ``entry``'s bundle (by their provenance tags if used)."""
+    if not provenance:
+        return candidates
+    tagged = await asyncio.gather(*(target.tags(str(w["arn"])) for w in candidates))
+    pairs = zip(candidates, tagged, strict=True)
+    return [w for w, tags in pairs if tags and matches_bundle(tags, entry)]
+
+
+async def _prefetch(target: _Target, groups: list[list[Mapping[str, Any]]], config: RestoreConfig) -> None:
+    """While the plan is made: the reads :func:`find_earlier_restores` will want, from the snapshot
+    entries alone (the planned name and the source's digest)."""
+    live = await target.live()
+
+    async def one(head: Mapping[str, Any]) -> None:
+        name = target_name(str(head["name"]), config)
+        found = _candidates(live, name, frozenset({str(head["digest"])}), config.provenance_tags)
+        for hit in await _restored_as(target, head, found, config.provenance_tags):
+            await target.versions(str(hit["id"]))
+
+    await asyncio.gather(*(one(group[0]) for group in groups))
+
+
+async def find_earlier_restores(
+    target: _Target, plans: list[WorkflowPlan], *, provenance: bool = True
+) -> list[str]:
     """Mark the items an earlier run already created (``skip``, or ``wait`` if not ACTIVE yet).
 
-    Looks at every private workflow of the target through its provenance tags. Returns conflicts:
-    a version name already taken in a restored workflow by a version of other provenance.
+    Calls: the ListWorkflows pages; then, for each listed workflow that could be an earlier
+    restore of a planned one (the planned name, or a digest the restored copy would have),
+    ListTagsForResource once (its provenance tags say which bundle it was restored from) and, if
+    it is one, its ListWorkflowVersions pages. A version is recognised by name and digest as
+    listed; only a version of the planned name with another digest has its tags read, to tell an
+    earlier restore from a version someone else made (a conflict). Without provenance tags
+    (``provenance=False``) a workflow is recognised by name and digest alone.
 
-    The service's lists may lag: what an earlier run created may be missing, or its tags
-    unreadable, for a while. Such an item is planned as a create again; its requestId is the
-    earlier one, so the service answers with what it created then (or refuses a version name
-    taken by another resource), and nothing is created twice.
+    Returns conflicts: a version name already taken in a restored workflow by a version of other
+    provenance. The service's lists may lag: what an earlier run created may be missing, or its
+    tags unreadable, for a while. Such an item is planned as a create again; its requestId is the
+    earlier one, so the service answers with what it created then, and nothing is created twice.
     """
     if not plans:
         return []
-    listed = [w async for w in api.list_workflows()]
-    found = [
-        (w, t)
-        for w, t in await _tagged(api, listed)
-        if t is not None and any(k.startswith("omics-archiver:") for k in t)
-    ]
-    conflicts: list[str] = []
-    for plan in plans:
+    live = await target.live()
+
+    async def one(plan: WorkflowPlan) -> list[str]:
         wf = plan.workflow
-        hits = sorted((w for w, tags in found if matches_bundle(tags, wf.entry)), key=lambda w: str(w["id"]))
+        found = _candidates(live, wf.name, wf.expected_digests, provenance)
+        hits = sorted(await _restored_as(target, wf.entry, found, provenance), key=lambda w: str(w["id"]))
         if not hits:
-            continue
+            return []
         _adopt(wf, hits[0])
         if len(hits) > 1:
             wf.warnings.append(f"restored more than once: workflows {', '.join(str(h['id']) for h in hits)}")
-        versions = [v async for v in api.list_workflow_versions(str(wf.target_id))]
-        tagged = await _tagged(api, versions)
-        for item in plan.versions:
-            same = [v for v, tags in tagged if tags is not None and matches_bundle(tags, item.entry)]
-            if same:
-                _adopt(item, same[0])
-            elif any(
-                str(v.get("versionName")) == item.version_name and tags is not None for v, tags in tagged
-            ):
-                conflicts.append(
-                    f"{item.label}: workflow {wf.target_id} in the target already has a version "
-                    f"{item.version_name} that was not restored from this bundle"
-                )
+        versions = await target.versions(str(wf.target_id))
+        return await _match_versions(plan, versions, target if provenance else None)
+
+    results = await asyncio.gather(*(one(p) for p in plans))
+    return [c for r in results for c in r]
+
+
+async def _match_versions(
+    plan: WorkflowPlan, listed: list[dict[str, Any]], target: _Target | None
+) -> list[str]:
+    """Adopt the planned versions an earlier run created in the restored workflow; return conflicts.
+
+    ``target`` is given when provenance tags are used: a version of the planned name whose digest
+    is not one the copy would have then has its tags read (once) to decide.
+    """
+    wf = plan.workflow
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for v in listed:
+        if v.get("status") != "DELETED":
+            by_name.setdefault(str(v.get("versionName")), []).append(v)
+    conflicts: list[str] = []
+    for item in plan.versions:
+        same = by_name.get(str(item.version_name), [])
+        if not same:
+            continue
+        digests = item.expected_digests
+        hit = next((v for v in same if v.get("digest") in digests), None)
+        if hit is None and target is not None and same[0].get("arn"):
+            tags = await target.tags(str(same[0]["arn"]))
+            if tags is None:
+                continue  # not readable yet: planned as a create, with the earlier requestId
+            if matches_bundle(tags, item.entry):
+                hit = same[0]
+        if hit is not None:
+            _adopt(item, {**hit, "id": wf.target_id})
+            continue
+        conflicts.append(
+            f"{item.label}: workflow {wf.target_id} in the target already has a version "
+            f"{item.version_name} that was not restored from this bundle"
+        )
     return conflicts
 
 
@@ -310,38 +421,184 @@ class _Stager:
             await self.remove(key)
 
 
+# -- awaiting status --------------------------------------------------------------------------------
+
+_PENDING = {"CREATING", "UPDATING"}
+_PAGE = 100
+
+
+@dataclass(eq=False)
+class _Waiter:
+    item: ItemPlan
+    deadline: float
+    future: asyncio.Future[dict[str, Any]]
+    seen: dict[str, Any] | None = None
+
+
+class _Board:
+    """Awaits the status of created workflows and versions with List calls, never a Get per item.
+
+    Every workflow awaited at a moment is answered by one listing (``ListWorkflows``, 100 a page,
+    or one call filtered by name per workflow when that is fewer calls), every version of one
+    workflow by one ``ListWorkflowVersions`` listing, polled every ``interval`` seconds while
+    anything is awaited. An item missing from a listing is the service's lag after a create and is
+    waited for until the waiter's deadline, never read as "deleted"; only status DELETED is.
+    """
+
+    def __init__(self, api: OmicsApi, interval: float, listed_workflows: int) -> None:
+        self.api = api
+        self.interval = interval
+        self.listed = listed_workflows
+        self.workflows: dict[str, list[_Waiter]] = {}
+        self.versions: dict[str, dict[str, list[_Waiter]]] = {}
+        self.pollers: dict[str, asyncio.Task[None]] = {}
+
+    async def settled(self, item: ItemPlan, deadline: float) -> dict[str, Any]:
+        """The item's listing once no longer CREATING or UPDATING; RestoreError at ``deadline``."""
+        waiter = _Waiter(item, deadline, asyncio.get_running_loop().create_future())
+        if item.version_name is None:
+            self.workflows.setdefault(str(item.target_id), []).append(waiter)
+            self._start("", self._poll_workflows)
+        else:
+            wf = str(item.target_id)
+            self.versions.setdefault(wf, {}).setdefault(item.version_name, []).append(waiter)
+            self._start(wf, lambda: self._poll_versions(wf))
+        return await waiter.future
+
+    def _start(self, key: str, poll: Any) -> None:
+        task = self.pollers.get(key)
+        if task is None or task.done():
+            self.pollers[key] = asyncio.create_task(poll())
+
+    async def close(self) -> None:
+        for task in self.pollers.values():
+            task.cancel()
+        await asyncio.gather(*self.pollers.values(), return_exceptions=True)
+
+    async def _poll_workflows(self) -> None:
+        waiting = self.workflows
+        while waiting:
+            await asyncio.sleep(self.interval)
+            try:
+                listed = await self._list_workflows({w[0].item.name for w in waiting.values() if w})
+            except ArchiverError as exc:
+                _fail_all(waiting, exc)
+                return
+            _answer(waiting, {str(w.get("id")): w for w in listed})
+
+    async def _list_workflows(self, names: set[str]) -> list[dict[str, Any]]:
+        pages = max(1, -(-self.listed // _PAGE))
+        if len(names) < pages:
+            found: list[dict[str, Any]] = []
+            for name in sorted(names):
+                found += [w async for w in self.api.list_workflows(name=name)]
+            return found
+        found = [w async for w in self.api.list_workflows()]
+        self.listed = len(found)
+        return found
+
+    async def _poll_versions(self, workflow_id: str) -> None:
+        waiting = self.versions[workflow_id]
+        while waiting:
+            await asyncio.sleep(self.interval)
+            try:
+                listed = [v async for v in self.api.list_workflow_versions(workflow_id)]
+            except ResourceNotFound:
+                listed = []  # the workflow is not readable yet (the lag)
+            except ArchiverError as exc:
+                _fail_all(waiting, exc)
+                return
+            _answer(waiting, {str(v.get("versionName")): v for v in listed})
+
+
+def _answer(waiting: dict[str, list[_Waiter]], listed: Mapping[str, dict[str, Any]]) -> None:
+    """Resolve the waiters whose item the listing shows settled, or whose deadline has passed."""
+    now = time.monotonic()
+    for key in list(waiting):
+        kept = []
+        for waiter in waiting[key]:
+            if waiter.future.done():
+                continue
+            got = listed.get(key)
+            if got is not None and (not got.get("arn") or got.get("arn") == waiter.item.target_arn):
+                waiter.seen = got
+                if got.get("status") not in _PENDING:
+                    waiter.future.set_result(got)
+                    continue
+            if now >= waiter.deadline:
+                waiter.future.set_exception(_timed_out(waiter))
+                continue
+            kept.append(waiter)
+        if kept:
+            waiting[key] = kept
+        else:
+            del waiting[key]
+
+
+def _fail_all(waiting: dict[str, list[_Waiter]], exc: Exception) -> None:
+    for waiters in waiting.values():
+        for waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+    waiting.clear()
+
+
+def _timed_out(waiter: _Waiter) -> RestoreError:
+    item = waiter.item
+    if waiter.seen is None:
+        return RestoreError(
+            f"{item.label}: {item.target_arn} (requestId {item.request_id}) was created but the "
+            "service still does not list it after the wait timeout; rerun the restore later (it reuses "
+            "the same requestIds and creates nothing twice)",
+            workflow=item.target_id,
+        )
+    return RestoreError(
+        f"{item.label}: still {waiter.seen.get('status')} after the wait timeout; rerun the restore "
+        "later to wait for it again (nothing will be created twice)",
+        workflow=item.target_id,
+    )
+
+
 # -- creating ---------------------------------------------------------------------------------------
 
 
 class _Restorer:
-    def __init__(self, api: OmicsApi, config: RestoreConfig, stager: _Stager | None) -> None:
+    """Creates each workflow, then its versions oldest first; waits through the :class:`_Board`.
+
+    Creates of each kind go ``workflow_concurrency`` at a time (each holds its definition in
+    memory until the call is paced through); waiting holds nothing, so creates never stall behind
+    workflows that are still CREATING.
+    """
+
+    def __init__(self, api: OmicsApi, config: RestoreConfig, stager: _Stager | None, board: _Board) -> None:
         self.api = api
         self.config = config
         self.stager = stager
-        self.sem = asyncio.Semaphore(config.workflow_concurrency)
+        self.board = board
+        self.workflow_slots = asyncio.Semaphore(config.workflow_concurrency)
+        self.version_slots = asyncio.Semaphore(config.workflow_concurrency)
 
     async def workflow(self, plan: WorkflowPlan) -> None:
-        async with self.sem:
-            wf = plan.workflow
-            if not await self._guard(wf, self._workflow_item(wf)):
-                for v in plan.versions:
-                    v.result = "not-attempted"
-                    v.error = f"workflow {wf.name} was not restored"
-                return
-            created: list[ItemPlan] = []
-            for i, item in enumerate(plan.versions):
-                if item.action == "skip":
-                    item.result = "skipped"
-                    continue
-                ok = await self._guard(item, self._create_version(item, str(wf.target_id)))
-                if not ok:
-                    for later in plan.versions[i + 1 :]:
-                        if later.action != "skip":
-                            later.result = "not-attempted"
-                            later.error = f"version {item.version_name} before it failed"
-                    break
-                created.append(item)
-            await asyncio.gather(*(self._guard(item, self._settle(item)) for item in created))
+        wf = plan.workflow
+        if not await self._guard(wf, self._workflow_item(wf)):
+            for v in plan.versions:
+                v.result = "not-attempted"
+                v.error = f"workflow {wf.name} was not restored"
+            return
+        started: list[ItemPlan] = []
+        for i, item in enumerate(plan.versions):
+            if item.action == "skip":
+                item.result = "skipped"
+                continue
+            ok = await self._guard(item, self._start_version(item, str(wf.target_id)))
+            if not ok:
+                for later in plan.versions[i + 1 :]:
+                    if later.action != "skip":
+                        later.result = "not-attempted"
+                        later.error = f"version {item.version_name} before it failed"
+                break
+            started.append(item)
+        await asyncio.gather(*(self._guard(item, self._settle(item)) for item in started))
 
     async def _guard(self, item: ItemPlan, work: Any) -> bool:
         try:
@@ -374,128 +631,103 @@ class _Restorer:
             await self._create(item, "CreateWorkflow", {})
         await self._settle(item)
 
-    async def _create_version(self, item: ItemPlan, workflow_id: str) -> None:
+    async def _start_version(self, item: ItemPlan, workflow_id: str) -> None:
         if item.action == "create":
             await self._create(item, "CreateWorkflowVersion", {"workflowId": workflow_id})
         else:
             item.target_id = workflow_id
 
     async def _settle(self, item: ItemPlan) -> None:
-        """Wait until ACTIVE, then remove the staged definition (also when it failed)."""
+        """Wait until ACTIVE (creating anew while the service names a deleted resource), then remove
+        the staged definition (also when it failed) and the local copy (freeing the work directory
+        as the run goes, instead of all of it at the end)."""
         try:
             await self._wait(item)
         finally:
             if self.stager is not None and item.staged_key:
                 await self.stager.remove(item.staged_key)
+            if item.definition is not None:
+                await asyncio.to_thread(item.definition.unlink, missing_ok=True)
         if item.result == "planned":
             item.result = "created" if item.action == "create" else "skipped"
 
-    async def _create(self, item: ItemPlan, operation: str, extra: dict[str, Any]) -> dict[str, Any]:
+    async def _create(self, item: ItemPlan, operation: str, extra: dict[str, Any]) -> None:
         assert item.definition is not None
         params: dict[str, Any] = {**item.params, **extra}
         staging = self.config.staging
-        if item.staged_key:
-            assert self.stager is not None and staging is not None
-            params["definitionUri"] = await self.stager.put(item.staged_key, item.definition)
-            if staging.owner_id:
-                params["workflowBucketOwnerId"] = staging.owner_id
-        else:
-            params["definitionZip"] = await asyncio.to_thread(item.definition.read_bytes)
-        try:
-            response = await self._call_create(item, operation, params)
-        except ServiceError:
-            if self.stager is not None and item.staged_key:
-                await self.stager.remove(item.staged_key)
-            raise
+        slots = self.workflow_slots if operation == "CreateWorkflow" else self.version_slots
+        async with slots:
+            if item.staged_key:
+                assert self.stager is not None and staging is not None
+                params["definitionUri"] = await self.stager.put(item.staged_key, item.definition)
+                if staging.owner_id:
+                    params["workflowBucketOwnerId"] = staging.owner_id
+            else:
+                params["definitionZip"] = await asyncio.to_thread(item.definition.read_bytes)
+            try:
+                response = await self.api.call(
+                    operation, item.label, **{**params, "requestId": item.request_id}
+                )
+            except ServiceError:
+                if self.stager is not None and item.staged_key:
+                    await self.stager.remove(item.staged_key)
+                raise
+        item.target_arn = str(response.get("arn", ""))
+        item.target_uuid = str(response.get("uuid", "")) or None
+        item.target_id = str(response.get("id") or params.get("workflowId"))
+        item.created = (operation, extra)
         log.info(
             "created %s as %s",
             item.label,
             item.target_arn,
             extra={"event": "created", "bundle": item.entry["key"], "requestId": item.request_id},
         )
-        return response
-
-    async def _call_create(self, item: ItemPlan, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Create, with a fresh requestId when the service answers with a resource deleted since.
-
-        The service remembers a requestId and answers a repeated create (a retry, a rerun) with the
-        first one's result. Only if what it names reads as DELETED (an earlier restore was deleted)
-        is the next requestId of a deterministic series used, so reruns stay idempotent. A 404 is
-        the service's lag after a create and is waited out (:meth:`_visible`).
-        """
-        base = item.request_id
-        for attempt in range(_REQUEST_ATTEMPTS):
-            if attempt:
-                item.request_id = str(uuid.uuid5(uuid.UUID(base), str(attempt)))
-            response = await self.api.call(operation, item.label, **{**params, "requestId": item.request_id})
-            item.target_arn = str(response.get("arn", ""))
-            item.target_uuid = str(response.get("uuid", "")) or None
-            item.target_id = str(response.get("id") or params.get("workflowId"))
-            got = await self._visible(item, time.monotonic() + self.config.wait_timeout)
-            if got.get("status") == "DELETED":
-                log.info(
-                    "requestId %s named %s, which was deleted since; creating with the next one",
-                    item.request_id,
-                    item.target_arn,
-                    extra={"event": "request-id-reused"},
-                )
-                continue
-            return response
-        raise RestoreError(
-            f"{item.label}: the service keeps answering with resources that no longer exist",
-            workflow=item.target_id,
-        )
-
-    async def _get(self, item: ItemPlan) -> dict[str, Any]:
-        if item.version_name is None:
-            return await self.api.get_workflow(str(item.target_id))
-        return await self.api.get_workflow_version(str(item.target_id), item.version_name)
-
-    async def _visible(self, item: ItemPlan, deadline: float) -> dict[str, Any]:
-        """Get the item; a 404 (the service's reads lag its creates) is waited out until ``deadline``."""
-        while True:
-            try:
-                return await self._get(item)
-            except ResourceNotFound as exc:
-                if time.monotonic() >= deadline:
-                    raise RestoreError(
-                        f"{item.label}: {item.target_arn} (requestId {item.request_id}) was created but "
-                        f"the service still answers {exc.code or 'not found'} after "
-                        f"{self.config.wait_timeout:g} s; rerun the restore later (it reuses the same "
-                        "requestIds and creates nothing twice)",
-                        workflow=item.target_id,
-                    ) from exc
-            await asyncio.sleep(self.config.poll_interval)
 
     async def _wait(self, item: ItemPlan) -> None:
-        deadline = time.monotonic() + self.config.wait_timeout
-        while True:
-            got = await self._visible(item, deadline)
+        """Await a settled status; a DELETED answer to a create means its requestId named a resource
+        deleted since (an earlier restore, deleted): create again with the next requestId of a
+        deterministic series, so reruns stay idempotent."""
+        base = item.request_id
+        for attempt in range(1, _REQUEST_ATTEMPTS + 1):
+            got = await self.board.settled(item, time.monotonic() + self.config.wait_timeout)
             status = str(got.get("status", ""))
-            item.target_uuid = str(got.get("uuid", "")) or item.target_uuid
             item.target_arn = str(got.get("arn", "")) or item.target_arn
             if status == "ACTIVE":
                 return
             if status == "FAILED":
-                item.status_message = str(got.get("statusMessage") or "")
+                item.status_message = await self._status_message(item)
                 raise RestoreError(
                     f"{item.label}: the service reports FAILED: {item.status_message or 'no status message'}",
                     workflow=item.target_id,
                 )
-            if status == "DELETED":
-                raise RestoreError(
-                    f"{item.label}: {item.target_arn} was deleted while it was being restored",
-                    workflow=item.target_id,
-                )
-            if status not in _PENDING:
+            if status != "DELETED":
                 raise RestoreError(f"{item.label}: unexpected status {status}", workflow=item.target_id)
-            if time.monotonic() >= deadline:
-                raise RestoreError(
-                    f"{item.label}: still {status} after {self.config.wait_timeout:g} s; rerun the restore "
-                    "later to wait for it again (nothing will be created twice)",
-                    workflow=item.target_id,
-                )
-            await asyncio.sleep(self.config.poll_interval)
+            if item.action != "create" or item.created is None or attempt == _REQUEST_ATTEMPTS:
+                break
+            log.info(
+                "requestId %s named %s, which was deleted since; creating with the next one",
+                item.request_id,
+                item.target_arn,
+                extra={"event": "request-id-reused"},
+            )
+            item.request_id = str(uuid.uuid5(uuid.UUID(base), str(attempt)))
+            operation, extra = item.created
+            await self._create(item, operation, extra)
+        raise RestoreError(
+            f"{item.label}: {item.target_arn} was deleted while it was being restored",
+            workflow=item.target_id,
+        )
+
+    async def _status_message(self, item: ItemPlan) -> str:
+        """Why the service failed it: a list does not say, so one Get (only for a FAILED item)."""
+        try:
+            if item.version_name is None:
+                got = await self.api.get_workflow(str(item.target_id))
+            else:
+                got = await self.api.get_workflow_version(str(item.target_id), item.version_name)
+        except ServiceError:
+            return ""
+        return str(got.get("statusMessage") or "")
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -508,31 +740,84 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     planning is in the report's ``problems`` and means nothing was created.
     """
     report = RestoreReport(dry_run=config.dry_run, started_at=datetime.now(UTC))
-    view: SnapshotView = await resolve_view(store, config)
-    report.snapshots = view.keys
-    report.source = {"partition": view.partition, "account": view.account, "region": view.region}
-    target_account = config.target_account or (await api.caller_identity()).account
-    report.target_account, report.target_region = target_account, api.region
-    with work_directory("restore", config.work_dir) as tmp:
-        plans, problems = await plan_restore(
-            store, config, view, work=Path(tmp), target_account=target_account, target_region=api.region
-        )
-        report.workflows = plans
-        report.problems.extend(problems)
-        for item in report.items():
-            for warning in item.warnings:
-                log.warning("%s: %s", item.label, warning, extra={"event": "plan-warning"})
-        if not report.problems:
-            report.problems.extend(await find_earlier_restores(api, plans))
-        if report.problems or config.dry_run:
-            report.finished_at = datetime.now(UTC)
-            return report
-        await _execute(api, config, plans)
+    target = _Target(api)
+    target.workflows()  # the target's listing starts at once: it needs nothing from the store
+    try:
+        view, target_account = await asyncio.gather(resolve_view(store, config), _target_account(api, config))
+        report.snapshots = view.keys
+        report.source = {"partition": view.partition, "account": view.account, "region": view.region}
+        report.target_account, report.target_region = target_account, api.region
+        with work_directory("restore", config.work_dir) as tmp:
+            plans = await _plan_while_listing(store, config, view, report, target, Path(tmp), target_account)
+            if not report.problems:
+                report.problems.extend(
+                    await find_earlier_restores(target, plans, provenance=config.provenance_tags)
+                )
+                earlier = sum(1 for i in report.items() if i.action != "create")
+                log.info(
+                    "%d items were restored before",
+                    earlier,
+                    extra={"event": "earlier-restores", "items": earlier},
+                )
+            if report.problems or config.dry_run:
+                report.finished_at = datetime.now(UTC)
+                return report
+            await _execute(api, config, plans, len(await target.workflows()))
+    finally:
+        await target.close()
     report.finished_at = datetime.now(UTC)
     return report
 
 
-async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPlan]) -> None:
+async def _target_account(api: OmicsApi, config: RestoreConfig) -> str:
+    return config.target_account or (await api.caller_identity()).account
+
+
+async def _plan_while_listing(
+    store: Store,
+    config: RestoreConfig,
+    view: SnapshotView,
+    report: RestoreReport,
+    target: _Target,
+    work: Path,
+    target_account: str,
+) -> list[WorkflowPlan]:
+    """Plan the restore while the target's reads that find earlier restores are made (the plan is
+    CPU and store work, those are API calls); a plan that raises (nothing to do, usage) stops them."""
+    started = time.monotonic()
+    region = target.api.region
+    selected = await selection(store, config, view, target_account=target_account, target_region=region)
+    prefetch = asyncio.ensure_future(_prefetch(target, selected[0], config))
+    try:
+        plans, problems = await plan_restore(
+            store,
+            config,
+            view,
+            work=work,
+            target_account=target_account,
+            target_region=region,
+            selected=selected,
+        )
+    except BaseException:
+        prefetch.cancel()
+        await asyncio.gather(prefetch, return_exceptions=True)
+        raise
+    report.workflows = plans
+    report.problems.extend(problems)
+    items = sum(len(p.items()) for p in plans)
+    log.info(
+        "planned %d items in %.1f s",
+        items,
+        time.monotonic() - started,
+        extra={"event": "planned", "items": items, "seconds": round(time.monotonic() - started, 3)},
+    )
+    if problems:
+        prefetch.cancel()
+    await asyncio.gather(prefetch, return_exceptions=True)  # its failures surface when the reads are used
+    return plans
+
+
+async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPlan], listed: int) -> None:
     needs_staging = any(i.staged_key and i.action == "create" for p in plans for i in p.items())
     async with contextlib.AsyncExitStack() as stack:
         stager: _Stager | None = None
@@ -540,7 +825,9 @@ async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPla
             client = await stack.enter_async_context(_open_s3(config.staging, api.region))
             stager = _Stager(client, config.staging)
             stack.push_async_callback(stager.remove_all)
-        restorer = _Restorer(api, config, stager)
+        board = _Board(api, config.poll_interval, listed)
+        stack.push_async_callback(board.close)
+        restorer = _Restorer(api, config, stager, board)
         async with asyncio.TaskGroup() as tg:
             for plan in plans:
                 tg.create_task(restorer.workflow(plan))

@@ -22,6 +22,7 @@ bundle, the target account and region and the request itself, so a retried creat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import hashlib
 import logging
@@ -61,6 +62,7 @@ __all__ = [
     "WorkflowPlan",
     "plan_restore",
     "resolve_view",
+    "selection",
 ]
 
 log = logging.getLogger("archiver.restore")
@@ -139,11 +141,13 @@ class RestoreConfig:
     target_account: str | None = None
     inline_limit: int = DEFINITION_ZIP_MAX_BYTES
     wait_timeout: float = 900.0
-    poll_interval: float = 3.0
+    poll_interval: float = 1.0
     workflow_concurrency: int = 4
     download_concurrency: int = 4
     dry_run: bool = False
     work_dir: Path | None = None
+    allow_same_target: bool = False
+    provenance_tags: bool = True
 
     @property
     def selective(self) -> bool:
@@ -175,6 +179,7 @@ class ItemPlan:
     definition: Path | None = None
     definition_size: int = 0
     definition_sha256: str = ""
+    source_sha256: str = ""
     request_id: str = ""
     staged_key: str | None = None
     rewrites: list[Rewrite] = field(default_factory=list)
@@ -186,6 +191,24 @@ class ItemPlan:
     result: Literal["planned", "created", "skipped", "failed", "not-attempted"] = "planned"
     error: str | None = None
     status_message: str | None = None
+    created: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def expected_digests(self) -> frozenset[str]:
+        """The digests the service will give the restored copy, as far as they can be known.
+
+        The source's digest when the definition is sent unchanged; and when the source's digest is
+        the SHA-256 of its ZIP (the service showed its rule on this very item), the same rule
+        applied to the definition sent. Empty when neither holds: nothing is assumed about a
+        digest the service computes in an undocumented way.
+        """
+        source = str(self.entry["digest"])
+        found: set[str] = set()
+        if not any(r.line is not None for r in self.rewrites):
+            found.add(source)
+        if self.source_sha256 and source == "sha256:" + self.source_sha256 and self.definition_sha256:
+            found.add("sha256:" + self.definition_sha256)
+        return frozenset(found)
 
     @property
     def label(self) -> str:
@@ -231,24 +254,58 @@ class WorkflowPlan:
 # -- which snapshot ---------------------------------------------------------------------------------
 
 
-async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
-    """The source state the config asks for (see the module docstring)."""
+def parse_snapshot_selector(text: str) -> tuple[_layout.SnapshotKey | None, str]:
+    """What ``--snapshot`` names: the parsed key if a key is given, and the snapshot id.
+
+    Accepts every form the tool prints: a snapshot id, ``ID.json``, a store key
+    (``snapshots/<partition>/<account>/<region>/<id>.json``, as ``backup`` and ``delete`` print it)
+    and a full location ending in one (a path or ``s3://`` / ``file://`` URL of the store).
+    """
+    text = text.strip()
+    at = text.rfind("snapshots/")
+    if at >= 0:
+        with contextlib.suppress(ValueError):
+            key = _layout.parse_snapshot_key(text[at:])
+            return key, key.snapshot_id
+    base = text.rstrip("/").rsplit("/", 1)[-1]
+    return None, base[: -len(".json")] if base.endswith(".json") else base
+
+
+async def _parsed_keys(store: Store) -> list[_layout.SnapshotKey]:
     parsed = []
     for key in await list_snapshot_keys(store):
         try:
             parsed.append(_layout.parse_snapshot_key(key))
         except ValueError:
             continue
+    return parsed
+
+
+async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
+    """The source state the config asks for (see the module docstring).
+
+    A snapshot, account or region the store does not hold is the user's input to fix: UsageError
+    (exit 2), naming what the store does hold.
+    """
+    everything = await _parsed_keys(store)
+    parsed = everything
     if config.source_account:
         parsed = [p for p in parsed if p.account == config.source_account]
     if config.source_region:
         parsed = [p for p in parsed if p.region == config.source_region]
     if config.snapshot_id:
-        found = [p for p in parsed if p.snapshot_id == config.snapshot_id]
+        wanted, snapshot_id = parse_snapshot_selector(config.snapshot_id)
+        found = [p for p in parsed if p.snapshot_id == snapshot_id and (wanted is None or p == wanted)]
         if not found:
-            raise UsageError(f"snapshot {config.snapshot_id} is not in the store {_where(config)}")
+            raise UsageError(
+                f"snapshot {config.snapshot_id} is not in the store {_where(config)}".rstrip()
+                + f"; {_holdings(everything)}"
+            )
         if len(found) > 1:
-            raise UsageError(f"snapshot id {config.snapshot_id} exists for several accounts; use --account")
+            raise UsageError(
+                f"snapshot id {snapshot_id} exists for several accounts or regions; give its key "
+                f"({', '.join(p.key for p in found)}) or use --account and --source-region"
+            )
         doc = await load_snapshot(store, found[0].key)
         p = found[0]
         return SnapshotView(
@@ -260,7 +317,9 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
         )
     sources = sorted({(p.partition, p.account, p.region) for p in parsed})
     if not sources:
-        raise RestoreError(f"the store holds no snapshot {_where(config)}")
+        if not everything:
+            raise RestoreError("the store holds no snapshot")
+        raise UsageError(f"the store holds no snapshot {_where(config)}; {_holdings(everything)}")
     if len(sources) > 1:
         choices = ", ".join(f"--account {a} --source-region {r}" for _, a, r in sources)
         raise UsageError(
@@ -270,8 +329,10 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
     ordered = sorted(parsed, key=lambda p: (p.time, p.snapshot_id))
     eligible = [p for p in ordered if p.time <= at]
     if not eligible:
-        raise RestoreError(
-            f"no snapshot at or before {at.isoformat()}; the earliest is {ordered[0].snapshot_id}"
+        first = ordered[0]
+        raise UsageError(
+            f"no snapshot at or before {at.isoformat()}; the earliest is {first.snapshot_id} "
+            f"(--at {first.time.isoformat()} or later, or --snapshot {first.snapshot_id})"
         )
     docs: list[dict[str, Any]] = []
     for p in reversed(eligible):
@@ -287,6 +348,20 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
         keys=tuple(_layout.snapshot_key(d["partition"], d["account"], d["region"], d["id"]) for d in docs),
         bundles=tuple(_overlay(docs)),
     )
+
+
+def _holdings(parsed: list[_layout.SnapshotKey]) -> str:
+    """What the store does hold, per account and region (for not-found messages)."""
+    if not parsed:
+        return "the store holds no snapshot at all"
+    groups: dict[tuple[str, str], list[_layout.SnapshotKey]] = {}
+    for p in parsed:
+        groups.setdefault((p.account, p.region), []).append(p)
+    parts = []
+    for (account, region), keys in sorted(groups.items()):
+        newest = max(keys, key=lambda p: (p.time, p.snapshot_id))
+        parts.append(f"account {account} {region}: {len(keys)}, the newest {newest.snapshot_id}")
+    return "it holds snapshots of " + "; ".join(parts) + " (`omics-archiver snapshots` lists them)"
 
 
 def _where(config: RestoreConfig) -> str:
@@ -313,44 +388,137 @@ def _overlay(docs: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
 # -- what to restore --------------------------------------------------------------------------------
 
 
-def select(view: SnapshotView, config: RestoreConfig) -> tuple[list[list[Mapping[str, Any]]], list[str]]:
-    """The selected workflows, each as [workflow entry, version entries...]; and selection problems."""
+@dataclass(frozen=True)
+class Selector:
+    """One ``--uuid``, ``--workflow-id`` or ``--name`` value."""
+
+    what: Literal["uuid", "id", "name"]
+    value: str
+
+    def matches(self, group: list[Mapping[str, Any]]) -> bool:
+        head = next((e for e in group if e["kind"] == "workflow"), None)
+        if self.what == "uuid":
+            return str(group[0]["workflowUuid"]) == self.value
+        if self.what == "id":
+            return str(group[0]["workflowId"]) == self.value
+        return head is not None and fnmatch.fnmatchcase(str(head["name"]), self.value)
+
+    @property
+    def option(self) -> str:
+        return {"uuid": "--uuid", "id": "--workflow-id", "name": "--name"}[self.what]
+
+
+def selectors(config: RestoreConfig) -> list[Selector]:
+    return [
+        *(Selector("uuid", v) for v in config.workflow_uuids),
+        *(Selector("id", v) for v in config.workflow_ids),
+        *(Selector("name", v) for v in config.names),
+    ]
+
+
+def _groups(bundles: Any) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in bundles:
+        groups.setdefault(str(entry["workflowUuid"]), []).append(entry)
+    return groups
+
+
+def select(
+    view: SnapshotView, config: RestoreConfig
+) -> tuple[list[list[Mapping[str, Any]]], list[str], list[Selector]]:
+    """The selected workflows, each as [workflow entry, version entries...]; selection problems; and
+    the selectors that matched nothing in the view."""
     if not (config.selective or config.select_all):
         raise UsageError("say what to restore: --uuid, --workflow-id, --name or --all")
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in view.bundles:
-        groups.setdefault(str(entry["workflowUuid"]), []).append(entry)
+    wanted = selectors(config)
     problems: list[str] = []
     chosen: list[list[Mapping[str, Any]]] = []
-    matched: set[str] = set()
-    for wf_uuid, group in groups.items():
+    matched: set[Selector] = set()
+    for wf_uuid, group in _groups(view.bundles).items():
         head = next((e for e in group if e["kind"] == "workflow"), None)
-        ident = str(group[0]["workflowId"])
-        name = str(head["name"]) if head else ""
-        hits = {f"uuid {wf_uuid}"} if wf_uuid in config.workflow_uuids else set()
-        if ident in config.workflow_ids:
-            hits.add(f"id {ident}")
-        hits |= {f"name {pat}" for pat in config.names if head and fnmatch.fnmatchcase(name, pat)}
+        hits = {s for s in wanted if s.matches(group)}
         if not (hits or config.select_all):
             continue
         matched |= hits
         if head is None:
             problems.append(
-                f"workflow {ident} ({wf_uuid}) has only version bundles in the snapshot; its own state "
-                "was not backed up, so it cannot be recreated"
+                f"workflow {group[0]['workflowId']} ({wf_uuid}) has only version bundles in the snapshot; "
+                "its own state was not backed up, so it cannot be recreated"
             )
             continue
         versions = [e for e in group if e["kind"] == "workflow-version"]
         chosen.append([head, *versions])
-    for what, values in (
-        ("uuid", config.workflow_uuids),
-        ("id", config.workflow_ids),
-        ("name", config.names),
-    ):
-        for value in values:
-            if f"{what} {value}" not in matched:
-                problems.append(f"no workflow in the snapshot matches {what} {value}")
-    return chosen, problems
+    return chosen, problems, [s for s in wanted if s not in matched]
+
+
+async def not_found_message(store: Store, view: SnapshotView, missing: list[Selector]) -> str:
+    """Why the selectors matched nothing, and which older snapshot has each (``--snapshot``, ``--at``).
+
+    Looks through the other snapshots of the view's account and region, newest first, and stops as
+    soon as every selector is found (this runs only when a restore cannot go ahead anyway).
+    """
+    shown = ", ".join(k.rsplit("/", 1)[-1].removesuffix(".json") for k in view.keys)
+    where: dict[Selector, _layout.SnapshotKey] = {}
+    keys = await list_snapshot_keys(store, partition=view.partition, account=view.account, region=view.region)
+    candidates = []
+    for key in keys:
+        if key in view.keys:
+            continue
+        with contextlib.suppress(ValueError):
+            candidates.append(_layout.parse_snapshot_key(key))
+    candidates.sort(key=lambda p: (p.time, p.snapshot_id), reverse=True)
+    for p in candidates:
+        if len(where) == len(missing):
+            break
+        try:
+            doc = await load_snapshot(store, p.key)
+        except (StoreError, BundleError):
+            continue
+        groups = list(_groups(doc.get("bundles", ())).values())
+        for sel in missing:
+            if sel not in where and any(sel.matches(g) for g in groups):
+                where[sel] = p
+    lines = []
+    for sel in missing:
+        head = f"no workflow in snapshot {shown} matches {sel.option} {sel.value}"
+        found = where.get(sel)
+        if found is None:
+            lines.append(f"{head}, nor in any other snapshot of account {view.account} {view.region}")
+        else:
+            lines.append(
+                f"{head}; snapshot {found.snapshot_id} has it: restore it with --snapshot "
+                f"{found.snapshot_id} or --at {found.time.isoformat()}"
+            )
+    return "\n".join(lines)
+
+
+def same_target_refusal(
+    groups: list[list[Mapping[str, Any]]],
+    view: SnapshotView,
+    config: RestoreConfig,
+    target_account: str,
+    target_region: str,
+) -> str | None:
+    """Why a restore into the source account and region must not go ahead, or ``None``.
+
+    There, every restored workflow keeping its name would sit beside its live original as a
+    second workflow with a new id (a restore never replaces anything). That takes either
+    ``allow_same_target`` (to bring back deleted workflows, or roll back beside the original) or a
+    new name for each (``name_prefix``, ``renames``).
+    """
+    if config.allow_same_target or (view.account, view.region) != (target_account, target_region):
+        return None
+    names = {str(g[0]["name"]) for g in groups}
+    kept = sorted(n for n in names if target_name(n, config) == n)
+    if not kept:
+        return None
+    shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+    return (
+        f"the target is the source account {target_account} in {target_region}: the restore would create "
+        f"second workflows named {shown} beside the originals, with new ids (nothing is replaced). "
+        "Pass --allow-same-target to do that (for example to bring back deleted workflows), or give "
+        "the copies other names with --name-prefix PREFIX or --rename OLD=NEW"
+    )
 
 
 def target_name(name: str, config: RestoreConfig) -> str:
@@ -377,18 +545,27 @@ def matches_bundle(tags: Mapping[str, str], entry: Mapping[str, Any]) -> bool:
     )
 
 
-def _tags(item: ItemPlan, metadata: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+def _tags(
+    item: ItemPlan, metadata: Mapping[str, Any], problems: list[str], *, provenance: bool = True
+) -> dict[str, str]:
     source = {str(k): str(v) for k, v in (metadata.get("tags") or {}).items()}
     reserved = sorted(k for k in source if k.lower().startswith("aws:"))
     if reserved:
-        item.warnings.append(f"tags reserved by AWS are not carried: {', '.join(reserved)}")
-    tags = {k: v for k, v in source.items() if k not in reserved and not k.startswith(TAG_PREFIX)}
-    tags.update(provenance_tags(metadata, item.entry))
-    if len(tags) > MAX_TAGS:
-        problems.append(
-            f"{item.label}: {len(tags) - len(PROVENANCE_KEYS)} tags plus {len(PROVENANCE_KEYS)} provenance "
-            f"tags exceed the limit of {MAX_TAGS}; remove some tags from the source or restore elsewhere"
+        item.warnings.append(
+            f"tags reserved by AWS are not carried: {', '.join(reserved)} (AWS sets them; nothing to do)"
         )
+    tags = {k: v for k, v in source.items() if k not in reserved and not k.startswith(TAG_PREFIX)}
+    added = provenance_tags(metadata, item.entry) if provenance else {}
+    tags.update(added)
+    if len(tags) > MAX_TAGS:
+        if added:
+            problems.append(
+                f"{item.label}: {len(tags) - len(added)} tags plus {len(added)} provenance tags exceed the "
+                f"limit of {MAX_TAGS}; pass --no-provenance-tags, remove some tags from the source, or "
+                "restore elsewhere"
+            )
+        else:
+            problems.append(f"{item.label}: {len(tags)} tags exceed the limit of {MAX_TAGS}")
     for k, v in tags.items():
         if len(k) > MAX_TAG_KEY or len(v) > MAX_TAG_VALUE:
             problems.append(f"{item.label}: tag {k[:40]!r} is longer than the service allows")
@@ -401,6 +578,8 @@ def create_params(
     readme: bytes | None,
     registry_map: Mapping[str, Any] | None,
     problems: list[str],
+    *,
+    provenance: bool = True,
 ) -> dict[str, Any]:
     """The CreateWorkflow / CreateWorkflowVersion parameters, without definition, requestId or workflowId."""
     params: dict[str, Any] = {k: metadata[k] for k in _CARRIED if metadata.get(k) not in (None, "")}
@@ -410,7 +589,7 @@ def create_params(
         params["name"] = item.name
     else:
         params["versionName"] = item.version_name
-    params["tags"] = _tags(item, metadata, problems)
+    params["tags"] = _tags(item, metadata, problems, provenance=provenance)
     if readme:
         try:
             params["readmeMarkdown"] = readme.decode("utf-8")
@@ -450,6 +629,24 @@ class _Context:
     sem: asyncio.Semaphore
 
 
+Selection = tuple[list[list[Mapping[str, Any]]], list[str]]
+
+
+async def selection(
+    store: Store, config: RestoreConfig, view: SnapshotView, *, target_account: str, target_region: str
+) -> Selection:
+    """The selected workflows (see :func:`select`) and their problems; UsageError when a selector
+    matches nothing (naming the snapshot that has it) or the target is the source (see
+    :func:`same_target_refusal`)."""
+    groups, problems, missing = select(view, config)
+    if missing:
+        raise UsageError(await not_found_message(store, view, missing))
+    refusal = same_target_refusal(groups, view, config, target_account, target_region)
+    if refusal:
+        raise UsageError(refusal)
+    return groups, problems
+
+
 async def plan_restore(
     store: Store,
     config: RestoreConfig,
@@ -458,12 +655,16 @@ async def plan_restore(
     work: Path,
     target_account: str,
     target_region: str,
+    selected: Selection | None = None,
 ) -> tuple[list[WorkflowPlan], list[str]]:
     """Read every selected bundle into ``work`` and plan its create; return the plan and its problems.
 
     A plan with problems must not be executed: each problem would stop the restore part-way.
     """
-    groups, problems = select(view, config)
+    groups, problems = selected or await selection(
+        store, config, view, target_account=target_account, target_region=target_region
+    )
+    problems = list(problems)
     ctx = _Context(
         store=store,
         config=config,
@@ -528,6 +729,7 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
             ctx.problems.append(f"{item.label}: the definition in bundle {key} {why}")
             original.unlink(missing_ok=True)
             return None
+        item.source_sha256 = await asyncio.to_thread(_sha256_file, original)
         if config.rewrite_images:
             changes = await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
             item.rewrites.extend(changes)
@@ -536,7 +738,11 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
             original.replace(definition)
         item.definition = definition
         item.definition_size = definition.stat().st_size
-        item.definition_sha256 = await asyncio.to_thread(_sha256_file, definition)
+        item.definition_sha256 = (
+            item.source_sha256
+            if not config.rewrite_images
+            else await asyncio.to_thread(_sha256_file, definition)
+        )
         await _warn_references(ctx, item, registry)
         item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
     except ZIP_ERRORS as exc:
@@ -550,7 +756,9 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
             "the source has workflow profiles (profiles, profileParameterTemplates); no API sets them, "
             "so they are kept in the archive but not recreated"
         )
-    item.params = create_params(item, meta, contents.readme, registry, ctx.problems)
+    item.params = create_params(
+        item, meta, contents.readme, registry, ctx.problems, provenance=config.provenance_tags
+    )
     if item.definition_size > DEFINITION_URI_MAX_BYTES:
         ctx.problems.append(
             f"{item.label}: the definition is {item.definition_size} bytes, over the "
@@ -605,18 +813,31 @@ async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str,
     refs: list[EcrReference] = registry_map_references(registry)
     refs += await asyncio.to_thread(find_references, item.definition)
     source_account = ctx.view.account
+    seen: set[str] = set()
     for ref in refs:
         where = ref.file if ref.line is None else f"{ref.file}:{ref.line}"
+        in_definition = ref.line is not None and not ctx.config.rewrite_images
         if ref.account == source_account and source_account != ctx.target_account:
-            hint = "" if ref.line is None or ctx.config.rewrite_images else " (see --rewrite-images)"
-            item.warnings.append(
-                f"{where}: {ref.uri} still points at the source account {source_account}{hint}"
+            fix = f"--map-account {source_account}={ctx.target_account}"
+            if in_definition:
+                fix += " with --rewrite-images"
+            warning = (
+                f"{where}: {ref.uri} still points at the source account {source_account}; pass {fix} "
+                "to point it at the target account, or grant the target account pull access"
             )
         elif ref.region and ref.region != ctx.target_region:
-            item.warnings.append(
+            fix = f"--map-region {ref.region}={ctx.target_region}"
+            if in_definition:
+                fix += " with --rewrite-images"
+            warning = (
                 f"{where}: {ref.uri} is in region {ref.region}; private ECR images are pulled from the "
-                f"workflow's own region ({ctx.target_region})"
+                f"workflow's own region ({ctx.target_region}): pass {fix} (and copy the image there)"
             )
+        else:
+            continue
+        if warning not in seen:
+            seen.add(warning)
+            item.warnings.append(warning)
 
 
 def _sha256_file(path: Path) -> str:

@@ -6,6 +6,13 @@ version as we store it, the bundle manifest, the snapshot, and the store's ident
 may run years later, so every document is checked before it is written (and manifests again when
 read).
 
+Validation is on every item's path, so it is made cheap for the common case, a valid document:
+each schema is compiled once, and also once more with its ``$defs`` references inlined (no
+reference lookups while walking), and that copy answers first; only a document it finds anything
+to say about is walked again by the validator of the schema as written, so that what is reported
+is exactly as before. The schemas are checked against the metaschema by the tests, not at every
+start of the tool.
+
 Following cloud-custodian's ``c7n/schema.py``, each validator is built once, and a failure is
 reported as its most relevant problem (``jsonschema.exceptions.best_match``) with a JSON path such as
 ``$.tags.owner`` or ``$.members[2].sha256`` rather than as a dump of every error. The full list,
@@ -73,13 +80,37 @@ def _schema(name: SchemaName) -> dict[str, Any]:
     if name not in SCHEMA_NAMES:
         raise ValueError(f"unknown schema {name!r}; expected one of {', '.join(SCHEMA_NAMES)}")
     document: dict[str, Any] = json.loads(_schema_text(name))
-    Draft202012Validator.check_schema(document)
     return document
 
 
 @functools.cache
 def _validator(name: SchemaName) -> Draft202012Validator:
     return Draft202012Validator(_schema(name), format_checker=_FORMATS)
+
+
+@functools.cache
+def _fast_validator(name: SchemaName) -> Draft202012Validator:
+    """The schema with every local ``$ref`` replaced by its target (the schemas do not recurse)."""
+    document = _schema(name)
+    return Draft202012Validator(_inline(document, document.get("$defs", {}), 0), format_checker=_FORMATS)
+
+
+def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:
+    if depth > 32:
+        raise ValueError("schema references nest too deep to inline (a recursive schema?)")
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+            return _inline(defs[ref[len("#/$defs/") :]], defs, depth + 1)
+        return {k: _inline(v, defs, depth + 1) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs, depth + 1) for v in node]
+    return node
+
+
+def _clean(name: SchemaName, document: object) -> bool:
+    """Whether ``document`` matches the schema, with nothing to report (the fast path)."""
+    return next(_fast_validator(name).iter_errors(document), None) is None
 
 
 def schema(name: SchemaName) -> dict[str, Any]:
@@ -136,6 +167,8 @@ def _root(error: ValidationError) -> ValidationError:
 
 def problems(name: SchemaName, document: object) -> list[SchemaProblem]:
     """Every problem of ``document`` against the named schema, most relevant first; ``[]`` if valid."""
+    if _clean(name, document):
+        return []
     return _ranked(list(_validator(name).iter_errors(document)))
 
 
@@ -175,6 +208,8 @@ def classify(name: SchemaName, document: object) -> tuple[list[SchemaProblem], l
     """
     wrong: list[ValidationError] = []
     unknown: list[str] = []
+    if _clean(name, document):
+        return [], []
     for error in _validator(name).iter_errors(document):
         paths = _unknown_paths(name, error)
         if paths is None:

@@ -65,6 +65,7 @@ from ._workdir import work_directory
 from .images import ecr_settings, open_ecr_resolver
 from .incremental import Sweep
 from .store import open_store
+from .store._hotpath import deferred_dir_sync
 from .store._s3 import StoreOptions
 
 __all__ = ["Feeder", "Sharding", "Worker", "run_local", "run_workflows"]
@@ -293,6 +294,7 @@ class _Merge:
     def __init__(self, run: RunState) -> None:
         self._run = run
         self._stats: dict[str, int] = {}
+        self._found: dict[str, int] = {}
 
     def take(self, message: Mapping[str, Any]) -> None:
         report = self._run.report
@@ -301,6 +303,11 @@ class _Merge:
             for key, value in message["stats"].items():
                 report.stats[key] = report.stats.get(key, 0) + int(value) - self._stats.get(key, 0)
                 self._stats[key] = int(value)
+        elif kind == "found":  # progress only: versions a worker has listed
+            for key, value in message["found"].items():
+                if key != "workflows":
+                    report.found[key] = report.found.get(key, 0) + int(value) - self._found.get(key, 0)
+                    self._found[key] = int(value)
         elif kind in ("bundle", "skipped", "failed", "quarantined", "warnings"):
             field = "bundles" if kind == "bundle" else kind
             getattr(report, field).append(message["entry"])
@@ -376,6 +383,7 @@ class _Reporter:
         self._out = out
         self._sent = dict.fromkeys(_LIST_FIELDS, 0)
         self._stats: dict[str, int] = {}
+        self._found: dict[str, int] = {}
 
     def __call__(self, report: BackupReport) -> None:
         for field in _LIST_FIELDS:
@@ -386,6 +394,9 @@ class _Reporter:
         if report.stats != self._stats:
             self._stats = dict(report.stats)
             self._out({"type": "stats", "stats": self._stats})
+        if report.found != self._found:
+            self._found = dict(report.found)
+            self._out({"type": "found", "found": self._found})
 
 
 def _write_line(message: dict[str, Any]) -> None:
@@ -425,7 +436,9 @@ async def _run_job(job: Mapping[str, Any], stdin: asyncio.StreamReader) -> None:
                     night=int(sweep["night"]), full_every=int(sweep["fullEvery"]), full=bool(sweep["full"])
                 ),
             )
-            await _work(pipeline, stdin, reporter)
+            async with deferred_dir_sync(store) as dir_sync:
+                await _work(pipeline, stdin, reporter)
+                await dir_sync()  # before "done"; the parent also syncs the way to every new bundle
     reporter(report)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from . import seed as seeds
-from ._proc import CLI, Emulator, Finished, compile_code, run
+from ._proc import CLI, Emulator, Finished, compile_code, export_revision, run, use_code
 
 LATENCY_MS = 50.0
+_THREADED = Path(__file__).resolve().parent / "threaded.py"  # standalone: runs with any --rev
 _TIMEOUT = 900.0
 
 
@@ -49,7 +51,7 @@ def measure(
         emu.configure(quotas=None)
         for r in range(rounds):
             for name, cmd in (
-                ("threaded", [sys.executable, "-m", "bench.threaded", "--endpoint-url", emu.url]),
+                ("threaded", [sys.executable, str(_THREADED), "--endpoint-url", emu.url]),
                 (
                     "pipeline-1",
                     [*CLI, "backup", "--endpoint-url", emu.url, "--no-rate-limit", "--processes", "1"],
@@ -66,6 +68,7 @@ def measure(
                 done = run([*cmd, *flag], log_dir=logs, name=f"{name}-{r}", timeout=_TIMEOUT)
                 _check(done, name)
                 entry = {
+                    "load1": round(os.getloadavg()[0], 1),
                     "seconds": round(done.seconds, 3),
                     "cpu_s": round(done.cpu_seconds, 3),
                     "cpu_ms_per_item": round(1000 * done.cpu_seconds / items, 3),
@@ -111,10 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three runs (default 3)")
     parser.add_argument("--profile", type=Path, help="also write a cProfile of one pipeline run here")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--rev", help="measure this git revision (exported to a temp dir), not the tree")
     args = parser.parse_args(argv)
-    compile_code()
     w, v = (int(x) for x in args.corpus.split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        if args.rev:
+            code = Path(tmp) / "code"
+            print(f"[cpu] measuring {export_revision(args.rev, code)}", flush=True)
+            use_code(code)
+        compile_code()
         result = measure(Path(tmp), w, v, rounds=args.rounds, profile=args.profile)
     print(table(result))
     if args.out:

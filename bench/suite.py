@@ -8,7 +8,8 @@ One invocation measures, side by side against the local HealthOmics emulator:
 3. quotas lifted: the plain sequential boto3 script (``bench/sequential.py``) against our pipeline
    with ``--no-rate-limit``;
 4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
-5. many targets: one backup of 50 account-regions against one of one (``bench/targets.py``);
+5. many targets: 50 account-regions against one in one process (``bench/targets.py``);
+6. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds;
 
 and then every section registered in ``bench/sections/`` (browsing, verify memory, and what other
 work adds: see ``bench/measure.py`` for how a section records a figure against its target).
@@ -38,6 +39,7 @@ from . import seed as seeds
 from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
 from .measure import SECTIONS, Metric, Target, section
+from .restore import restore_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_MS = 50.0
@@ -430,6 +432,12 @@ def _startup(suite: Suite) -> None:
 def _backup(suite: Suite) -> None:
     """quota-bound first run, unchanged run, quotas lifted against the sequential script"""
     suite.corpus_benchmarks()
+
+
+@section("restore", order=25)
+def _restore(suite: Suite) -> None:
+    """first restore into an empty region and its rerun, against their quota bounds (bench/restore.py)"""
+    restore_benchmarks(suite)
 
 
 @section("targets", order=40)

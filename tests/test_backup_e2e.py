@@ -212,7 +212,8 @@ def test_shared_workflows_listed_by_list_workflows_are_skipped_once(
     report = json.loads(out)
     assert code == 0, report["failed"]
     assert [s["workflowId"] for s in report["skipped"]] == [SHARED_ID]
-    warnings = [json.loads(line) for line in err.splitlines() if '"skipped"' in line]
+    logs = [json.loads(line) for line in err.splitlines()]
+    warnings = [e for e in logs if e.get("event") == "skipped"]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
     assert "joint-genotyping" in warnings[0]["message"] and "210987654321" in warnings[0]["message"]
     assert {b["workflowId"] for b in report["bundles"]} == set(OURS)

@@ -78,24 +78,42 @@ def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
     # gone: still listed as DELETED for a while (deleted_linger), then not at all
     assert WF not in {w["id"] for w in client.list_workflows()["items"] if w["status"] != "DELETED"}
 
-    # the delete's own (partial) snapshot is part of the latest state: the restore finds it there
-    code = main(
-        [
-            "restore",
-            "--store",
-            str(store),
-            "--endpoint-url",
-            emulator.url,
-            "--workflow-id",
-            WF,
-            "--no-rate-limit",
-            "--poll-interval",
-            "50ms",
-            "--json",
-        ]
-    )
+    # into the account and region it came from, the restore wants --allow-same-target: exit 2, nothing made
+    restore = [
+        "restore",
+        "--store",
+        str(store),
+        "--endpoint-url",
+        emulator.url,
+        "--workflow-id",
+        WF,
+        "--no-rate-limit",
+        "--poll-interval",
+        "50ms",
+    ]
+    made = emulator.stats().calls.get("CreateWorkflow", 0)
+    assert main(restore) == 2
+    err = capsys.readouterr().err
+    assert "--allow-same-target" in err and "source account" in err and "--name-prefix" in err
+    assert emulator.stats().calls.get("CreateWorkflow", 0) == made
+
+    # every form of the snapshot the tool prints is taken back: the key in the JSON report and in the
+    # text summary, the path in the store, a file:// URL, the bare id
+    key = report["snapshot"]
+    forms = [key, str(store / key), (store / key).as_uri(), Path(key).stem, Path(key).name]
+    for form in forms:
+        assert main([*restore, "--snapshot", form, "--allow-same-target", "--dry-run", "--json"]) == 0, form
+        plan = json.loads(capsys.readouterr().out)
+        assert plan["snapshots"] == [key] and plan["workflows"][0]["workflow"]["action"] == "create"
+    other = Path(key).stem[:-1] + ("1" if Path(key).stem[-1] == "0" else "0")
+    assert main([*restore, "--snapshot", other, "--allow-same-target"]) == 2
+    assert "is not in the store" in capsys.readouterr().err
+    assert emulator.stats().calls.get("CreateWorkflow", 0) == made
+
+    # restored from the delete's own (partial) snapshot
+    assert main([*restore, "--snapshot", key, "--allow-same-target", "--json"]) == 0
     restored = json.loads(capsys.readouterr().out)
-    assert code == 0, restored["problems"]
+    assert restored["outcome"] == "ok", restored["problems"]
     new_id = restored["workflows"][0]["workflow"]["targetId"]
     again = client.get_workflow(id=new_id)
     assert (again["name"], again["digest"], again["uuid"] != source["uuid"]) == (
@@ -104,6 +122,21 @@ def test_delete_backs_up_verifies_deletes_and_the_restore_brings_it_back(
         True,
     )
     assert {v["versionName"] for v in client.list_workflow_versions(workflowId=new_id)["items"]} == VERSIONS
+
+
+def test_delete_text_output_prints_a_key_restore_takes(
+    emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    argv = ["delete", "--workflow-id", WF, "--store", str(store), "--endpoint-url", emulator.url, "--yes"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    hint = next(line for line in out.splitlines() if "to bring it back:" in line)
+    command = hint.split("to bring it back: omics-archiver ", 1)[1].split()
+    assert "--snapshot" in command and "--allow-same-target" in command
+    code = main([*command, "--endpoint-url", emulator.url, "--no-rate-limit", "--poll-interval", "50ms"])
+    assert code == 0, capsys.readouterr()
+    assert "created workflow bwa-align" in capsys.readouterr().out
 
 
 def test_delete_refused_when_the_store_cannot_be_written(
@@ -155,6 +188,11 @@ def test_confirmation_dry_run_and_no_terminal(
     code, _, err = delete(emulator, store, capsys)
     assert code == 2 and "--yes" in err
     assert not store.exists()
+    # and its help says so
+    with pytest.raises(SystemExit):
+        main(["delete", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "no terminal to confirm on and no --yes" in helptext.split("exit codes:")[1].split(" 3 ")[0]
 
     # a dry run reads the archive: it refuses a location without one, creating nothing
     code, _, err = delete(emulator, store, capsys, "--dry-run")

@@ -38,6 +38,9 @@ NO_PERMISSION = {"GetCallerIdentity"}  # STS GetCallerIdentity needs no IAM perm
 NIGHTLY = DEPLOY / "cloudformation" / "nightly-backup.yaml"
 # Tag-on-create: restore passes tags to these, which AWS authorizes as omics:TagResource too.
 DEPENDENT = {"CreateWorkflow": {"omics:TagResource"}, "CreateWorkflowVersion": {"omics:TagResource"}}
+# Restore awaits status with List calls; it reads a workflow or version only when its create FAILED,
+# for the status message a list does not carry (archiver/_restore.py, _Restorer._status_message).
+RESTORE_ON_FAILURE = {"omics:GetWorkflow", "omics:GetWorkflowVersion"}
 
 
 def test_templates_exist_and_pass_cfn_lint() -> None:
@@ -172,6 +175,7 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
     job_role = {a for a in _role_actions("JobRole", NIGHTLY) if a.split(":")[0] not in ("s3", "kms")}
     assert job_role == _iam(org_calls) & job
     assert _role_actions("BackupRole") == _iam(org_calls) - job == _iam(backup_calls)
-    assert _role_actions("RestoreRole") == _iam(restore_calls)
+    assert not RESTORE_ON_FAILURE & _iam(restore_calls), "restore read items although none failed"
+    assert _role_actions("RestoreRole") == _iam(restore_calls) | RESTORE_ON_FAILURE
     assert _readme_actions("backup") == _iam(backup_calls)
-    assert _readme_actions("restore") == _iam(restore_calls)
+    assert _readme_actions("restore") == _iam(restore_calls) | RESTORE_ON_FAILURE

@@ -119,7 +119,9 @@ def test_restore_asks_sts_where_the_endpoint_conventions_say(
     capsys.readouterr()
     # only the environment names the endpoint, as for backup; STS is learned from it (the emulator)
     monkeypatch.setenv("AWS_ENDPOINT_URL_OMICS", emu.url)
-    assert main(["restore", "--store", str(store), "--all", "--dry-run", "--json"]) == 0
+    assert (
+        main(["restore", "--store", str(store), "--all", "--dry-run", "--json", "--allow-same-target"]) == 0
+    )
     plan = json.loads(capsys.readouterr().out)
     assert plan["target"]["account"] == "123456789012"
 

@@ -148,9 +148,14 @@ def test_round_trip_to_another_account_and_region_then_rerun_creates_nothing(
 ) -> None:
     store = tmp_path / "archive"
     backup(emulator, store, capsys)
-    before = creates(emulator)
+    emulator.reset_stats()
     code, report, err = restore(emulator, store, capsys, "--all", *to_b(target_profile))
     assert code == 0, (report["problems"], err)
+    # statuses awaited through lists: no Get, no tag read (nothing in the target could be a restore)
+    calls = emulator.stats().calls
+    assert not {"GetWorkflow", "GetWorkflowVersion", "ListTagsForResource"} & set(calls), calls
+    assert calls["ListWorkflowVersions"] <= 2 * len(SEEDED), calls
+    before = 0
     assert report["source"] == {"partition": "aws", "account": A, "region": "us-east-1"}
     assert report["target"] == {"account": B, "region": "us-west-2"}
     assert report["stats"]["workflowsCreated"] == len(SEEDED)
@@ -188,16 +193,31 @@ def test_round_trip_to_another_account_and_region_then_rerun_creates_nothing(
     ]
     assert any(f"still points at the source account {A}" in w for w in warnings)
 
-    # a rerun finds every workflow and version through its provenance tags and creates nothing
-    before = creates(emulator)
+    # a rerun finds every workflow through its provenance tags (one tag read per workflow) and every
+    # version by name and digest as listed (no tag read), and creates nothing
+    emulator.reset_stats()
     code, again, _ = restore(emulator, store, capsys, "--all", *to_b(target_profile))
     assert code == 0
-    assert creates(emulator) == before
-    assert emulator.stats().calls.get("CreateWorkflow", 0) == len(SEEDED)
+    calls = emulator.stats().calls
+    assert calls["ListTagsForResource"] == len(SEEDED) and calls["ListWorkflowVersions"] == len(SEEDED)
+    assert not {"CreateWorkflow", "CreateWorkflowVersion", "GetWorkflow", "GetWorkflowVersion"} & set(calls)
     assert again["stats"]["workflowsCreated"] == 0 and again["stats"]["versionsCreated"] == 0
     assert again["stats"]["workflowsSkipped"] == len(SEEDED)
     assert again["stats"]["versionsSkipped"] == sum(SEEDED.values())
     assert set(by_name(dst)) == set(SEEDED)
+
+    # a version someone made by hand under a name the restore wants (its digest is another): its tags
+    # are read, it is not a restore, and the plan stops on the conflict before creating anything
+    restored = by_name(dst)["bwa-align"]
+    dst.delete_workflow_version(workflowId=restored["id"], versionName="1.1.0")
+    emulator.configure(deleted_linger=0.0)
+    dst.create_workflow_version(workflowId=restored["id"], versionName="1.1.0", definitionZip=_small_zip())
+    emulator.reset_stats()
+    code, conflict, err = restore(emulator, store, capsys, "--name", "bwa-align", *to_b(target_profile))
+    assert code == 1 and conflict["outcome"] == "failed"
+    assert any("version 1.1.0 that was not restored from this bundle" in p for p in conflict["problems"])
+    calls = emulator.stats().calls
+    assert calls["ListTagsForResource"] == 2 and not {"CreateWorkflow", "CreateWorkflowVersion"} & set(calls)
 
 
 def test_dry_run_and_rewrite_images(
@@ -361,21 +381,46 @@ def test_workflow_deleted_after_its_backup_restored_from_the_older_snapshot(
     second = backup(emulator, store, capsys)
     assert "3145728" not in {b["workflowId"] for b in second["bundles"]}
 
-    # the latest snapshot no longer has it
-    code, report, err = restore(emulator, store, capsys, "--workflow-id", "3145728")
-    assert code == 1 and "no workflow in the snapshot matches id 3145728" in err
+    # the latest snapshot no longer has it: not found (exit 2), naming the snapshot that has it
+    snapshot_id = Path(first["snapshot"]).stem
+    base = ["restore", "--store", str(store), "--endpoint-url", emulator.url, *FAST]
+    assert main([*base, "--workflow-id", "3145728", "--allow-same-target"]) == 2
+    err = capsys.readouterr().err
+    assert "matches --workflow-id 3145728" in err and f"snapshot {snapshot_id} has it" in err
+    hinted_at = err.split("--at ", 1)[1].split()[0]
 
-    # the state at a time between the two backups has it (dry run: nothing created)
+    # the --at it suggests works (dry run: nothing created)
     before = creates(emulator)
     code, plan, _ = restore(
-        emulator, store, capsys, "--workflow-id", "3145728", "--at", between.isoformat(), "--dry-run"
+        emulator,
+        store,
+        capsys,
+        "--workflow-id",
+        "3145728",
+        "--at",
+        hinted_at,
+        "--dry-run",
+        "--allow-same-target",
+    )
+    assert code == 0 and plan["snapshots"] == [first["snapshot"]]
+    code, plan, _ = restore(
+        emulator,
+        store,
+        capsys,
+        "--workflow-id",
+        "3145728",
+        "--at",
+        between.isoformat(),
+        "--dry-run",
+        "--allow-same-target",
     )
     assert code == 0 and plan["snapshots"] == [first["snapshot"]]
     assert [w["workflow"]["action"] for w in plan["workflows"]] == ["create"]
     assert creates(emulator) == before
 
-    snapshot_id = Path(first["snapshot"]).stem
-    code, report, _ = restore(emulator, store, capsys, "--workflow-id", "3145728", "--snapshot", snapshot_id)
+    code, report, _ = restore(
+        emulator, store, capsys, "--workflow-id", "3145728", "--snapshot", snapshot_id, "--allow-same-target"
+    )
     assert code == 0, report["problems"]
     new_id = report["workflows"][0]["workflow"]["targetId"]
     assert new_id != "3145728"
@@ -394,7 +439,9 @@ def test_workflow_deleted_after_its_backup_restored_from_the_older_snapshot(
     for name in versions:
         src.delete_workflow_version(workflowId=new_id, versionName=name)
     src.delete_workflow(id=new_id)
-    code, report, _ = restore(emulator, store, capsys, "--workflow-id", "3145728", "--snapshot", snapshot_id)
+    code, report, _ = restore(
+        emulator, store, capsys, "--workflow-id", "3145728", "--snapshot", snapshot_id, "--allow-same-target"
+    )
     assert code == 0, report["problems"]
     third = report["workflows"][0]["workflow"]["targetId"]
     assert third not in (new_id, "3145728")
@@ -496,3 +543,52 @@ def test_failed_create_is_reported_with_its_status_message_and_the_rest_goes_on(
     fine = next(w for w in report["workflows"] if w["workflow"]["name"] == "bwa-align")
     assert [i["result"] for i in [fine["workflow"], *fine["versions"]]] == ["created"] * 3
     assert "missing.wdl" in err
+
+
+def test_same_target_needs_allow_or_new_names_and_provenance_tags_can_be_off(
+    emulator: Emulator, tmp_path: Path, target_profile: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    backup(emulator, store, capsys)
+    src = omics(emulator)
+    originals = by_name(src)
+    base = ["restore", "--store", str(store), "--endpoint-url", emulator.url, *FAST]
+
+    # into the source account and region under the same names: refused, saying why and what to pass
+    for extra in ([], ["--dry-run"], ["--name-prefix", "x-", "--rename", "bwa-align=bwa-align"]):
+        assert main([*base, "--all", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "source account 123456789012 in us-east-1" in err and "beside the originals" in err
+        assert "--allow-same-target" in err and "--name-prefix" in err
+    assert creates(emulator) == 0 and by_name(src) == originals
+
+    # new names for all: allowed; without provenance tags, none is added
+    code, report, err = restore(
+        emulator, store, capsys, "--name", "bwa-align", "--name-prefix", "copy-", "--no-provenance-tags"
+    )
+    assert code == 0, (report["problems"], err)
+    copy = by_name(src)["copy-bwa-align"]
+    assert not any(k.startswith("omics-archiver:") for k in src.get_workflow(id=copy["id"])["tags"])
+    for v in src.list_workflow_versions(workflowId=copy["id"])["items"]:
+        got = src.get_workflow_version(workflowId=copy["id"], versionName=v["versionName"])
+        assert not any(k.startswith("omics-archiver:") for k in got.get("tags", {}))
+    # a rerun still finds them (by name and digest) and creates nothing
+    made = creates(emulator)
+    code, again, _ = restore(
+        emulator, store, capsys, "--name", "bwa-align", "--name-prefix", "copy-", "--no-provenance-tags"
+    )
+    assert code == 0 and creates(emulator) == made
+    assert (again["stats"]["workflowsSkipped"], again["stats"]["versionsSkipped"]) == (1, 2)
+    # while a rerun that looks for provenance tags cannot tell them from someone else's, and makes a copy
+    code, other, _ = restore(emulator, store, capsys, "--name", "bwa-align", "--name-prefix", "copy-")
+    assert code == 0 and other["stats"]["workflowsCreated"] == 1
+
+    # plan warnings: each printed once, naming the option that resolves it
+    argv = [*base, *to_b(target_profile), "--name", "rnaseq-quant", "--dry-run"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    text = out + err
+    warnings = [line.strip() for line in out.splitlines() if line.strip().startswith("warning:")]
+    assert warnings and all(text.count(w.removeprefix("warning: ")) == 1 for w in warnings)
+    moved = [w for w in warnings if "still points at the source account" in w]
+    assert moved and all(f"--map-account {A}={B}" in w for w in moved)

@@ -69,7 +69,12 @@ def test_a_filtered_snapshot_never_hides_the_last_good_state(
     assert [s["workflowId"] for s in snapshot["skipped"] if s["reason"] == "vanished"] == [ids[0]]
 
     assert (
-        main(["restore", "--store", str(store), "--all", "--dry-run", "--json", "--endpoint-url", emu.url])
+        main(
+            [
+                *["restore", "--store", str(store), "--all", "--dry-run", "--json"],
+                *["--endpoint-url", emu.url, "--allow-same-target"],
+            ]
+        )
         == 0
     )
     plan = json.loads(capsys.readouterr().out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -11,6 +12,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from .._aws import open_omics_api
 from .._backup import BackupConfig, Sharding, run_backup
@@ -22,7 +27,6 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_PARTIAL,
-    Progress,
     add_aws_options,
     add_output_options,
     add_rate_options,
@@ -37,7 +41,7 @@ from ._common import (
     store_options,
 )
 from ._duration import duration_arg
-from ._words import count
+from ._progress import BackupProgress, human_bytes
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
@@ -113,6 +117,13 @@ def add_parser(sub: Any) -> None:
         "30m, 2h) for it to finish, then refuse (default: refuse at once)",
     )
     run.add_argument(
+        "--progress-interval",
+        type=duration_arg,
+        default=10.0,
+        metavar="DURATION",
+        help="without a terminal, log a progress event at most this often (default: 10s)",
+    )
+    run.add_argument(
         "--full-every",
         type=positive_int,
         default=7,
@@ -173,7 +184,9 @@ def run_command(args: argparse.Namespace) -> int:
     rates = rates_from(args)
     settings = aws_settings(args, rates=rates)
     if wants_targets(args):
-        return run_targets_command(args, settings=settings, config=_config(args), progress=progress)
+        return run_targets_command(
+            args, settings=settings, config=_config(args), progress=progress, who=_who(args)
+        )
     processes = processes_for(args.processes, rates, os.cpu_count())
     sharding = (
         Sharding(processes=processes, aws=settings, store_url=args.store, store_options=store_options(args))
@@ -187,10 +200,9 @@ def run_command(args: argparse.Namespace) -> int:
             open_archive(args.store, store_options(args), create=not args.dry_run) as store,
             open_omics_api(settings) as api,
         ):
-            return await run_backup(
-                api, store, config, progress=_progress_callback(progress), sharding=sharding
-            )
+            return await run_backup(api, store, config, progress=view, sharding=sharding)
 
+    view = BackupProgress(progress, store=args.store, who=_who(args), interval=args.progress_interval)
     started = time.monotonic()
     try:
         report = asyncio.run(go())
@@ -200,16 +212,26 @@ def run_command(args: argparse.Namespace) -> int:
                 args.metrics_file, job=args.metrics_job, report=None, duration=time.monotonic() - started
             )
         raise
+    finally:
+        if progress is not None:
+            progress.clear()
+    elapsed = time.monotonic() - started
     if args.metrics_file is not None and not args.dry_run:
         write_metrics(args.metrics_file, job=args.metrics_job, report=report)
-    if progress is not None:
-        progress.clear()
+    view.finish(report, elapsed)
     if args.json:
         json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        _summary(report)
+        print(summary(report, elapsed, rich_table=sys.stdout.isatty()))
     return _EXIT[report.outcome]
+
+
+def _who(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    """Whose credentials the start line names (never the credentials themselves)."""
+    env = os.environ if env is None else env
+    profile = args.profile or env.get("AWS_PROFILE")
+    return f"profile {profile}" if profile else "default credentials"
 
 
 def _config(args: argparse.Namespace) -> BackupConfig:
@@ -229,33 +251,28 @@ def _config(args: argparse.Namespace) -> BackupConfig:
     )
 
 
-def _progress_callback(progress: Progress | None) -> Any:
-    if progress is None:
-        return None
-
-    def show(report: BackupReport) -> None:
-        s = report.stats
-        progress.update(
-            f"workflows {s['workflows']}  versions {s['versions']}  new bundles {s['bundlesWritten']}  "
-            f"skipped {len(report.skipped)}  failed {len(report.failed)}"
-        )
-
-    return show
-
-
-def _summary(report: BackupReport) -> None:
+def summary(report: BackupReport, elapsed: float, *, rich_table: bool = False) -> str:
+    """What the run did, as a table (drawn by rich for a terminal), then what needs a look."""
     s = report.stats
-    verb = "would write" if report.dry_run else "wrote"
-    lines = [
-        f"{report.outcome}: {count(s['workflows'], 'workflow')} and {count(s['versions'], 'version')} "
-        f"of account {report.account} in {report.region}",
-        f"  {verb} {count(s['bundlesWritten'], 'new bundle')} ({count(s['bytesWritten'], 'byte')}); "
-        f"{len(report.bundles) - s['bundlesWritten']} unchanged",
-        f"  skipped {len(report.skipped)}, quarantined {len(report.quarantined)}, "
-        f"failed {len(report.failed)}, vanished {len(report.vanished)}",
+    verb = "would write" if report.dry_run else "written"
+    rows = [
+        ("workflows", str(s["workflows"]), ""),
+        ("versions", str(s["versions"]), ""),
+        (f"new bundles {verb}", str(s["bundlesWritten"]), human_bytes(s["bytesWritten"])),
+        ("unchanged bundles", str(len(report.bundles) - s["bundlesWritten"]), ""),
+        ("skipped", str(len(report.skipped)), "shared or not active" if report.skipped else ""),
+        ("quarantined", str(len(report.quarantined)), "invalid metadata" if report.quarantined else ""),
+        ("failed", str(len(report.failed)), "see below" if report.failed else ""),
+        ("vanished", str(len(report.vanished)), "see below" if report.vanished else ""),
+        ("duration", f"{elapsed:.1f} s", ""),
     ]
+    head = (
+        f"{'dry run ' if report.dry_run else ''}{report.outcome}: backup of account {report.account} "
+        f"in {report.region}"
+    )
+    lines = [head, _table(rows, rich_table)]
     if report.snapshot_key:
-        lines.append(f"  snapshot {report.snapshot_key}")
+        lines.append(f"snapshot {report.snapshot_key}")
     for f in report.failed:
         version = f" version {f['versionName']}" if f.get("versionName") else ""
         lines.append(f"  FAILED workflow {f['workflowId']}{version} at {f['stage']}: {f['error']}")
@@ -267,4 +284,20 @@ def _summary(report: BackupReport) -> None:
         lines.append(
             "  none of the previously archived workflows was found: check the account, region and credentials"
         )
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, str, str]], rich_table: bool) -> str:
+    if not rich_table:
+        width = max(len(r[0]) for r in rows)
+        count_width = max(len(r[1]) for r in rows)
+        return "\n".join(f"  {a.ljust(width)}  {b.rjust(count_width)}  {c}".rstrip() for a, b, c in rows)
+    table = Table(show_header=False, box=box.SIMPLE)
+    table.add_column()
+    table.add_column(justify="right")
+    table.add_column()
+    for row in rows:
+        table.add_row(*row)
+    out = io.StringIO()
+    Console(file=out, width=100, force_terminal=False, highlight=False, markup=False).print(table)
+    return out.getvalue().rstrip("\n")

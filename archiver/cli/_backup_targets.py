@@ -39,6 +39,8 @@ from ..targets import (
     select_shard,
 )
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
+from ._progress import TargetsProgress
+from ._words import count
 
 __all__ = ["add_target_options", "run_targets_command", "wants_targets"]
 
@@ -202,6 +204,7 @@ def run_targets_command(
     settings: AwsSettings,
     config: BackupConfig,
     progress: Progress | None,
+    who: str = "default credentials",
     env: Mapping[str, str] | None = None,
 ) -> int:
     env = os.environ if env is None else env
@@ -216,8 +219,8 @@ def run_targets_command(
         every = await _targets(args, settings, env)
         mine = list(select_shard(every, shard))
         log.info(
-            "%d target(s)%s: %s",
-            len(mine),
+            "%s%s: %s",
+            count(len(mine), "target"),
             f" in shard {shard} of {len(every)}" if shard else "",
             ", ".join(t.key for t in mine) or "none",
             extra={
@@ -228,9 +231,21 @@ def run_targets_command(
         )
         if not mine:
             return every, []
+        view = TargetsProgress(
+            progress, store=args.store, who=who, total=len(mine), interval=args.progress_interval
+        )
+        view.started()
+
+        def ended(done: list[TargetResult]) -> None:
+            view.ended(done[-1].target.key, done[-1].outcome == "ok")
+
         async with open_archive(args.store, store_options(args), create=not config.dry_run) as store:
             return every, await run_targets(
-                mine, store, targets_config, progress=_progress(progress, len(mine))
+                mine,
+                store,
+                targets_config,
+                progress=ended,
+                on_report=lambda target, report: view.report(target.key, report),
             )
 
     started = time.monotonic()
@@ -326,18 +341,7 @@ def summary_table(results: Sequence[TargetResult], *, shard: Shard | None, total
         if r.error:
             out.append(f"  FAILED {r.target.key}: {r.error}")
         elif r.report is not None and r.report.failed:
-            out.append(f"  PARTIAL {r.target.key}: {len(r.report.failed)} item(s) failed (see --json)")
+            out.append(f"  PARTIAL {r.target.key}: {count(len(r.report.failed), 'item')} failed (see --json)")
     if not results:
         out.append("  no target in this shard" if shard else "  no targets")
     return "\n".join(out)
-
-
-def _progress(progress: Progress | None, total: int) -> Any:
-    if progress is None:
-        return None
-
-    def show(done: list[TargetResult]) -> None:
-        bad = sum(1 for r in done if r.outcome != "ok")
-        progress.update(f"targets {len(done)}/{total} done  not ok {bad}")
-
-    return show

@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from .._aws import AwsSettings
 from .._errors import UsageError, redact
 from .._ratelimit import DEFAULT_RATES
 from ..store import StoreOptions
+from ._progress import Terminal
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -227,6 +227,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="stderr log format: JSON lines, or text with a progress bar (default: auto, text on a terminal)",
     )
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="text logs also get a line per item (bundle archived or unchanged); JSON logs always do",
+    )
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -387,55 +393,43 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class Progress:
-    """A single status line on a terminal, redrawn at most ten times a second."""
+Progress = Terminal  # the live area at the bottom of a terminal (see ._progress)
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._last = 0.0
-        self._text = ""
-
-    def update(self, text: str, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            self._text = text
-            return
-        self._last = now
-        self._text = text
-        self._stream.write("\r\x1b[2K" + text)
-        self._stream.flush()
-
-    def clear(self) -> None:
-        if self._text:
-            self._stream.write("\r\x1b[2K")
-            self._stream.flush()
-
-    def restore(self) -> None:
-        if self._text:
-            self._stream.write(self._text)
-            self._stream.flush()
+# Per-item log lines (one per bundle): on a terminal only with -v, the progress bar counts them.
+_PER_ITEM = frozenset({"bundle", "export-retry"})
 
 
 class _ProgressAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    def __init__(self, stream: TextIO, progress: Progress | None) -> None:
+    """Writes log lines to the stream, or above the live area when a terminal has one."""
+
+    def __init__(self, stream: TextIO, terminal: Terminal | None, *, per_item: bool = True) -> None:
         super().__init__(stream)
-        self._progress = progress
+        self._terminal = terminal
+        self._per_item = per_item
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._progress is not None:
-            self._progress.clear()
-        super().emit(record)
-        if self._progress is not None:
-            self._progress.restore()
+        if not self._per_item and getattr(record, "event", None) in _PER_ITEM:
+            return
+        if self._terminal is None:
+            super().emit(record)
+            return
+        try:
+            self._terminal.print(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
-def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Progress | None:
-    """Configure the ``archiver`` logger; return a Progress line when stderr is a terminal."""
+def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Terminal | None:
+    """Configure the ``archiver`` logger; return the live area when stderr is a terminal.
+
+    Text logs leave out per-item lines unless ``-v``; JSON logs keep every event.
+    """
     stream = stream or sys.stderr
     fmt = getattr(args, "log_format", "auto")
     text = fmt == "text" or (fmt == "auto" and stream.isatty())
-    progress = Progress(stream) if text and stream.isatty() else None
-    handler = _ProgressAwareHandler(stream, progress)
+    progress = Terminal(stream) if text and stream.isatty() else None
+    verbose = bool(getattr(args, "verbose", False))
+    handler = _ProgressAwareHandler(stream, progress, per_item=verbose or not text)
     handler.setFormatter(TextFormatter() if text else JsonLinesFormatter())
     logger = logging.getLogger("archiver")
     for old in list(logger.handlers):

@@ -37,7 +37,9 @@ def add_parser(sub: Any) -> None:
         description=(
             "Back up one workflow and all its versions, read every bundle back and verify it against the "
             "live workflow (uuid and digest), then delete the versions and the workflow. If any step "
-            "fails, nothing is deleted. Asks for confirmation on a terminal unless --yes."
+            "fails, nothing is deleted. Asks for confirmation on a terminal unless --yes; without a "
+            "terminal (cron, CI, a pipe) it needs --yes. It prints the key of the snapshot it wrote, "
+            "which restore --snapshot takes."
         ),
     )
     parser.add_argument("--workflow-id", required=True, metavar="ID", help="the workflow to delete")
@@ -93,11 +95,11 @@ def run_command(args: argparse.Namespace) -> int:
         json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        print(_summary(report))
+        print(_summary(report, args.store))
     return _EXIT[report.outcome]
 
 
-def _summary(report: DeleteReport) -> str:
+def _summary(report: DeleteReport, store: str) -> str:
     head = f"workflow {report.workflow_id}" + (f" ({report.name})" if report.name else "")
     if report.outcome == "refused":
         return f"refused: {head} was not deleted ({count(len(report.refused), 'problem')})"
@@ -107,11 +109,16 @@ def _summary(report: DeleteReport) -> str:
     lines = []
     if report.dry_run:
         lines.append(f"dry run: {head}: would back up, verify and delete {', '.join(report.to_delete)}")
-        lines.append(f"  {verified} of {len(report.bundles)} bundles already archived and verified")
+        lines.append(f"  {verified} of {count(len(report.bundles), 'bundle')} already archived and verified")
     else:
         state = "deleted" if report.outcome == "ok" else "PARTIALLY deleted"
         lines.append(f"{state}: {head}: {', '.join(report.deleted) or 'nothing'}")
         lines.append(f"  archived and verified: {count(verified, 'bundle')}; snapshot {report.snapshot}")
+        if report.snapshot and report.deleted:
+            lines.append(
+                f"  to bring it back: omics-archiver restore --store {store} --snapshot {report.snapshot} "
+                f"--workflow-id {report.workflow_id} --allow-same-target"
+            )
         for failure in report.failed:
             lines.append(f"  FAILED {failure}")
     return "\n".join(lines)

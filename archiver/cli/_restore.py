@@ -52,7 +52,9 @@ def add_parser(sub: Any) -> None:
             "Recreate workflows and all their versions from the archive, in the current account and region "
             "or in another (--profile, --region). The state restored is the latest snapshot's, or that "
             "of --snapshot ID or --at TIME (workflows deleted since included). The whole plan is checked "
-            "before anything is created; a rerun skips what an earlier run created (provenance tags). "
+            "before anything is created; a rerun skips what an earlier run created (found by provenance "
+            "tags, see --no-provenance-tags). Restoring into the account and region the workflows were "
+            "archived from needs --allow-same-target or new names (--name-prefix, --rename). "
             "The target is reached with the AWS options; the store with --store-profile, else the same "
             "credentials."
         ),
@@ -72,7 +74,12 @@ def add_parser(sub: Any) -> None:
     add_alias(src, "--from-account", "--account")
     add_alias(src, "--from-region", "--source-region")
     when = src.add_mutually_exclusive_group()
-    when.add_argument("--snapshot", metavar="ID", help="restore exactly this snapshot's state")
+    when.add_argument(
+        "--snapshot",
+        metavar="ID|KEY",
+        help="restore exactly this snapshot's state: its id, or its key as backup and delete print it "
+        "(snapshots/<partition>/<account>/<region>/<id>.json, also with the store's path or URL before it)",
+    )
     when.add_argument(
         "--at",
         metavar="TIME",
@@ -105,6 +112,19 @@ def add_parser(sub: Any) -> None:
         type=key_value,
         metavar="OLD=NEW",
         help="restore the workflow named OLD as NEW (repeatable; takes precedence over --name-prefix)",
+    )
+    names.add_argument(
+        "--allow-same-target",
+        action="store_true",
+        help="allow restoring into the account and region the workflows were archived from under their "
+        "own names: each becomes a second workflow beside its original, if that still exists (needed to "
+        "bring back deleted workflows; nothing is ever replaced)",
+    )
+    names.add_argument(
+        "--no-provenance-tags",
+        action="store_true",
+        help="do not add the four omics-archiver:* provenance tags (they count against the 50-tag limit); "
+        "a rerun then recognises earlier restores by name and definition digest only",
     )
     mig = parser.add_argument_group("migration")
     mig.add_argument(
@@ -155,16 +175,18 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--poll-interval",
         type=positive_duration_arg,
-        default=3.0,
+        default=1.0,
         metavar="DURATION",
-        help="status poll interval (default: 3s)",
+        help="status poll interval; one List call answers for every workflow awaited, one per workflow "
+        "for its versions (default: 1s)",
     )
     run.add_argument(
         "--concurrency",
         type=positive_int,
         default=4,
         metavar="N",
-        help="workflows restored at once (default: %(default)s)",
+        help="create calls of each kind prepared at once, each holding one definition in memory "
+        "(default: %(default)s)",
     )
     add_rate_options(run)
     run.add_argument(
@@ -244,6 +266,8 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         workflow_concurrency=args.concurrency,
         dry_run=args.dry_run,
         work_dir=args.work_dir,
+        allow_same_target=args.allow_same_target,
+        provenance_tags=not args.no_provenance_tags,
     )
 
 
@@ -276,7 +300,7 @@ def run_command(args: argparse.Namespace) -> int:
     return _EXIT[report.outcome]
 
 
-def _line(item: ItemPlan, dry_run: bool, indent: str) -> list[str]:
+def _line(item: ItemPlan, dry_run: bool, indent: str, warnings: list[str]) -> list[str]:
     what = f"version {item.version_name}" if item.version_name else f"workflow {item.name}"
     source = f"from {item.source_arn}"
     if item.action == "create":
@@ -302,11 +326,26 @@ def _line(item: ItemPlan, dry_run: bool, indent: str) -> list[str]:
     for r in item.rewrites:
         where = r.file if r.line is None else f"{r.file}:{r.line}"
         lines.append(f"{indent}    rewrote {where}: {r.old} -> {r.new}")
-    for w in item.warnings:
+    for w in warnings:
         lines.append(f"{indent}    warning: {w}")
     if item.error:
         lines.append(f"{indent}    error: {item.error}")
     return lines
+
+
+def _warnings_once(items: list[ItemPlan]) -> list[list[str]]:
+    """Each distinct warning of one workflow's items, under the first item that has it, naming the
+    others it also concerns (a registry map shared by a workflow and its versions warns once)."""
+    owners: dict[str, list[ItemPlan]] = {}
+    for item in items:
+        for w in dict.fromkeys(item.warnings):
+            owners.setdefault(w, []).append(item)
+    shown: list[list[str]] = [[] for _ in items]
+    for w, concerned in owners.items():
+        first = items.index(concerned[0])
+        others = [f"version {i.version_name}" if i.version_name else "the workflow" for i in concerned[1:]]
+        shown[first].append(w + (f" (also {', '.join(others)})" if others else ""))
+    return shown
 
 
 def summary(report: RestoreReport) -> str:
@@ -318,9 +357,10 @@ def summary(report: RestoreReport) -> str:
         f"{report.target_region}, from {', '.join(report.snapshots)}",
     ]
     for plan in report.workflows:
-        lines += _line(plan.workflow, report.dry_run, "  ")
-        for version in plan.versions:
-            lines += _line(version, report.dry_run, "    ")
+        shown = _warnings_once(plan.items())
+        lines += _line(plan.workflow, report.dry_run, "  ", shown[0])
+        for version, warnings in zip(plan.versions, shown[1:], strict=True):
+            lines += _line(version, report.dry_run, "    ", warnings)
     if report.problems:
         lines.append(f"  nothing was created: {count(len(report.problems), 'problem')}")
         lines += [f"  PROBLEM {p}" for p in report.problems]

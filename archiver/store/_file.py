@@ -26,16 +26,17 @@ whose names are not valid key segments are ignored by ``list``.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import stat as stat_mod
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from .._errors import ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
@@ -46,6 +47,7 @@ from ._local import (
     AtomicFile,
     copy_file_atomic,
     copy_stream_atomic,
+    fsync_dir,
     in_thread,
     make_dirs,
 )
@@ -54,6 +56,7 @@ from ._open import check_prefix, is_key_segment
 __all__ = ["FileStore"]
 
 _READ_ALL_LIMIT = 1 << 30
+T = TypeVar("T")
 
 
 class _Entry(NamedTuple):
@@ -125,6 +128,9 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._closed = False
+        # Directories whose new entries are not yet durable (see defer_dir_sync), or None: at once.
+        self._unsynced: set[Path] | None = None
+        self._deferring = 0  # runs in this process deferring (an org-wide backup runs several)
 
     @classmethod
     async def open(cls, root: Path, *, create: bool = True) -> FileStore:
@@ -169,23 +175,85 @@ class FileStore:
             await in_thread(partial(_check_path, self._root, key, final=True))
             if if_absent and await in_thread(partial(os.path.lexists, final)):
                 return False  # saves copying a large file; the link in commit() is the real guard
-            return await copy_file_atomic(final, Path(path), if_absent=if_absent, root=self._root)
+            return await copy_file_atomic(
+                final, Path(path), if_absent=if_absent, root=self._root, sync_dir=self._sync_dir
+            )
 
     async def put_bytes(self, key: str, data: bytes, *, if_absent: bool = True) -> bool:
         final = self._path(key)
 
         def write() -> bool:
             _check_path(self._root, key, final=True)
-            out = AtomicFile(final, root=self._root)
-            try:
-                out.write(data)
-                return out.commit(if_absent=if_absent)
-            except BaseException:
-                out.discard()
-                raise
+            return self._write_new(final, data, if_absent=if_absent)
 
         with _errors(f"put {key}", key=key):
             return await in_thread(write)
+
+    async def put_built(self, key: str, build: Callable[[], tuple[bytes, T]]) -> tuple[bool, T | None]:
+        """``build()`` an object's bytes and write them if ``key`` is absent, in one thread hop.
+
+        Returns ``(False, None)`` without building when the key exists already.
+        """
+        final = self._path(key)
+
+        def work() -> tuple[bool, T | None]:
+            _check_path(self._root, key, final=True)
+            if os.path.lexists(final):
+                return False, None
+            data, extra = build()
+            return self._write_new(final, data, if_absent=True), extra
+
+        with _errors(f"put {key}", key=key):
+            return await in_thread(work)
+
+    def _write_new(self, final: Path, data: bytes, *, if_absent: bool) -> bool:
+        out = AtomicFile(final, root=self._root, sync_dir=self._sync_dir)
+        try:
+            out.write(data)
+            return out.commit(if_absent=if_absent)
+        except BaseException:
+            out.discard()
+            raise
+
+    # -- durability of directory entries ---------------------------------------------------------
+
+    def defer_dir_sync(self, defer: bool) -> None:
+        """Start (or, with ``False``, end) deferring the fsync of directories that got a new entry:
+        a backup makes them durable in one pass with :meth:`sync_dirs` before it writes its
+        snapshot (docs/format.md, "Durability"). The data of every file is still fsynced before its
+        name is published. Nested: deferral ends when the last run that started it ends it."""
+        self._deferring = self._deferring + 1 if defer else max(self._deferring - 1, 0)
+        if self._deferring and self._unsynced is None:
+            self._unsynced = set()
+        elif not self._deferring:
+            self._unsynced = None
+
+    def _sync_dir(self, path: Path) -> None:
+        pending = self._unsynced
+        if pending is None:
+            fsync_dir(path)
+        else:
+            pending.add(path)
+
+    async def sync_dirs(self, keys: Iterable[str] = ()) -> None:
+        """Make durable every directory entry written while deferred, and every directory on the
+        way to ``keys`` (objects other processes wrote), deepest first, in one thread hop."""
+        pending, self._unsynced = self._unsynced, (set() if self._unsynced is not None else None)
+        dirs = set(pending or ())
+        for key in keys:
+            here = self._path(key).parent
+            while here != self._root and self._root in here.parents:
+                dirs.add(here)
+                here = here.parent
+            dirs.add(self._root)
+
+        def work() -> None:
+            for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    fsync_dir(path)
+
+        with _errors("make the store's new directory entries durable"):
+            await in_thread(work)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -226,6 +294,10 @@ class FileStore:
 
     async def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
+        if not os.path.lexists(path):  # noqa: ASYNC240 (one lstat: cheaper than the hop it saves)
+            # One lstat on the event loop instead of a thread hop (the backup asks this of every
+            # new bundle): nothing there, so nothing to refuse either; a write still checks the way.
+            return None
 
         def do_stat() -> ObjectInfo | None:
             _check_path(self._root, key, final=True)

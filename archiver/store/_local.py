@@ -92,8 +92,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, root: Path) -> None:
-    """Create the missing directories from ``root`` (exclusive) down to ``path``, mode 0700, durably."""
+def make_dirs(path: Path, root: Path, *, sync_dir: Callable[[Path], None] = fsync_dir) -> None:
+    """Create the missing directories from ``root`` (exclusive) down to ``path``, mode 0700, durably
+    (``sync_dir`` makes each new entry durable: at once by default, or later, see ``FileStore``)."""
     missing: list[Path] = []
     p = path
     while p != root and not p.is_dir():
@@ -106,7 +107,7 @@ def make_dirs(path: Path, root: Path) -> None:
             if d.is_dir():
                 continue
             raise
-        fsync_dir(d.parent)
+        sync_dir(d.parent)
 
 
 class AtomicFile:
@@ -115,14 +116,19 @@ class AtomicFile:
     Synchronous: every method is meant to run in a worker thread via :func:`in_thread`. With a
     ``root``, missing directories between ``root`` and the destination are created (0700);
     without one the destination directory must exist. The temporary file is created 0600.
+    ``sync_dir`` makes a directory's new entries durable (default: ``fsync`` at once); the data of
+    the file itself is always fsynced before it is published.
     """
 
-    def __init__(self, final: Path, *, root: Path | None = None) -> None:
+    def __init__(
+        self, final: Path, *, root: Path | None = None, sync_dir: Callable[[Path], None] = fsync_dir
+    ) -> None:
         self.final = final
+        self._sync_dir = sync_dir
         parent = final.parent
         for attempt in range(3):
             if root is not None:
-                make_dirs(parent, root)
+                make_dirs(parent, root, sync_dir=sync_dir)
             try:
                 fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=parent)
                 break
@@ -165,7 +171,7 @@ class AtomicFile:
             except BaseException:
                 self.tmp.unlink(missing_ok=True)
                 raise
-        fsync_dir(self.final.parent)
+        self._sync_dir(self.final.parent)
         return True
 
     def discard(self) -> None:
@@ -196,13 +202,20 @@ async def write_atomic(
         raise
 
 
-async def copy_file_atomic(final: Path, source: Path, *, if_absent: bool, root: Path | None = None) -> bool:
+async def copy_file_atomic(
+    final: Path,
+    source: Path,
+    *,
+    if_absent: bool,
+    root: Path | None = None,
+    sync_dir: Callable[[Path], None] = fsync_dir,
+) -> bool:
     """Copy the file ``source`` to ``final`` atomically, :data:`COPY_CHUNK` bytes per thread hop."""
 
     def start() -> tuple[BinaryIO, AtomicFile]:
         src = source.open("rb")
         try:
-            return src, AtomicFile(final, root=root)
+            return src, AtomicFile(final, root=root, sync_dir=sync_dir)
         except BaseException:
             src.close()
             raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -114,8 +115,13 @@ async def run_targets(
     config: TargetsConfig,
     *,
     progress: Callable[[list[TargetResult]], None] | None = None,
+    on_report: Callable[[Target, BackupReport], None] | None = None,
 ) -> list[TargetResult]:
-    """Back up every target into ``store``, concurrently; one result per target, in their order."""
+    """Back up every target into ``store``, concurrently; one result per target, in their order.
+
+    ``progress`` is called with the results so far as each target ends; ``on_report`` with a target
+    and its report whenever that report changes (``run_backup``'s progress callback).
+    """
     results: list[TargetResult | None] = [None] * len(targets)
     done: list[TargetResult] = []
     gate = asyncio.Semaphore(config.max_targets)
@@ -127,7 +133,7 @@ async def run_targets(
         async def one(index: int, target: Target) -> None:
             _CURRENT.set(target)
             async with gate:
-                result = await _backup_target(target, store, config, assumer, downloader)
+                result = await _backup_target(target, store, config, assumer, downloader, on_report)
             results[index] = result
             done.append(result)
             if progress is not None:
@@ -140,7 +146,12 @@ async def run_targets(
 
 
 async def _backup_target(
-    target: Target, store: Store, config: TargetsConfig, assumer: RoleAssumer, downloader: Downloader
+    target: Target,
+    store: Store,
+    config: TargetsConfig,
+    assumer: RoleAssumer,
+    downloader: Downloader,
+    on_report: Callable[[Target, BackupReport], None] | None = None,
 ) -> TargetResult:
     started = time.monotonic()
     base = config.backup
@@ -163,7 +174,8 @@ async def _backup_target(
                         "give the account a role (role: or role_name:)",
                         operation="GetCallerIdentity",
                     )
-            report = await run_backup(api, store, backup, downloader=downloader)
+            progress = functools.partial(on_report, target) if on_report is not None else None
+            report = await run_backup(api, store, backup, downloader=downloader, progress=progress)
     except ArchiverError as exc:
         message = exc.message
     except Exception as exc:  # a bug must not take the other targets down with it

@@ -1,0 +1,109 @@
+"""The backup's CPU savings change nothing a reader or the service sees (issue 11, point 5): the
+cached User-Agent is byte for byte botocore's, the inlined schemas judge as the schemas do, a file
+store builds and writes a bundle in one hop and never over an existing key, and a deferred
+directory sync makes every new entry durable before the run goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver import _schema
+from archiver._aws import AwsSettings, _cache_user_agent, open_omics_api
+from archiver._layout import sanitize_metadata
+from archiver.store import FileStore
+from archiver.store import _file as file_module
+from archiver.store._hotpath import deferred_dir_sync, put_built
+from archiver.testing import Emulator, EmulatorConfig
+
+from .test_schema import version_response, workflow_response
+
+
+def _agents(client: Any) -> list[str]:
+    seen: list[str] = []
+    client.meta.events.register_last(
+        "before-send.omics", lambda request, **_: seen.append(request.headers["User-Agent"])
+    )
+    return seen
+
+
+async def test_the_cached_user_agent_is_the_one_botocore_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "123456789012")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with Emulator(EmulatorConfig(quotas=None)) as emu:
+        settings = AwsSettings(region="us-east-1", endpoint_url=emu.url)
+        async with open_omics_api(settings) as api:
+            cached = _agents(api._client)
+            for _ in range(3):
+                await api.call("ListWorkflows", type="PRIVATE")
+            await api.call("ListShares", resourceOwner="OTHER")
+            cached = list(cached)
+            # the same client without the cache: what botocore itself sends
+            creator = api._client._user_agent_creator
+            del creator.to_string
+            plain = _agents(api._client)
+            for _ in range(3):
+                await api.call("ListWorkflows", type="PRIVATE")
+            await api.call("ListShares", resourceOwner="OTHER")
+            _cache_user_agent(api._client)
+    assert cached == plain and b"omics-archiver" in cached[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "build"), [("workflow", workflow_response), ("workflow-version", version_response)]
+)
+def test_the_inlined_schema_judges_as_the_schema_does(name: _schema.SchemaName, build: Any) -> None:
+    fast, slow = _schema._fast_validator(name), _schema._validator(name)
+    good = sanitize_metadata(build())
+    bad = [
+        {**good, "status": "BROKEN"},
+        {**good, "uuid": "not-a-uuid"},
+        {**good, "creationTime": "yesterday"},
+        {**good, "novel": 1},
+        {k: v for k, v in good.items() if k != "arn"},
+    ]
+    for doc in [good, *bad]:
+        assert fast.is_valid(doc) == slow.is_valid(doc), doc
+    assert _schema.classify(name, good) == ([], [])
+    assert _schema.classify(name, bad[3]) == ([], ["$.novel"])
+    assert _schema.classify(name, bad[0])[0][0].path == "$.status"
+
+
+async def test_put_built_writes_once_and_never_builds_over_an_existing_key(tmp_path: Path) -> None:
+    store = await FileStore.open(tmp_path / "s")
+    built: list[str] = []
+
+    def build(text: str) -> Any:
+        def run() -> tuple[bytes, str]:
+            built.append(text)
+            return text.encode(), text
+
+        return run
+
+    assert await put_built(store, "a/b/c", build("one")) == (True, "one")
+    assert await put_built(store, "a/b/c", build("two")) == (False, None)
+    assert built == ["one"] and (tmp_path / "s/a/b/c").read_bytes() == b"one"
+    assert (tmp_path / "s/a/b/c").stat().st_mode & 0o777 == 0o600
+
+
+async def test_deferred_directory_syncs_happen_before_the_block_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    real = file_module.fsync_dir
+    monkeypatch.setattr(file_module, "fsync_dir", lambda p: (synced.append(p), real(p)))
+    store = await FileStore.open(tmp_path / "s")
+    root = store.root
+    async with deferred_dir_sync(store) as sync:
+        await store.put_bytes("bundles/x/y/one", b"1")
+        await store.put_bytes("bundles/x/z/two", b"2")
+        assert synced == [], "nothing is synced one by one while deferred"
+        await sync(["bundles/x/y/one", "bundles/q/elsewhere"])
+        wanted = {root / "bundles/x/y", root / "bundles/x/z", root / "bundles/x", root / "bundles", root}
+        assert wanted <= set(synced)
+        assert root / "bundles/q" in synced or not (root / "bundles/q").exists()
+    synced.clear()
+    await store.put_bytes("bundles/x/w/three", b"3")
+    assert root / "bundles/x/w" in synced, "outside the block every write syncs at once again"
