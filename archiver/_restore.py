@@ -481,7 +481,7 @@ class _Board:
             await asyncio.sleep(self.interval)
             try:
                 listed = await self._list_workflows({w[0].item.name for w in waiting.values() if w})
-            except ArchiverError as exc:
+            except Exception as exc:  # an unexpected one too: the waiters must never hang on a dead poller
                 _fail_all(waiting, exc)
                 return
             _answer(waiting, {str(w.get("id")): w for w in listed})
@@ -505,7 +505,7 @@ class _Board:
                 listed = [v async for v in self.api.list_workflow_versions(workflow_id)]
             except ResourceNotFound:
                 listed = []  # the workflow is not readable yet (the lag)
-            except ArchiverError as exc:
+            except Exception as exc:  # an unexpected one too: the waiters must never hang on a dead poller
                 _fail_all(waiting, exc)
                 return
             _answer(waiting, {str(v.get("versionName")): v for v in listed})
