@@ -38,8 +38,11 @@ def _ids(values: Iterable[int]) -> array[int]:
     return out
 
 
-def _text(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+def _text(entry: dict[str, Any]) -> bytes:
+    """A 16-byte digest of the entry's canonical JSON: what makes two entries the same."""
+    return hashlib.blake2b(
+        json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=16
+    ).digest()
 
 
 class SnapshotIndex:
@@ -48,7 +51,10 @@ class SnapshotIndex:
     def __init__(self, schema: str) -> None:
         self.schema = schema
         self.entries: list[dict[str, Any]] = []
-        self._numbers: dict[str, int] | None = {}
+        self._numbers: dict[bytes, int] | None = {}
+        # One copy of each string value: the variants of one item's entry (a format-2 entry's
+        # ``listedRuns`` changes every night) share their keys, uuids, digests and names.
+        self._strings: dict[str, str] = {}
         # key -> (size, sha256 of the snapshot's bytes, document without "bundles", entry ids)
         self.snapshots: dict[str, tuple[int, str, dict[str, Any], array[int]]] = {}
         self._lists: dict[bytes, list[dict[str, Any]]] = {}
@@ -63,8 +69,12 @@ class SnapshotIndex:
         n = self._numbers.get(text)
         if n is None:
             n = self._numbers[text] = len(self.entries)
-            self.entries.append(entry)
+            self.entries.append(self._share(entry))
         return n
+
+    def _share(self, entry: dict[str, Any]) -> dict[str, Any]:
+        pool = self._strings
+        return {k: pool.setdefault(v, v) if isinstance(v, str) else v for k, v in entry.items()}
 
     def add(self, key: str, size: int, sha256: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Index a validated snapshot; return its document with entries shared with the index."""
@@ -138,9 +148,9 @@ class SnapshotIndex:
             raise ValueError("the index does not match its checksum")
         doc = json.loads(body)
         index = cls(schema)
-        index.entries = list(doc["entries"])
-        if not all(isinstance(e, dict) for e in index.entries):
+        if not all(isinstance(e, dict) for e in doc["entries"]):
             raise ValueError("an index entry is not an object")
+        index.entries = [index._share(e) for e in doc["entries"]]
         count = len(index.entries)
         for key, snap in doc["snapshots"].items():
             ids = _ids(())
