@@ -24,10 +24,22 @@ _STORE = "the store could not be read (missing, unreachable, access denied)"
 
 EXIT_CODES: dict[str, list[tuple[str, str]]] = {
     "backup": [
-        ("0", "every workflow archived (shared and Ready2Run workflows skipped with a warning)"),
-        ("1", "nothing could run: AWS, credentials, the store, or another backup holds the lock"),
+        (
+            "0",
+            "every workflow archived (shared and Ready2Run workflows skipped with a warning); with "
+            "--targets or --organization: every target ok",
+        ),
+        (
+            "1",
+            "nothing could run: AWS, credentials, the store, or another backup holds the lock; with many "
+            "targets: none of them could run",
+        ),
         ("2", _USAGE),
-        ("3", "partial: some workflows failed or were quarantined; the rest is archived"),
+        (
+            "3",
+            "partial: some workflows failed or were quarantined; the rest is archived; with many "
+            "targets: some target partial or failed",
+        ),
     ],
     "restore": [
         ("0", "restored (or, with --dry-run, the plan is sound)"),
