@@ -20,6 +20,7 @@ key or by ``<uuid>@<state>``.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import functools
 import hashlib
 import json
@@ -37,6 +38,7 @@ from ._cache import Cache
 from ._errors import BundleError, ObjectNotFound, StoreError, UsageError
 from ._jsonutil import canonical_json, load_json_object
 from ._workdir import work_directory
+from .index import SnapshotIndex
 from .store import ObjectInfo, Store
 from .store._small import get_small, too_large
 
@@ -60,8 +62,10 @@ SNAPSHOT_LIMIT = 64 << 20
 """The largest snapshot any reader accepts: 64 MiB is ~100,000 bundle entries (an account at
 HealthOmics' quotas holds far fewer). Larger objects under ``snapshots/`` are refused unread."""
 _SUMMARY_NAMESPACE = "bundle-summaries"
-_SNAPSHOT_NAMESPACE = "snapshots"
+_SNAPSHOT_NAMESPACE = "snapshots"  # before the index: whole snapshots; emptied on sight
 _VALID_NAMESPACE = "snapshots-valid"
+_INDEX_NAMESPACE = "index"
+_INDEX_KEY = "snapshots.idx"
 
 
 @dataclass(frozen=True)
@@ -231,37 +235,28 @@ def _schema_fingerprint() -> str:
     return hashlib.sha256(canonical_json(_schema.schema("snapshot"))).hexdigest()
 
 
-def _valid_mark(raw: bytes) -> bytes:
-    """What the cache keeps once ``raw`` passed the snapshot schema: its SHA-256 and the schema's.
-
-    A later read of the same cached bytes under the same schema skips the schema walk; any other
-    bytes or schema do not match and are validated again.
-    """
-    return f"{hashlib.sha256(raw).hexdigest()} {_schema_fingerprint()}".encode("ascii")
-
-
-async def _load_one(store: Store, cache: Cache, info: ObjectInfo) -> dict[str, Any] | None:
-    cached = cache.get(_SNAPSHOT_NAMESPACE, info.key, size=info.size)
-    if cached is not None:
-        mark = _valid_mark(cached)
-        trusted = cache.get(_VALID_NAMESPACE, info.key) == mark
+def open_index(cache: Cache) -> SnapshotIndex:
+    """The snapshot index kept in ``cache``, or an empty one (none yet, damaged, or another schema)."""
+    raw = cache.get(_INDEX_NAMESPACE, _INDEX_KEY)
+    if raw is not None:
         try:
-            doc = parse_snapshot(info.key, cached, validated=trusted)
-        except BundleError:
-            cache.discard(_SNAPSHOT_NAMESPACE, info.key)
-            cache.discard(_VALID_NAMESPACE, info.key)
-        else:
-            if not trusted:
-                cache.put(_VALID_NAMESPACE, info.key, mark)
-            return doc
+            return SnapshotIndex.load(raw, _schema_fingerprint())
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, OverflowError):
+            cache.discard(_INDEX_NAMESPACE, _INDEX_KEY)
+    return SnapshotIndex(_schema_fingerprint())
+
+
+async def _load_one(store: Store, index: SnapshotIndex, info: ObjectInfo) -> dict[str, Any] | None:
+    """The snapshot ``info`` from the index, else read (bounded), validated once and indexed."""
+    doc = index.doc(info.key, info.size)
+    if doc is not None:
+        return doc
     try:
         raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
     except ObjectNotFound:
         return None  # deleted (pruned) since it was listed
     doc = parse_snapshot(info.key, raw)
-    cache.put(_SNAPSHOT_NAMESPACE, info.key, raw)
-    cache.put(_VALID_NAMESPACE, info.key, _valid_mark(raw))
-    return doc
+    return index.add(info.key, len(raw), hashlib.sha256(raw).hexdigest(), doc)
 
 
 async def load_catalog(
@@ -295,19 +290,23 @@ async def load_catalog(
             problems.append((info.key, too_large(info.key, info.size, SNAPSHOT_LIMIT, "snapshot").message))
             continue
         listed.append(info)
+    index = open_index(cache)
     if account is None and region is None and listing.complete:
-        cache.retain(_SNAPSHOT_NAMESPACE, (i.key for i in listed))
-        cache.retain(_VALID_NAMESPACE, (i.key for i in listed))
+        index.retain(i.key for i in listed)
+        cache.retain(_SNAPSHOT_NAMESPACE, ())  # superseded by the index
+        cache.retain(_VALID_NAMESPACE, ())
     sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
 
     async def load(info: ObjectInfo) -> tuple[ObjectInfo, dict[str, Any] | None, str | None]:
         async with sem:
             try:
-                return info, await _load_one(store, cache, info), None
+                return info, await _load_one(store, index, info), None
             except (BundleError, StoreError) as exc:
                 return info, None, exc.message
 
     results = await asyncio.gather(*(load(i) for i in listed))
+    if index.changed:
+        cache.put(_INDEX_NAMESPACE, _INDEX_KEY, index.dump())
     records: list[SnapshotRecord] = []
     for info, doc, error in results:
         if error is not None:
@@ -365,8 +364,18 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
     for snap in catalog.snapshots:
         if snap.doc["complete"]:
             latest_complete[snap.group] = snap
+    current_uuids = {
+        group: {str(e["workflowUuid"]) for e in snap.doc["bundles"]}
+        for group, snap in latest_complete.items()
+    }
     seen: dict[str, dict[str, Any]] = {}
+    done: set[tuple[tuple[str, str, str], int]] = set()
     for snap in reversed(catalog.snapshots):
+        # Snapshots listing the very same entries (the index shares their list) add nothing new.
+        same = (snap.group, id(snap.doc["bundles"]))
+        if same in done:
+            continue
+        done.add(same)
         by_wf: dict[str, list[Mapping[str, Any]]] = {}
         for entry in snap.doc["bundles"]:
             by_wf.setdefault(str(entry["workflowUuid"]), []).append(entry)
@@ -378,7 +387,6 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 continue
             versions = sorted(str(e["versionName"]) for e in entries if e["kind"] == "workflow-version")
             archived = {(i["image"], i["digest"]) for e in entries for i in e.get("images") or []}
-            current = latest_complete.get(snap.group)
             seen[wf_uuid] = {
                 "account": snap.key.account,
                 "region": snap.key.region,
@@ -393,8 +401,7 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "images": len(archived) if any("images" in e for e in entries) else None,
                 "lastBackup": snap.doc["finishedAt"],
                 "snapshot": snap.key.key,
-                "current": current is not None
-                and any(e["workflowUuid"] == wf_uuid for e in current.doc["bundles"]),
+                "current": wf_uuid in current_uuids.get(snap.group, ()),
             }
     for key in catalog.bundles:
         row = seen.get(_layout.parse_bundle_key(key).workflow_uuid)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _layout
+from ._cache import Cache
 from ._catalog import SNAPSHOT_LIMIT, SnapshotRecord, load_catalog, parse_snapshot
 from ._errors import ObjectLocked, ObjectNotFound, StoreError, UsageError
 from ._lock import LockTiming, prune_lock, remove_dead_locks
@@ -262,8 +263,10 @@ async def _prune_quarantine(store: Store, options: PruneOptions, report: PruneRe
             report.quarantine_deleted.append(info.key)
 
 
-async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneReport, now: datetime) -> None:
-    catalog = await load_catalog(store)
+async def _plan_and_delete(
+    store: Store, options: PruneOptions, report: PruneReport, now: datetime, cache: Cache | None
+) -> None:
+    catalog = await load_catalog(store, cache)
     if catalog.problems:
         first = catalog.problems[0]
         raise StoreError(
@@ -311,11 +314,14 @@ async def _plan_and_delete(store: Store, options: PruneOptions, report: PruneRep
         await _prune_quarantine(store, options, report, now)
 
 
-async def prune_store(store: Store, options: PruneOptions, *, now: datetime | None = None) -> PruneReport:
+async def prune_store(
+    store: Store, options: PruneOptions, *, now: datetime | None = None, cache: Cache | None = None
+) -> PruneReport:
     """Apply ``options.policy`` to every series; delete forgotten snapshots, then unreferenced bundles.
 
     A dry run takes no lock and deletes nothing. Otherwise the prune marker is held throughout;
     raises :class:`~archiver.StoreError` if a backup is running (after ``options.lock_wait`` seconds).
+    ``cache``: the local cache whose snapshot index answers for snapshots read before.
     """
     if options.policy.empty:
         raise UsageError(
@@ -324,9 +330,9 @@ async def prune_store(store: Store, options: PruneOptions, *, now: datetime | No
     now = now or datetime.now(UTC)
     report = PruneReport(dry_run=options.dry_run, policy=options.policy.as_dict())
     if options.dry_run:
-        await _plan_and_delete(store, options, report, now)
+        await _plan_and_delete(store, options, report, now, cache)
         return report
     async with prune_lock(store, timing=options.timing, wait=options.lock_wait):
-        await _plan_and_delete(store, options, report, now)
+        await _plan_and_delete(store, options, report, now, cache)
         report.locks_removed = await remove_dead_locks(store, timing=options.timing)
     return report

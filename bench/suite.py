@@ -10,10 +10,11 @@ One invocation measures, side by side against the local HealthOmics emulator:
 4. memory: peak RSS of our backup of one workflow with a 100 MB definition;
 5. many targets: 50 account-regions against one in one process (``bench/targets.py``);
 6. restore (``bench/restore.py``): a first restore and its rerun against their quota bounds;
-7. container images (``bench/images.py``): a 1 GB layer copied ECR -> store, again (0 bytes),
-   pushed store -> ECR.
 
-Speed and memory are measured here against named targets, never asserted in timed tests.
+and then every section registered in ``bench/sections/`` (browsing, verify memory, and what other
+work adds: see ``bench/measure.py`` for how a section records a figure against its target).
+``--only NAME`` runs some sections; ``--list`` names them. Speed and memory are measured here
+against named targets, never asserted in timed tests.
 """
 
 from __future__ import annotations
@@ -22,23 +23,22 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from archiver.testing import DEFAULT_QUOTAS
 
-from . import images as images_bench
 from . import seed as seeds
 from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
+from .measure import SECTIONS, Metric, Target, section
 from .restore import restore_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,41 +47,6 @@ MB = 1_000_000
 
 # Time limits per child process (seconds): generous, but every loop and child is bounded.
 _RUN_TIMEOUT = 600.0
-
-
-@dataclass
-class Metric:
-    """One named figure: its runs, median, and (if it has one) its target."""
-
-    name: str
-    unit: str
-    runs: list[float] = field(default_factory=list)
-    target: str = ""
-    check: Callable[[float], bool] | None = None
-    note: str = ""
-    full_only: bool = False  # a target set for the full corpus: not compared in a --quick run
-
-    @property
-    def median(self) -> float | None:
-        return statistics.median(self.runs) if self.runs else None
-
-    @property
-    def passed(self) -> bool | None:
-        m = self.median
-        if self.check is None or m is None:
-            return None
-        return self.check(m)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "unit": self.unit,
-            "median": self.median,
-            "runs": self.runs,
-            "target": self.target or None,
-            "passed": self.passed,
-            "note": self.note or None,
-        }
 
 
 @dataclass(frozen=True)
@@ -123,18 +88,69 @@ class Suite:
         self.metrics: dict[str, Metric] = {}
         self.details: dict[str, Any] = {"runs": []}
         self._n = 0
+        self.current_section = ""
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def metric(self, key: str, name: str, unit: str, **kw: Any) -> Metric:
+    def metric(
+        self,
+        key: str,
+        name: str,
+        unit: str,
+        *,
+        target: str | None = None,
+        quick_target: str | None = None,
+        note: str = "",
+    ) -> Metric:
+        """Declare the metric ``key`` (once; later calls return it): see :mod:`bench.measure`.
+
+        ``target`` applies to a full run; a ``--quick`` run compares ``quick_target`` if given,
+        otherwise it shows the full-run target and does not compare it.
+        """
         if key not in self.metrics:
-            if kw.get("full_only") and self.sizes.quick:
-                kw = {**kw, "check": None, "target": f"({kw['target']} full run)"}
-            self.metrics[key] = Metric(name=name, unit=unit, **kw)
+            chosen = quick_target if self.sizes.quick else target
+            shown = chosen if chosen is not None else target
+            self.metrics[key] = Metric(
+                name=name,
+                unit=unit,
+                target=Target.parse(shown) if shown is not None else None,
+                compared=chosen is not None,
+                note=note,
+                section=self.current_section,
+            )
         return self.metrics[key]
 
     def add(self, key: str, value: float) -> None:
         self.metrics[key].runs.append(round(value, 4))
+
+    def measure(
+        self,
+        key: str,
+        name: str,
+        value: float,
+        unit: str,
+        *,
+        target: str | None = None,
+        quick_target: str | None = None,
+        note: str = "",
+    ) -> Metric:
+        """Record one figure of ``key`` (declaring it on first use): the way sections report."""
+        metric = self.metric(key, name, unit, target=target, quick_target=quick_target, note=note)
+        if note:
+            metric.note = note
+        self.add(key, value)
+        return metric
+
+    @staticmethod
+    def quota_bound(
+        calls: Mapping[str, int],
+        throttled: Mapping[str, int] | None = None,
+        quotas: Mapping[str, float] = DEFAULT_QUOTAS,
+    ) -> tuple[float, str | None]:
+        """The quota-bound minimum of the admitted calls (``calls - throttled``): see the README."""
+        throttled = throttled or {}
+        admitted = {op: n - throttled.get(op, 0) for op, n in calls.items()}
+        return quota_bound_minimum(admitted, quotas, LATENCY_MS / 1000)
 
     def _name(self, label: str) -> str:
         self._n += 1
@@ -194,16 +210,14 @@ class Suite:
             "quota-bound run: ratio (a)/(b)",
             "x",
             target="<= 1.15",
-            check=lambda v: v <= 1.15,
-            full_only=True,
         )
         self.metric("quota.in_process_s", "quota-bound run: pipeline time inside the process", "s")
         self.metric(
             "quota.throttled",
             "quota-bound run: throttled responses",
             "count",
-            target="0",
-            check=lambda v: v == 0,
+            target="== 0",
+            quick_target="== 0",
         )
         self.metric("quota.rss_mb", "quota-bound run: peak RSS of the backup", "MB")
         self.metric("unchanged.seconds", "unchanged 2nd run: wall time", "s")
@@ -211,15 +225,15 @@ class Suite:
             "unchanged.report_def_bytes",
             "unchanged 2nd run: definition bytes (report)",
             "bytes",
-            target="0",
-            check=lambda v: v == 0,
+            target="== 0",
+            quick_target="== 0",
         )
         self.metric(
             "unchanged.emulator_def_bytes",
             "unchanged 2nd run: definition bytes (emulator export_bytes)",
             "bytes",
-            target="0",
-            check=lambda v: v == 0,
+            target="== 0",
+            quick_target="== 0",
         )
         self.metric("unchanged.new_bundles", "unchanged 2nd run: new bundles written", "count")
         self.metric("lifted.sequential_s", "quotas lifted: sequential boto3 script (c)", "s")
@@ -229,8 +243,6 @@ class Suite:
             "quotas lifted: ratio (c)/(d)",
             "x",
             target=">= 10",
-            check=lambda v: v >= 10,
-            full_only=True,
         )
         self.metric("lifted.in_process_s", "quotas lifted: pipeline time inside the process", "s")
 
@@ -377,7 +389,7 @@ class Suite:
             f"{s.big_bytes // MB} MB definition: peak RSS of the backup",
             "MB",
             target="< 200",
-            check=lambda v: v < 200,
+            quick_target="< 200",
         )
         self.metric("memory.seconds", f"{s.big_bytes // MB} MB definition: wall time", "s")
         self.metric("memory.bundle_mb", f"{s.big_bytes // MB} MB definition: bundle size", "MB")
@@ -407,6 +419,50 @@ class Suite:
             self.add("cli.startup_s", done.seconds)
 
 
+# -- the built-in sections ----------------------------------------------------------------------
+
+
+@section("startup", order=10)
+def _startup(suite: Suite) -> None:
+    """interpreter start and imports of the CLI"""
+    suite.startup()
+
+
+@section("backup", order=20)
+def _backup(suite: Suite) -> None:
+    """quota-bound first run, unchanged run, quotas lifted against the sequential script"""
+    suite.corpus_benchmarks()
+
+
+@section("restore", order=25)
+def _restore(suite: Suite) -> None:
+    """first restore into an empty region and its rerun, against their quota bounds (bench/restore.py)"""
+    restore_benchmarks(suite)
+
+
+@section("targets", order=40)
+def _targets(suite: Suite) -> None:
+    """one backup of many account-regions against one of one (bench/targets.py)"""
+    targets_bench.record(suite)
+
+
+@section("memory", order=30)
+def _memory(suite: Suite) -> None:
+    """peak RSS of a backup of one workflow with a large definition"""
+    suite.memory_benchmark()
+
+
+def load_sections() -> None:
+    """Import every module of ``bench/sections/``: each registers its sections with ``@section``."""
+    import importlib
+    import pkgutil
+
+    from . import sections
+
+    for mod in pkgutil.iter_modules(sections.__path__):
+        importlib.import_module(f"{sections.__name__}.{mod.name}")
+
+
 # -- output -------------------------------------------------------------------------------------
 
 
@@ -423,9 +479,8 @@ def _fmt(value: float | None) -> str:
 def table(metrics: Sequence[Metric]) -> str:
     rows = [("metric", "median", "unit", "runs", "target", "result")]
     for m in metrics:
-        result = {True: "PASS", False: "FAIL", None: ""}[m.passed]
         runs = ", ".join(_fmt(r) for r in m.runs)
-        rows.append((m.name, _fmt(m.median), m.unit, runs, m.target, result))
+        rows.append((m.name, _fmt(m.median), m.unit, runs, m.target_text, m.result))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -492,7 +547,25 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark the archiver of this git revision (exported to a temp dir), not the working tree",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (stores, logs)")
+    parser.add_argument(
+        "--only",
+        metavar="SECTION",
+        action="append",
+        help="run only this section (repeatable); --list shows them",
+    )
+    parser.add_argument("--list", action="store_true", help="list the sections and exit")
     args = parser.parse_args(argv)
+    load_sections()
+    ordered = sorted(SECTIONS.values(), key=lambda x: (x.order, x.name))
+    if args.list:
+        for sec in ordered:
+            print(f"{sec.name:12} {sec.help}")
+        return 0
+    unknown = sorted(set(args.only or ()) - set(SECTIONS))
+    if unknown:
+        parser.error(f"no section {', '.join(unknown)}; there are: {', '.join(s.name for s in ordered)}")
+    chosen = [sec for sec in ordered if not args.only or sec.name in args.only]
+    ran: list[str] = []
 
     quick = args.quick
     sizes = Sizes(
@@ -517,12 +590,11 @@ def main(argv: list[str] | None = None) -> int:
             use_code(work / "code")
             suite.say(f"benchmarking revision {code['commit']}")
         compile_code()
-        suite.startup()
-        suite.corpus_benchmarks()
-        restore_benchmarks(suite)
-        suite.memory_benchmark()
-        targets_bench.record(suite)
-        images_bench.record(suite)
+        for sec in chosen:
+            suite.current_section = sec.name
+            suite.say(f"section {sec.name}")
+            ran.append(sec.name)
+            sec.run(suite)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc)
         suite.say(f"ERROR: {exc}")
@@ -538,14 +610,15 @@ def main(argv: list[str] | None = None) -> int:
     print(table(metrics))
     if quick:
         print(
-            "\n--quick: the ratio targets in parentheses are set for the full 200-workflow corpus and are "
-            "not compared here (fixed start-up costs dominate 20 workflows); the others are."
+            "\n--quick: targets in parentheses are set for the full corpus and are not compared here "
+            "(small corpora are dominated by fixed start-up costs); the others are quick targets."
         )
     doc = {
         "startedAt": started.isoformat(),
         "finishedAt": finished.isoformat(),
         "quick": quick,
-        "notComparedInQuick": [k for k, m in suite.metrics.items() if m.full_only] if quick else [],
+        "notComparedInQuick": [k for k, m in suite.metrics.items() if m.target and not m.compared],
+        "sections": ran,
         "code": code,
         "machine": machine(),
         "loadAverage": {"before": load_before, "after": os.getloadavg()},
@@ -568,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
         paths = [RESULTS / f"{'quick-' if quick else ''}{stamp}.json"]
-        if not quick:
+        if not quick and not args.only:
             paths.append(RESULTS / "latest.json")
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)

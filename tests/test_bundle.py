@@ -568,3 +568,33 @@ def test_a_damaged_definition_in_memory_is_refused(tmp_path: Path) -> None:
 
 def _tar_of(bundle: Path) -> list[bytes]:
     return [zstandard.ZstdDecompressor().decompressobj().decompress(bundle.read_bytes())]
+
+
+def test_reading_leaves_no_walk_for_the_garbage_collector(bundle: Path, tmp_path: Path) -> None:
+    """Every read frees its decompressor at once (issue 11, 4): no reference cycle waits for a GC.
+
+    Before, the TarFile pointed back at its walk, so each zstd reader lived until a full collection
+    and ``verify`` grew ~46 KB a bundle. With the collector off, no walk may be left behind.
+    """
+    import gc
+
+    from archiver._bundle import _Walk
+
+    damaged = tmp_path / "damaged.tar.zst"
+    damaged.write_bytes(bundle.read_bytes()[:-40])
+    head = bundle.read_bytes()[:4096]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            read_manifest(bundle)
+            read_manifest_from(io.BytesIO(head))
+            read_bundle(bundle)
+            assert verify_bundle(bundle) == []
+            assert verify_bundle(damaged) != []
+            with pytest.raises(BundleError):
+                read_bundle(damaged)
+        left = [o for o in gc.get_objects() if isinstance(o, _Walk)]
+    finally:
+        gc.enable()
+    assert left == []

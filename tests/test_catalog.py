@@ -115,9 +115,7 @@ def test_deleted_cache_is_rebuilt(
     first = [run(archive, capsys, cmd, cache=cache) for cmd in ("list", "snapshots")]
     shown = run(archive, capsys, "show", FASTQ_QC, cache=cache)
     cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
-    assert any(c.startswith("snapshots/") for c in cached) and any(
-        c.startswith("bundle-summaries/") for c in cached
-    )
+    assert "index/snapshots.idx" in cached and any(c.startswith("bundle-summaries/") for c in cached)
     # from the cache: same answers
     assert [run(archive, capsys, cmd, cache=cache) for cmd in ("list", "snapshots")] == first
     assert run(archive, capsys, "show", FASTQ_QC, cache=cache) == shown
@@ -132,16 +130,20 @@ def test_deleted_cache_is_rebuilt(
 def test_cache_follows_the_store(
     archives: dict[str, Archive], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A pruned snapshot disappears from the cache; a corrupt cache entry is a miss, not an answer."""
+    """A pruned snapshot leaves the index; a damaged index is rebuilt from the store, not an answer."""
+    from archiver._catalog import _schema_fingerprint
+    from archiver.index import SnapshotIndex
+
     archive = copy_archive(archives["file"], tmp_path)
     cache = tmp_path / "cache"
+    index = cache / "index" / "snapshots.idx"
     assert len(run(archive, capsys, "snapshots", cache=cache)["snapshots"]) == 2
-    entries = sorted((cache / "snapshots").rglob("*.json"))
-    entries[-1].write_text("{ not json")
+    assert len(SnapshotIndex.load(index.read_bytes(), _schema_fingerprint()).snapshots) == 2
+    index.write_bytes(index.read_bytes().replace(b'"complete":true', b'"complete":1234'))
     assert main(archive.cli("prune", "--keep-last", "1")) == 0
     capsys.readouterr()
     assert len(run(archive, capsys, "snapshots", cache=cache)["snapshots"]) == 1
-    assert len(list((cache / "snapshots").rglob("*.json"))) == 1
+    assert len(SnapshotIndex.load(index.read_bytes(), _schema_fingerprint()).snapshots) == 1
     assert run(archive, capsys, "snapshots", cache=cache) == run(archive, capsys, "snapshots")
 
 
@@ -165,7 +167,7 @@ def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A cached snapshot is schema-checked once; bytes changed in the cache are checked again and refused."""
+    """A snapshot is schema-checked once, when first read; an index changed in the cache is not trusted."""
     import archiver._catalog as catalog_module
 
     archive, cache = archives["file"], tmp_path / "cache"
@@ -179,12 +181,14 @@ def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
 
     monkeypatch.setattr(catalog_module._schema, "problems", counting)
     first = run(archive, capsys, "snapshots", cache=cache)
-    assert len(walks) == 2 and len(list((cache / "snapshots-valid").rglob("*.json"))) == 2
+    assert len(walks) == 2
     walks.clear()
-    assert run(archive, capsys, "snapshots", cache=cache) == first and walks == []
-    entry = sorted((cache / "snapshots").rglob("*.json"))[-1]
-    raw = entry.read_bytes()
-    assert b'"complete": true' in raw
-    entry.write_bytes(raw.replace(b'"complete": true', b'"complete": 1234'))  # same size, invalid
     assert run(archive, capsys, "snapshots", cache=cache) == first
-    assert len(walks) == 2  # the changed entry failed its check, the store's copy passed
+    run(archive, capsys, "list", cache=cache)
+    assert walks == []  # answered from the index
+    index = cache / "index" / "snapshots.idx"
+    raw = index.read_bytes()
+    assert raw.count(b'"complete":true') == 2
+    index.write_bytes(raw.replace(b'"complete":true', b'"complete":1234'))  # same size, checksum broken
+    assert run(archive, capsys, "snapshots", cache=cache) == first
+    assert len(walks) == 2  # the damaged index was dropped: both snapshots read and checked again

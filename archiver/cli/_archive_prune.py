@@ -10,6 +10,7 @@ from typing import Any
 
 from .._prune import PruneOptions, PruneReport, RetentionPolicy, prune_store
 from ..store import open_archive
+from . import _archive  # partially imported here (it imports this module): used at call time only
 from ._common import (
     EXIT_OK,
     add_aws_options,
@@ -42,6 +43,7 @@ def add_parser(sub: Any) -> None:
     )
     add_store_options(parser)
     add_aws_options(parser, omics=False)
+    _archive.add_cache_options(parser)
     p = parser.add_argument_group("policy (per series; at least one)")
     p.add_argument("--keep-last", type=_count, default=0, metavar="N", help="keep the N newest snapshots")
     p.add_argument(
@@ -104,7 +106,7 @@ def run_prune(args: argparse.Namespace) -> int:
         async with open_archive(
             args.store, store_options(args), create=False, clean=not args.dry_run
         ) as store:
-            return await prune_store(store, options)
+            return await prune_store(store, options, cache=_archive.open_cache(args, store.url))
 
     report = asyncio.run(go())
     if args.json:

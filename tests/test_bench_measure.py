@@ -1,0 +1,66 @@
+"""The benchmark harness's measurements: targets, quick-run comparison, section registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.measure import SECTIONS, Target, section
+from bench.suite import Sizes, Suite, table
+
+
+def _suite(tmp_path: Path, *, quick: bool) -> Suite:
+    sizes = Sizes(workflows=1, versions=1, big_bytes=1, repeat=1, repeat_long=1, quick=quick)
+    return Suite(sizes, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "ok"),
+    [
+        ("<= 5", 5.0, True),
+        ("<= 5", 5.01, False),
+        ("< 150", 150, False),
+        (">= 1.5", 1.6, True),
+        ("== 0", 1, False),
+    ],
+)
+def test_target_compares(text: str, value: float, ok: bool) -> None:
+    assert Target.parse(text).check(value) is ok
+
+
+def test_target_refuses_text_it_cannot_compare() -> None:
+    with pytest.raises(ValueError, match="not a target"):
+        Target.parse("fast")
+
+
+def test_full_run_compares_and_reports_fail(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, quick=False)
+    suite.measure("x.s", "list: wall time", 6.0, "s", target="<= 5")
+    suite.measure("x.s", "list: wall time", 7.0, "s", target="<= 5")
+    m = suite.metrics["x.s"]
+    assert (m.median, m.passed, m.result) == (6.5, False, "FAIL")
+    assert "<= 5" in table([m]) and "FAIL" in table([m])
+
+
+def test_quick_run_compares_only_quick_targets(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, quick=True)
+    full = suite.measure("a", "ratio", 3.0, "x", target="<= 1.15")
+    both = suite.measure("b", "throttled", 1, "count", target="== 0", quick_target="== 0")
+    own = suite.measure("c", "list", 1.0, "s", target="<= 5", quick_target="<= 0.5")
+    assert (full.passed, full.result, full.target_text) == (None, "not compared", "(<= 1.15 full run)")
+    assert (both.passed, both.result) == (False, "FAIL")
+    assert (own.passed, own.target_text) == (False, "<= 0.5")
+
+
+def test_sections_register_once_by_name() -> None:
+    @section("test-only-section", order=999)
+    def first(suite: Suite) -> None:
+        """does nothing"""
+
+    try:
+        assert SECTIONS["test-only-section"].help == "does nothing"
+        with pytest.raises(ValueError, match="two benchmark sections"):
+            section("test-only-section")(lambda suite: None)
+    finally:
+        SECTIONS.pop("test-only-section")
