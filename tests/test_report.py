@@ -240,3 +240,56 @@ def test_report_page_renders_in_chromium(store: Path, tmp_path: Path) -> None:
     ):
         assert expected in text, expected
     assert page.stat().st_size < 200_000
+
+
+def test_report_shows_the_newest_drill_results(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Drill records written by the drill's own code show their result; an unreadable one is counted."""
+    import asyncio
+
+    from archiver.drill import DrillReport, drill_key, write_drill
+    from archiver.store import open_store
+
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+
+    def drill(drill_id: str, finished: datetime, *, ok: bool) -> DrillReport:
+        report = DrillReport(
+            id=drill_id,
+            started_at=finished,
+            finished_at=finished,
+            snapshots=("20261129T000000000000Z-0000abcd",),
+            target={"account": "222222222222", "region": "us-west-2"},
+            workflows=[FASTQ_QC],
+        )
+        report.check(FASTQ_QC, "definition", True)
+        report.check(FASTQ_QC, "readme", ok, None if ok else "README differs")
+        report.key = drill_key("aws", "222222222222", "us-west-2", drill_id)
+        return report
+
+    async def write() -> None:
+        async with open_store(str(copy)) as s:
+            for d in (
+                drill("20261128T010000000000Z-0000aaaa", datetime(2026, 11, 28, 1, tzinfo=UTC), ok=False),
+                drill("20261129T010000000000Z-0000bbbb", datetime(2026, 11, 29, 1, tzinfo=UTC), ok=True),
+            ):
+                assert d.key is not None
+                await write_drill(s, d.key, d.as_dict())
+            await s.put_bytes("drills/aws/222222222222/us-west-2/20261130T010000000000Z-0000cccc.json", b"{x")
+
+    asyncio.run(write())
+    code, out = run_cli(["report", "--store", str(copy), "--json", "--no-cache"])
+    capsys.readouterr()
+    assert code == 0
+    drills = json.loads(out)["drills"]
+    assert drills["recorded"] == 3 and drills["unreadable"] == 1
+    assert [(r["ok"], r["checks"], r["failed"]) for r in drills["latest"]] == [(False, 2, 1), (True, 2, 0)]
+    page = tmp_path / "report.html"
+    code, _ = run_cli(["report", "--store", str(copy), "--html", str(page), "--no-cache"])
+    text = page.read_text()
+    assert code == 0 and "no drill recorded" not in text
+    section = text[text.index("Last restore drill") : text.index("Container images")]
+    assert section.index("passed") < section.index("FAILED")  # newest first
+    assert "1 of 2" in section and "222222222222 us-west-2" in section
+    assert "1 record(s) could not be read" in section

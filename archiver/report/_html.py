@@ -350,10 +350,31 @@ def _grid(target: Mapping[str, Any], states: Mapping[str, str]) -> str:
 def _records(title: str, what: str, record: Mapping[str, Any]) -> str:
     if not record.get("recorded"):
         return f"<h2>{_e(title)}</h2>" + _none(f"no {what} recorded in this store")
-    return (
+    head = (
         f"<h2>{_e(title)}</h2><p>{_e(record['recorded'])} {_e(what)} record(s) under "
-        f"<code>{_e(record.get('prefix'))}</code>; newest <code>{_e(record.get('newest'))}</code>. "
-        "This version of the report lists them but cannot read their contents yet.</p>"
+        f"<code>{_e(record.get('prefix'))}</code>; newest <code>{_e(record.get('newest'))}</code>."
+    )
+    latest = record.get("latest")
+    if not isinstance(latest, list):
+        return head + " This version of the report lists them but cannot read their contents yet.</p>"
+    rows = [
+        [
+            _e(r.get("time")),
+            "passed" if r.get("ok") else "FAILED",
+            _e(r.get("target")),
+            _e(r.get("snapshot")),
+            _e(r.get("workflows")),
+            _e(f"{r.get('checks', 0) - r.get('failed', 0)} of {r.get('checks', 0)}"),
+        ]
+        for r in reversed(latest)
+    ]
+    unreadable = record.get("unreadable") or 0
+    note = f'<p class="muted">{_e(unreadable)} record(s) could not be read.</p>' if unreadable else ""
+    return (
+        head
+        + "</p>"
+        + _table(["finished", "result", "sandbox", "snapshot", "workflows", "checks held"], rows)
+        + note
     )
 
 

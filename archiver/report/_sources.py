@@ -19,13 +19,14 @@ from .._bundle import read_manifest_from
 from .._cache import Cache
 from .._catalog import Catalog
 from .._errors import BundleError, StoreError
+from ..drill._record import list_drills
 from ..store import Store
 from ..store._small import read_head
 
 __all__ = ["RECORD_PREFIXES", "find_records", "read_images"]
 
 RECORD_PREFIXES = {"verify": "verify/", "drills": "drills/"}
-"""Where verify and drill results would be recorded in the store (neither tool records any yet)."""
+"""Where verify and drill results are recorded in the store (only drills record any so far)."""
 
 _NAMESPACE = "manifests"
 _HEAD_FIRST = 256 << 10
@@ -33,6 +34,7 @@ _HEAD_MAX = 8 << 20
 _CONCURRENCY = 16
 _MAX_LISTED = 100_000
 _MAX_IMAGES = 500
+_DRILLS_SHOWN = 10
 _PROBLEMS_SHOWN = 50
 
 
@@ -134,8 +136,9 @@ async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manif
 async def find_records(store: Store) -> dict[str, Any]:
     """How many verify and drill records the store holds under :data:`RECORD_PREFIXES`, and the newest key.
 
-    Neither ``verify`` nor any drill writes to the store today, so both are normally empty; the
-    report reads no further than the listing until a record format exists.
+    Drill results (``drills/``, written by ``omics-archiver drill``) are also read: the newest
+    :data:`_DRILLS_SHOWN` as summary rows (``latest``) and how many could not be read. ``verify``
+    records nothing in the store yet, so its entry stays a count of the listing.
     """
     out: dict[str, Any] = {}
     for name, prefix in RECORD_PREFIXES.items():
@@ -147,4 +150,8 @@ async def find_records(store: Store) -> dict[str, Any]:
             if count >= _MAX_LISTED:
                 break
         out[name] = {"recorded": count, "newest": newest, "prefix": prefix}
+    if out["drills"]["recorded"]:
+        rows, problems = await list_drills(store)
+        out["drills"]["latest"] = sorted(rows, key=lambda r: (r["time"], r["key"]))[-_DRILLS_SHOWN:]
+        out["drills"]["unreadable"] = len(problems)
     return out
