@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from .._aws import open_omics_api
-from .._errors import UsageError
-from .._rewrite import EcrMapping
 from ..drill import DrillConfig, DrillReport, run_drill, write_drill_metrics
 from ..mapping import MappingFile, load_mapping
 from ..store import open_archive
@@ -32,7 +30,7 @@ from ._common import (
     store_options,
 )
 from ._duration import positive_duration_arg
-from ._restore import _account_pair, _region_pair, _timestamp
+from ._restore import _account_pair, _region_pair, _timestamp, check_rewrite, ecr_mapping, images_mode
 from ._words import count
 
 
@@ -117,8 +115,7 @@ def add_parser(sub: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DrillConfig:
     loaded = load_mapping(args.mapping) if args.mapping is not None else MappingFile()
-    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
-        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
+    check_rewrite(args)
     return DrillConfig(
         source_account=args.account,
         source_region=args.source_region,
@@ -127,15 +124,8 @@ def config_from_args(args: argparse.Namespace) -> DrillConfig:
         sample=args.sample,
         seed=args.seed,
         keep=args.keep,
-        images="push" if args.push_images else "allow-missing" if args.allow_missing_images else "require",
-        mapping=EcrMapping(
-            accounts={**loaded.accounts, **dict(args.map_account)},
-            regions={**loaded.regions, **dict(args.map_region)},
-            registries=loaded.registries,
-            repository_prefixes=loaded.repository_prefixes,
-            credentials=loaded.credentials,
-            connections=loaded.connections,
-        ),
+        images=images_mode(args),
+        mapping=ecr_mapping(loaded, args),
         rewrite_images=args.rewrite_images,
         target_account=args.account_id,
         wait_timeout=args.wait_timeout,

@@ -264,13 +264,35 @@ def _staging(args: argparse.Namespace) -> Staging | None:
     )
 
 
+def check_rewrite(args: argparse.Namespace) -> None:
+    """``--rewrite-images`` needs somewhere to rewrite to (restore and drill)."""
+    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
+        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
+
+
+def ecr_mapping(loaded: MappingFile, args: argparse.Namespace) -> EcrMapping:
+    """The mapping file's values, with ``--map-account``/``--map-region`` winning (restore and drill)."""
+    return EcrMapping(
+        accounts={**loaded.accounts, **dict(args.map_account)},
+        regions={**loaded.regions, **dict(args.map_region)},
+        registries=loaded.registries,
+        repository_prefixes=loaded.repository_prefixes,
+        credentials=loaded.credentials,
+        connections=loaded.connections,
+    )
+
+
+def images_mode(args: argparse.Namespace) -> str:
+    """``--push-images`` / ``--allow-missing-images`` as the config's ``images`` value."""
+    return "push" if args.push_images else "allow-missing" if args.allow_missing_images else "require"
+
+
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     loaded = load_mapping(args.mapping) if getattr(args, "mapping", None) is not None else MappingFile()
     if loaded.staging_bucket and not args.staging_bucket:
         args.staging_bucket = loaded.staging_bucket
         args.staging_bucket_owner = args.staging_bucket_owner or loaded.staging_owner
-    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
-        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
+    check_rewrite(args)
     if args.account and not _ACCOUNT.match(args.account):
         raise UsageError("--account must be a 12-digit account id")
     return RestoreConfig(
@@ -284,16 +306,9 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         select_all=args.all,
         name_prefix=args.name_prefix,
         renames=dict(args.rename),
-        mapping=EcrMapping(
-            accounts={**loaded.accounts, **dict(args.map_account)},
-            regions={**loaded.regions, **dict(args.map_region)},
-            registries=loaded.registries,
-            repository_prefixes=loaded.repository_prefixes,
-            credentials=loaded.credentials,
-            connections=loaded.connections,
-        ),
+        mapping=ecr_mapping(loaded, args),
         rewrite_images=args.rewrite_images,
-        images="push" if args.push_images else "allow-missing" if args.allow_missing_images else "require",
+        images=images_mode(args),
         staging=_staging(args),
         target_account=args.account_id,
         wait_timeout=args.wait_timeout,
