@@ -211,7 +211,7 @@ class _Verifier:
             report.add(key, message)
         self.listed_all = catalog.complete
         for snap in catalog.snapshots:
-            for entry in snap.doc["bundles"]:
+            for entry in snap.entries():
                 self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
         report.snapshots = len(catalog.snapshots)
         report.bundles = len(catalog.bundles)

@@ -85,7 +85,7 @@ async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manif
         newest[snap.group] = snap
     wanted: list[tuple[str, int]] = []
     for snap in newest.values():
-        for entry in snap.doc["bundles"]:
+        for entry in snap.entries():
             key = str(entry["key"])
             info = catalog.bundles.get(key)
             wanted.append((key, info.size if info is not None else int(entry["size"])))
