@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._errors import UsageError
-from .._rewrite import EcrMapping
 from ..mapping import MappingFile
+from ..restore import EcrMapping
 from ._common import key_value
 from ._duration import positive_duration_arg
 
