@@ -14,10 +14,8 @@ from typing import Any
 
 from .._aws import open_omics_api
 from .._errors import UsageError
-from .._restore import RestoreReport, run_restore
-from .._restore_plan import ItemPlan, RestoreConfig, Staging
-from .._rewrite import EcrMapping
 from ..mapping import MappingFile, load_mapping
+from ..restore import EcrMapping, ItemPlan, RestoreConfig, RestoreReport, Staging, run_restore
 from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
