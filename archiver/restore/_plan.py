@@ -33,10 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _layout
-from ._bundle import read_bundle
-from ._errors import BundleError, RestoreError, StoreError, UsageError
-from ._jsonutil import canonical_json
+from .. import _layout
+from .._bundle import read_bundle
+from .._errors import BundleError, RestoreError, StoreError, UsageError
+from .._jsonutil import canonical_json
+from .._snapshot import list_snapshot_keys, load_snapshot
+from .._zipsafe import ZIP_ERRORS, zip_problem
+from ..repair import load_notes
+from ..store import Store
 from ._rewrite import (
     EcrMapping,
     EcrReference,
@@ -46,10 +50,6 @@ from ._rewrite import (
     rewrite_definition,
     rewrite_registry_map,
 )
-from ._snapshot import list_snapshot_keys, load_snapshot
-from ._zipsafe import ZIP_ERRORS, zip_problem
-from .repair import load_notes
-from .store import Store
 
 __all__ = [
     "DEFINITION_URI_MAX_BYTES",

@@ -8,7 +8,7 @@ One run::
            ─► wait ACTIVE ─► remove staged definitions
 
 Nothing is created until the whole plan is known to be sound. Each create carries a requestId
-derived from its bundle and target (:func:`archiver._restore_plan.request_id`), so a retried call,
+derived from its bundle and target (:func:`archiver.restore._plan.request_id`), so a retried call,
 or the rerun of a run killed at any point, is answered with what the first call created, and
 provenance tags (``omics-archiver:source-uuid``, ``omics-archiver:bundle``...) by
 which a rerun recognises what an earlier run created and skips it. Workflows are restored
@@ -40,9 +40,12 @@ from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._aws import OmicsApi, translate_client_error
-from ._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
-from ._restore_plan import (
+from .._aws import OmicsApi, translate_client_error
+from .._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
+from .._workdir import work_directory
+from ..images import ecr_settings, prepare_images
+from ..store import Store
+from ._plan import (
     ItemPlan,
     RestoreConfig,
     SnapshotView,
@@ -55,9 +58,6 @@ from ._restore_plan import (
     selection,
     target_name,
 )
-from ._workdir import work_directory
-from .images import ecr_settings, prepare_images
-from .store import Store
 
 __all__ = ["RestoreReport", "run_restore"]
 
