@@ -174,9 +174,9 @@ def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshot is schema-checked once, when first read; an index changed in the cache is not trusted."""
-    import archiver._catalog as catalog_module
-
     import sqlite3
+
+    import archiver._catalog as catalog_module
 
     archive, cache = archives["file"], tmp_path / "cache"
     walks: list[object] = []
