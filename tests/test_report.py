@@ -329,3 +329,88 @@ def test_report_shows_the_newest_drill_results(
     assert section.index("passed") < section.index("FAILED")  # newest first
     assert "1 of 2" in section and "222222222222 us-west-2" in section
     assert "1 record(s) could not be read" in section
+
+
+def test_report_shows_the_last_verify_per_target(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records written by ``verify`` itself: the newest per target shows (when, passed/FAILED, depth,
+    what it checked, problems), older runs are listed, and damaged records are counted, not fatal."""
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    broken = "snapshots/aws/123456789012/us-east-1/20260101T000000000000Z-deadbeef.json"
+    assert run_cli(["verify", "--store", str(copy)])[0] == 1  # the unreadable snapshot is a problem
+    (copy / broken).unlink()
+    assert run_cli(["verify", "--store", str(copy), "--read-data", "50", "--seed", "1"])[0] == 0
+    (copy / "verifications" / "20200101T000000000000Z-0000cccc.json").write_bytes(b"{x")
+    hostile = {"format": "omics-archiver-verify", "formatVersion": 1, "ok": True, "targets": "<b>"}
+    (copy / "verifications" / "20200102T000000000000Z-0000dddd.json").write_text(json.dumps(hostile))
+    capsys.readouterr()
+
+    code, out = run_cli(["report", "--store", str(copy), "--json", "--no-cache"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out)
+    verify = doc["verify"]
+    assert verify["recorded"] == 4 and verify["unreadable"] == 2
+    assert [(r["ok"], r["readDataPercent"], r["problems"]) for r in verify["latest"]] == [
+        (True, 50.0, 0),
+        (False, None, 1),
+    ]
+    assert verify["latest"][1]["firstProblems"][0]["key"] == broken
+    last = doc["targets"][0]["lastVerify"]
+    assert (last["ok"], last["snapshots"], last["bundles"], last["problems"]) == (True, 5, 14, 0)
+    assert last["key"] == verify["latest"][0]["key"]
+
+    code, out = run_cli(["report", "--store", str(copy), "--no-cache"])
+    verify_line = next(line for line in out.splitlines() if line.startswith("  verify  "))
+    assert f"{last['time']} passed (structure and 50% data): 5 snapshot(s), 14 bundle(s)" in verify_line
+
+    page = tmp_path / "report.html"
+    assert run_cli(["report", "--store", str(copy), "--html", str(page), "--no-cache"])[0] == 0
+    dom, console = _render(_chromium(), page, tmp_path / "profile")
+    assert console == []
+    parsed = _Dom()
+    parsed.feed(dom)
+    text = " ".join(" ".join(parsed.text).split())
+    checks = text[text.index("Last verify and restore drill") : text.index("Image readiness")]
+    assert f"verify {last['time']} passed structure and 50% data: 5 snapshot(s), 14 bundle(s)" in checks
+    assert "0 problem(s)" in checks and "no drill recorded for this target" in checks
+    runs = text[text.index("Last verify 4 verify record(s)") : text.index("Last restore drill")]
+    assert "passed" in runs and "FAILED" in runs and broken in runs
+    assert "2 record(s) could not be read" in runs and "not JSON" in runs
+    assert "does not match the verify record schema" in runs and "&lt;b&gt;" not in page.read_text()
+
+
+def test_report_shows_image_readiness_after_images_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store backed up with ``--images copy`` against the emulator's ECR: per workflow, what is
+    referenced, has a digest, is archived in the store; an archived image whose manifest blob is gone
+    from the store is no longer counted as archived, and is named as missing."""
+    root = tmp_path / "archive"
+    with fake_aws_env(tmp_path), Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        _backup(str(root), emu.url, "--images", "copy")
+    code, out = run_cli(["report", "--store", str(root), "--json", "--no-cache"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out)
+    ready = doc["targets"][0]["images"]
+    assert ready["copyRun"] and doc["images"]["blobsChecked"] > 0
+    snapshot = json.loads((root / ready["snapshot"]).read_text())
+    copied = {i["digest"] for b in snapshot["bundles"] for i in b.get("images", [])}
+    assert ready["archived"] == ready["withDigest"] > 0 and ready["recordedOnly"] == 0
+    assert ready["unresolved"] == ready["referenced"] - ready["withDigest"] > 0
+    rows = {r["name"]: r for r in ready["rows"]}
+    assert rows["deepvariant-gpu"]["archived"] == rows["deepvariant-gpu"]["referenced"] > 0
+    assert all(u["reason"] for r in ready["rows"] for u in r["unresolved"])
+
+    gone = sorted(copied)[0]
+    (root / "images" / "blobs" / "sha256" / gone.split(":")[1]).unlink()
+    code, out = run_cli(["report", "--store", str(root), "--json", "--no-cache"])
+    after = json.loads(out)["targets"][0]["images"]
+    assert (
+        after["missingFromStore"] >= 1 and after["archived"] == ready["archived"] - after["missingFromStore"]
+    )
+    assert after["recordedOnly"] == after["missingFromStore"]
+    code, out = run_cli(["report", "--store", str(root), "--no-cache"])
+    assert f"{after['missingFromStore']} MISSING from the store" in out
+    capsys.readouterr()
