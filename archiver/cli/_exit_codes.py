@@ -42,10 +42,18 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     "restore": [
-        ("0", "restored (or, with --dry-run, the plan is sound)"),
-        ("1", "failed or refused as not restorable (e.g. images missing): nothing was created"),
+        ("0", "restored (or, with --dry-run, the plan is sound); with --targets: in every destination"),
+        (
+            "1",
+            "failed or refused as not restorable (e.g. images missing): nothing was created; "
+            "with --targets: in no destination",
+        ),
         ("2", f"{_USAGE}; the snapshot or workflow is not found; a same-target restore refused"),
-        ("3", "partial: some workflows failed; the rest is restored"),
+        (
+            "3",
+            "partial: some workflows failed; the rest is restored; "
+            "with --targets: some destination partial or failed",
+        ),
     ],
     "delete": [
         ("0", "deleted (or, with --dry-run, the checks passed)"),
@@ -74,9 +82,22 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
     ],
     "unlock": [("0", "done"), ("1", _STORE), ("2", _USAGE)],
     "drill": [
-        ("0", "every check held (restored, ACTIVE, definition, template, README, images)"),
-        ("1", "a check failed, or the drill could not run; the result is recorded when it ran"),
+        (
+            "0",
+            "every check held (restored, ACTIVE, definition, template, README, images); "
+            "with --targets: in every drill",
+        ),
+        (
+            "1",
+            "a check failed, or the drill could not run; the result is recorded when it ran; "
+            "with --targets: every drill",
+        ),
         ("2", f"{_USAGE}; the snapshot is not found"),
+        (
+            "3",
+            "partial, with --targets: some drills failed or could not run, others passed "
+            "(each is recorded when it ran)",
+        ),
     ],
     "emulator": [("0", "stopped cleanly"), ("1", "could not start"), ("2", _USAGE)],
 }
