@@ -240,10 +240,19 @@ def test_drill_across_targets_drills_each_source_into_its_sandbox_and_records_ea
             p.relative_to(store / "drills").parts[1:3] for p in (store / "drills").rglob("*.json")
         )
         assert records == [(src, "us-east-1"), (src, "us-west-2")]
-        for region, source_region in (("us-east-1", "us-east-1"), ("eu-west-1", "us-west-2")):
-            listed = _omics(emu, sandbox, region).list_workflows()["items"]
-            assert [w["name"].split("-", 2)[2] for w in listed] == [f"hello-{source_region}"]  # drill-<id>-
-            assert all(w["status"] == "DELETED" for w in listed)
+        for drilled in by_source.values():
+            if drilled["ok"]:  # restored into its sandbox (its report says where), then cleaned up
+                report = drilled["report"]
+                assert report["target"] == {
+                    "account": drilled["sandbox"]["account"],
+                    "region": drilled["sandbox"]["region"],
+                }
+                assert "definition-sha256" in [c["check"] for c in report["checks"]], report["checks"]
+                assert all(c["deleted"] for c in report["cleanup"]) and report["cleanup"]
+        for region in ("us-east-1", "eu-west-1"):  # a deleted workflow lingers a while as DELETED
+            assert all(
+                w["status"] == "DELETED" for w in _omics(emu, sandbox, region).list_workflows()["items"]
+            )
         text = metrics.read_text()
         success = "omics_archiver_drill_last_run_success"
         assert f'{success}{{account="{src}",archiver_job="drill",region="us-west-2"}} 1' in text
