@@ -257,3 +257,23 @@ def test_drill_across_targets_drills_each_source_into_its_sandbox_and_records_ea
         success = "omics_archiver_drill_last_run_success"
         assert f'{success}{{account="{src}",archiver_job="drill",region="us-west-2"}} 1' in text
         assert f'{success}{{account="{other}",archiver_job="drill",region="us-east-1"}} 0' in text
+
+
+def test_a_staging_bucket_names_each_destinations_region_or_is_refused(
+    emulator: Emulator, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = sum(emulator.stats().calls.values())
+    one = ["restore", "--store", str(archive), "--endpoint-url", emulator.url, "--all", *FAST]
+    assert (
+        main([*one, "--account", A, "--source-region", "us-east-1", "--staging-bucket", "s3://st-{region}"])
+        == 2
+    )
+    assert "{account} and {region} in the staging bucket go with --targets" in capsys.readouterr().err
+    # the destinations are in us-east-1 and eu-west-1: one bucket cannot stage for both
+    assert main([*_restore(emulator, archive), "--staging-bucket", "s3://staging-bucket/x"]) == 2
+    assert "name {region} in it" in capsys.readouterr().err
+    assert sum(emulator.stats().calls.values()) == calls
+    # with {region} (and {account}) the plan goes ahead (nothing here is large enough to be staged)
+    bucket = "s3://staging-{account}-{region}/x"
+    assert main([*_restore(emulator, archive), "--staging-bucket", bucket, "--dry-run"]) == 3
+    assert "plan: account" in capsys.readouterr().out
