@@ -42,14 +42,22 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     "restore": [
-        ("0", "restored (or, with --dry-run, the plan is sound)"),
-        ("1", f"failed or refused as not restorable (e.g. images missing): nothing was created; {_STORE}"),
+        ("0", "restored (or, with --dry-run, the plan is sound); with --targets: in every destination"),
+        (
+            "1",
+            "failed or refused as not restorable (e.g. images missing): nothing was created; "
+            f"with --targets: in no destination; {_STORE}",
+        ),
         (
             "2",
             f"{_USAGE}; the snapshot or workflow is not found (also when the store holds no snapshot "
             "yet); a same-target restore refused",
         ),
-        ("3", "partial: some workflows failed; the rest is restored"),
+        (
+            "3",
+            "partial: some workflows failed; the rest is restored; "
+            "with --targets: some destination partial or failed",
+        ),
     ],
     "delete": [
         ("0", "deleted (or, with --dry-run, the checks passed)"),
@@ -78,13 +86,22 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
     ],
     "unlock": [("0", "done"), ("1", _STORE), ("2", _USAGE)],
     "drill": [
-        ("0", "every check held (restored, ACTIVE, definition, template, README, images)"),
+        (
+            "0",
+            "every check held (restored, ACTIVE, definition, template, README, images); "
+            "with --targets: in every drill",
+        ),
         (
             "1",
             f"a check failed, or the drill could not run: {_STORE}, or AWS; the result is recorded when "
-            "it ran",
+            "it ran; with --targets: every drill",
         ),
         ("2", f"{_USAGE}; the snapshot is not found (also when the store holds no snapshot yet)"),
+        (
+            "3",
+            "partial, with --targets: some drills failed or could not run, others passed "
+            "(each is recorded when it ran)",
+        ),
     ],
     "emulator": [("0", "stopped cleanly"), ("1", "could not start"), ("2", _USAGE)],
 }

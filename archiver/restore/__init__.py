@@ -25,7 +25,9 @@ from ._plan import (
     WorkflowPlan,
     plan_restore,
     resolve_view,
+    select,
     selection,
+    selectors,
 )
 from ._rewrite import (
     REGISTRY_MAP,
@@ -60,5 +62,7 @@ __all__ = [
     "rewrite_definition",
     "rewrite_registry_map",
     "run_restore",
+    "select",
     "selection",
+    "selectors",
 ]

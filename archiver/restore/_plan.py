@@ -105,6 +105,8 @@ class Staging:
     endpoint_url: str | None = None
     profile: str | None = None
     region: str | None = None
+    # an assumed role's credentials instead of the profile's (restore --targets); never printed
+    credentials: Any = field(default=None, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -149,6 +151,9 @@ class RestoreConfig:
     work_dir: Path | None = None
     allow_same_target: bool = False
     provenance_tags: bool = True
+    # a selector matching nothing in this source is not an error (restore --targets: the selectors
+    # apply to every source, and the CLI checks that each matches somewhere)
+    unmatched_ok: bool = False
 
     @property
     def selective(self) -> bool:
@@ -642,7 +647,7 @@ async def selection(
     matches nothing (naming the snapshot that has it) or the target is the source (see
     :func:`same_target_refusal`)."""
     groups, problems, missing = select(view, config)
-    if missing:
+    if missing and not config.unmatched_ok:
         raise UsageError(await not_found_message(store, view, missing))
     refusal = same_target_refusal(groups, view, config, target_account, target_region)
     if refusal:
