@@ -277,3 +277,11 @@ def test_a_staging_bucket_names_each_destinations_region_or_is_refused(
     bucket = "s3://staging-{account}-{region}/x"
     assert main([*_restore(emulator, archive), "--staging-bucket", bucket, "--dry-run"]) == 3
     assert "plan: account" in capsys.readouterr().out
+    # a selector need only match in some source: the others restore nothing, and are not refused
+    argv = [a for a in _restore(emulator, archive, "--dry-run", "--json") if a != "--all"]
+    assert main([*argv, "--name", "bwa-align-dev"]) == 3
+    rows = {(d["account"], d["region"]): d for d in json.loads(capsys.readouterr().out)["destinations"]}
+    assert rows[(NEW, "us-east-1")]["outcome"] == "ok"
+    assert rows[(NEW, "us-east-1")]["restores"][0]["report"]["workflows"] == []
+    (planned,) = rows[(NEW, "eu-west-1")]["restores"][0]["report"]["workflows"]
+    assert planned["workflow"]["name"] == "bwa-align-dev"
