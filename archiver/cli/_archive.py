@@ -24,13 +24,15 @@ from .._cache import Cache, cache_dir_for
 from .._catalog import Catalog, SnapshotRecord, load_catalog, show_bundle, snapshot_rows, workflow_rows
 from .._diff import diff_bundles
 from .._download import Downloader
-from .._errors import UsageError
+from .._errors import StoreError, UsageError
+from .._layout import new_snapshot_id
 from .._metrics import write_verify_metrics
 from .._verify import Repairer, VerifyOptions, VerifyReport, verify_store
 from .._workdir import work_directory
 from ..drill import list_drills
 from ..repair import RepairOutcome, repair_bundle
 from ..store import Store, open_archive
+from ..verifications import build_record, write_record
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
@@ -197,6 +199,12 @@ def _add_verify(sub: Any) -> None:
     g.add_argument(
         "--metrics-job", default="verify", metavar="NAME", help="archiver_job label (default: verify)"
     )
+    g.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the result in the store (verifications/<id>.json, shown by report); for "
+        "read-only access. A store that refuses the record is warned about and changes no exit code",
+    )
     add_aws_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_verify)
@@ -217,9 +225,16 @@ def run_verify(args: argparse.Namespace) -> int:
     async def go() -> VerifyReport:
         async with open_archive(args.store, store_options(args), create=False) as store:
             if not args.repair:
-                return await verify_store(store, options)
-            async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
-                return await verify_store(store, options, repairer=_repairer(api, store, dl, args.work_dir))
+                report = await verify_store(store, options)
+            else:
+                async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
+                    repairer = _repairer(api, store, dl, args.work_dir)
+                    report = await verify_store(store, options, repairer=repairer)
+            if not args.no_record:
+                recorded[0] = await _record_verify(store, report, args)
+            return report
+
+    recorded: list[str | None] = [None]
 
     try:
         report = asyncio.run(go())
@@ -230,10 +245,35 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.metrics_file is not None:
         write_verify_metrics(args.metrics_file, job=args.metrics_job, report=report)
     if args.json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "record": recorded[0]})
     else:
         _print_verify(report)
+        if recorded[0] is not None:
+            print(f"  recorded as {recorded[0]}")
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+async def _record_verify(store: Store, report: VerifyReport, args: argparse.Namespace) -> str | None:
+    """Write the run's record (archiver.verifications); a store that refuses it is warned about only:
+    the archive's soundness, and so the exit code, does not depend on whether its result could be kept."""
+    verify_id = new_snapshot_id(report.started_at)
+    record = build_record(
+        report,
+        verify_id=verify_id,
+        seed=args.seed,
+        repair=args.repair,
+        exit_code=EXIT_OK if report.ok else EXIT_FAILURE,
+    )
+    try:
+        return await write_record(store, record)
+    except StoreError as exc:
+        logging.getLogger("archiver.verify").warning(
+            "the verify result could not be recorded in the store (%s); the exit code is verify's own "
+            "(--no-record skips recording)",
+            exc.message,
+            extra={"event": "verify-record-failed", "key": record["key"]},
+        )
+        return None
 
 
 def _repairer(api: OmicsApi, store: Store, dl: Downloader, work_dir: Path | None) -> Repairer:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from .. import _layout
 from .._bundle import read_bundle
-from .._errors import BundleError, RestoreError, StoreError, UsageError
+from .._errors import BundleError, StoreError, UsageError
 from .._jsonutil import canonical_json
 from .._snapshot import list_snapshot_keys, load_snapshot
 from .._zipsafe import ZIP_ERRORS, zip_problem
@@ -323,8 +323,10 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
         )
     sources = sorted({(p.partition, p.account, p.region) for p in parsed})
     if not sources:
-        if not everything:
-            raise RestoreError("the store holds no snapshot")
+        if not everything:  # not found, like any snapshot asked for that is not there (exit 2)
+            raise UsageError(
+                "the store holds no snapshot yet (a backup writes the first): nothing to restore"
+            )
         raise UsageError(f"the store holds no snapshot {_where(config)}; {_holdings(everything)}")
     if len(sources) > 1:
         choices = ", ".join(f"--account {a} --source-region {r}" for _, a, r in sources)
