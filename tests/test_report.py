@@ -158,6 +158,9 @@ def test_report_text_has_a_few_lines_per_target(store: Path, capsys: pytest.Capt
     )
     assert any(line.startswith("    unresolved in fastq-qc: ") and "multiqc:1.21" in line for line in lines)
     assert lines[-1].endswith("0 verify and 0 drill record(s); 1 object(s) could not be read")
+    code, out = run_cli(["report", "--store", str(store), "--no-cache", "--max-manifests", "0"])
+    capsys.readouterr()
+    assert code == 0 and out.splitlines()[3] == "  images  8 manifest(s) not read (--max-manifests)"
 
 
 def test_report_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
