@@ -1,10 +1,10 @@
 """JSON Schema validation of everything the archive stores, with errors a person can act on.
 
-Six schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
-version as we store it, the bundle manifest, the snapshot, and the store's identity
-(``config.json``), and the restore mapping file. They are the contract between the backup run that
-writes and the restore that may run years later, so every document is checked before it is written
-(and manifests again when read).
+Seven schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
+version as we store it, the bundle manifest, the snapshot, the store's identity
+(``config.json``), the restore mapping file, and a verify run's record. They are the contract
+between the backup run that writes and the restore that may run years later, so every document is
+checked before it is written (and manifests again when read).
 
 Validation is on every item's path, so it is made cheap for the common case, a valid document:
 each schema is inlined (its ``$defs`` references replaced by their targets) and compiled once to
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 SchemaName = Literal[
-    "workflow", "workflow-version", "manifest", "snapshot", "store-config", "restore-mapping"
+    "workflow", "workflow-version", "manifest", "snapshot", "store-config", "restore-mapping", "verify-record"
 ]
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
 

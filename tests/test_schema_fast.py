@@ -50,6 +50,24 @@ def _docs_examples() -> dict[str, list[Any]]:
     return found
 
 
+def _verify_record() -> dict[str, Any]:
+    """A record as ``verify`` writes it, of a run that found a problem in one target."""
+    from datetime import UTC, datetime
+
+    from archiver._verify import VerifyReport
+    from archiver.verifications import build_record
+
+    started = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    report = VerifyReport(store="file:///x", started_at=started, finished_at=started, read_data_percent=10.0)
+    report.snapshots, report.bundles, report.referenced = 2, 3, 3
+    report.targets = {("aws", "123456789012", "us-east-1"): {"snapshots": 2, "bundles": 3}}
+    report.images = {"blobs": 1, "referenced": 1, "blobsRead": 0, "bytesRead": 0}
+    report.add("bundles/x.tar.zst", "the bundle is missing", "snapshots/aws/123456789012/us-east-1/a.json")
+    return build_record(
+        report, verify_id="20261130T060000000000Z-1a2b3c4d", seed=1, repair=False, exit_code=1
+    )
+
+
 def _valid_documents() -> list[tuple[_schema.SchemaName, Any]]:
     docs: list[tuple[_schema.SchemaName, Any]] = [
         ("workflow", sanitize_metadata(workflow_response())),
@@ -57,6 +75,7 @@ def _valid_documents() -> list[tuple[_schema.SchemaName, Any]]:
         ("manifest", manifest_document()),
         ("snapshot", snapshot_document()),
         ("restore-mapping", yaml.safe_load((_ROOT / "examples/restore-mapping.yaml").read_text())),
+        ("verify-record", _verify_record()),
     ]
     for name, found in _docs_examples().items():
         docs.extend((name, d) for d in found)  # type: ignore[misc]

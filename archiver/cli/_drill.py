@@ -38,6 +38,12 @@ from ._restore_options import (
     images_mode,
     timestamp,
 )
+from ._restore_targets import (
+    add_destination_options,
+    check_destination_options,
+    drill_targets_command,
+    wants_destinations,
+)
 from ._words import count
 
 
@@ -53,7 +59,8 @@ def add_parser(sub: Any) -> None:
             "(definition bytes through an export and SHA-256, parameter template, README, every image "
             "present in the sandbox's ECR), deletes what it created unless --keep, and records the result "
             "in the store (drills/..., shown by `snapshots`). Exit codes: 0 every check held, 1 a check "
-            "failed or the drill could not run, 2 usage error."
+            "failed or the drill could not run, 2 usage error, 3 (--targets) some drills failed, others "
+            "passed."
         ),
     )
     add_store_options(parser)
@@ -91,6 +98,7 @@ def add_parser(sub: Any) -> None:
         help="write Prometheus metrics (omics_archiver_drill_last_success_timestamp_seconds, failures) "
         "for node_exporter's textfile collector",
     )
+    add_destination_options(parser, what="sandbox")
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -124,6 +132,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.metrics_file is not None:
         check_writable_file(args.metrics_file, "--metrics-file")
     settings = aws_settings(args, rates=rates_from(args))
+    check_destination_options(args)
+    if wants_destinations(args):
+        return drill_targets_command(
+            args, config=config, settings=settings, progress=progress, render=summary
+        )
 
     async def go() -> DrillReport:
         async with (

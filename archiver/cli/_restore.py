@@ -43,6 +43,12 @@ from ._restore_options import (
     images_mode,
     timestamp,
 )
+from ._restore_targets import (
+    add_destination_options,
+    check_destination_options,
+    restore_targets_command,
+    wants_destinations,
+)
 from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
@@ -139,7 +145,7 @@ def add_parser(sub: Any) -> None:
         "--staging-bucket",
         metavar="S3URL",
         help="s3://BUCKET/PREFIX in the target region for definitions over 4.4 MB (staged objects are "
-        "removed afterwards)",
+        "removed afterwards); with --targets, {account} and {region} in it stand for each destination's",
     )
     stg.add_argument(
         "--staging-bucket-owner", metavar="ID", help="the staging bucket's account, if not the target's"
@@ -164,6 +170,7 @@ def add_parser(sub: Any) -> None:
         "--dry-run", action="store_true", help="print the plan; create, stage and change nothing"
     )
     run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
+    add_destination_options(parser, what="destination")
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -173,14 +180,21 @@ def _staging(args: argparse.Namespace) -> Staging | None:
         if args.staging_bucket_owner:
             raise UsageError("--staging-bucket-owner needs --staging-bucket")
         return None
-    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", args.staging_bucket)
-    if not m:
-        raise UsageError(f"--staging-bucket must be s3://BUCKET[/PREFIX], not {args.staging_bucket!r}")
+    text = args.staging_bucket
+    if ("{account}" in text or "{region}" in text) and not wants_destinations(args):
+        raise UsageError(
+            "{account} and {region} in the staging bucket go with --targets (each destination's)"
+        )
+    # {account} and {region} stand for each destination's (restore --targets): checked as if filled in
+    sample = text.replace("{account}", "123456789012").replace("{region}", "us-east-1")
+    if not re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", sample):
+        raise UsageError(f"--staging-bucket must be s3://BUCKET[/PREFIX], not {text!r}")
     if args.staging_bucket_owner and not _ACCOUNT.match(args.staging_bucket_owner):
         raise UsageError("--staging-bucket-owner must be a 12-digit account id")
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
     return Staging(
-        bucket=m.group(1),
-        prefix=(m.group(2) or "").strip("/"),
+        bucket=bucket,
+        prefix=prefix.strip("/"),
         owner_id=args.staging_bucket_owner,
         endpoint_url=args.staging_endpoint_url
         or args.s3_endpoint_url
@@ -232,6 +246,11 @@ def run_command(args: argparse.Namespace) -> int:
     settings = aws_settings(args, rates=rates_from(args))
     if args.work_dir is not None:
         check_writable_dir(args.work_dir, "--work-dir")
+    check_destination_options(args)
+    if wants_destinations(args):
+        return restore_targets_command(
+            args, config=config, settings=settings, progress=progress, render=summary
+        )
 
     async def go() -> RestoreReport:
         async with (

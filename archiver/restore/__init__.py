@@ -25,7 +25,10 @@ from ._plan import (
     WorkflowPlan,
     plan_restore,
     resolve_view,
+    select,
     selection,
+    selectors,
+    target_name,
 )
 from ._rewrite import (
     REGISTRY_MAP,
@@ -60,5 +63,8 @@ __all__ = [
     "rewrite_definition",
     "rewrite_registry_map",
     "run_restore",
+    "select",
     "selection",
+    "selectors",
+    "target_name",
 ]

@@ -36,11 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .._aws import OmicsApi, translate_client_error
+from .._aws import OmicsApi, new_session, translate_client_error
 from .._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
 from .._workdir import work_directory
 from ..images import ecr_settings, prepare_images
@@ -337,7 +336,7 @@ def _adopt(item: ItemPlan, listed: Mapping[str, Any]) -> None:
 @contextlib.asynccontextmanager
 async def _open_s3(staging: Staging, region: str) -> AsyncIterator[Any]:
     try:
-        session = AioSession(profile=staging.profile)
+        session = new_session(staging.profile, staging.credentials)
     except BotoCoreError as exc:
         raise UsageError(f"cannot use AWS profile {staging.profile!r} for the staging bucket: {exc}") from exc
     config = Config(retries={"mode": "standard", "total_max_attempts": 8}, user_agent_extra="omics-archiver")
