@@ -190,6 +190,17 @@ def test_uploads_are_checked_like_ecr(emulator: Emulator) -> None:
         ecr.complete_layer_upload(repositoryName="tools/x", uploadId=upload, layerDigests=[sha(data)])
     assert gone.value.response["Error"]["Code"] == "UploadNotFoundException"
 
+    upload = ecr.initiate_layer_upload(repositoryName="tools/x")["uploadId"]
+    with pytest.raises(ClientError) as big:  # the quota's 10 MiB, harsher than the model's 20 MiB
+        ecr.upload_layer_part(
+            repositoryName="tools/x",
+            uploadId=upload,
+            partFirstByte=0,
+            partLastByte=10 * MIB,
+            layerPartBlob=bytes(10 * MIB + 1),
+        )
+    assert big.value.response["Error"]["Code"] == "InvalidLayerPartException"
+
     with pytest.raises(ClientError) as layers:
         ecr.put_image(repositoryName="tools/x", imageManifest=manifest_of(b"{}", [data]), imageTag="1")
     assert layers.value.response["Error"]["Code"] == "LayersNotFoundException"
