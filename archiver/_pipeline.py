@@ -320,6 +320,7 @@ class Pipeline:
             if item.kind == "workflow":
                 item.workflow_uuid = str(response.get("uuid", "")) or None
                 if not self._tags_match(response):
+                    self._filtered_out()
                     return
                 if tg is not None and item.workflow_uuid:
                     tg.create_task(self._versions(item, tg))
@@ -358,6 +359,13 @@ class Pipeline:
     def _tags_match(self, response: Mapping[str, Any]) -> bool:
         tags = response.get("tags") or {}
         return all(tags.get(k) == v for k, v in self.config.tags.items())
+
+    def _filtered_out(self) -> None:
+        """A workflow ``--tag`` leaves out. Tags are known only from its Get, after the totals were
+        counted from the listing: count it (``found["filteredOut"]``) so progress takes it off them."""
+        found = self.run.report.found
+        found["filteredOut"] = found.get("filteredOut", 0) + 1
+        self.run.changed()
 
     def _skip(self, item: Item, reason: str, detail: str) -> None:
         log.warning(

@@ -1,17 +1,18 @@
 """JSON Schema validation of everything the archive stores, with errors a person can act on.
 
-Six schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
-version as we store it, the bundle manifest, the snapshot, and the store's identity
-(``config.json``), and the restore mapping file. They are the contract between the backup run that
-writes and the restore that may run years later, so every document is checked before it is written
-(and manifests again when read).
+Seven schemas (draft 2020-12) live in ``schemas/``: the metadata of a workflow and of a workflow
+version as we store it, the bundle manifest, the snapshot, the store's identity
+(``config.json``), the restore mapping file, and a verify run's record. They are the contract
+between the backup run that writes and the restore that may run years later, so every document is
+checked before it is written (and manifests again when read).
 
 Validation is on every item's path, so it is made cheap for the common case, a valid document:
-each schema is compiled once, and also once more with its ``$defs`` references inlined (no
-reference lookups while walking), and that copy answers first; only a document it finds anything
-to say about is walked again by the validator of the schema as written, so that what is reported
-is exactly as before. The schemas are checked against the metaschema by the tests, not at every
-start of the tool.
+each schema is inlined (its ``$defs`` references replaced by their targets) and compiled once to
+plain Python checks (``archiver._schema_fast``, ~9x faster than jsonschema on a snapshot), and
+that answers first; only a document it rejects is walked again by the jsonschema validator of the
+schema as written, so that what is reported is exactly as before. A schema the compiler cannot
+check whole falls back to jsonschema on the inlined copy. The schemas are checked against the
+metaschema by the tests, not at every start of the tool.
 
 Following cloud-custodian's ``c7n/schema.py``, each validator is built once, and a failure is
 reported as its most relevant problem (``jsonschema.exceptions.best_match``) with a JSON path such as
@@ -38,6 +39,7 @@ from jsonschema.exceptions import ValidationError, best_match, relevance
 
 from ._errors import MetadataInvalid, SchemaProblem
 from ._jsonutil import is_rfc3339
+from ._schema_fast import Check, Unsupported, compile_schema
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 SchemaName = Literal[
-    "workflow", "workflow-version", "manifest", "snapshot", "store-config", "restore-mapping"
+    "workflow", "workflow-version", "manifest", "snapshot", "store-config", "restore-mapping", "verify-record"
 ]
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
 
@@ -110,8 +112,23 @@ def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:
     return node
 
 
+@functools.cache
+def _compiled(name: SchemaName) -> Check | None:
+    """The inlined schema compiled to plain checks (``archiver._schema_fast``); None if it cannot be."""
+    document = _schema(name)
+    try:
+        return compile_schema(
+            _inline(document, document.get("$defs", {}), 0), formats={"date-time": _is_date_time}
+        )
+    except Unsupported:
+        return None
+
+
 def _clean(name: SchemaName, document: object) -> bool:
     """Whether ``document`` matches the schema, with nothing to report (the fast path)."""
+    compiled = _compiled(name)
+    if compiled is not None:
+        return compiled(document)
     return next(_fast_validator(name).iter_errors(document), None) is None
 
 

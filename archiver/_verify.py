@@ -13,7 +13,8 @@ A disaster-recovery archive is only trusted if it is checked. Two levels, as res
 
 Every problem names the object it concerns. Verify only reads: it never writes, deletes or caches
 anything in the store, except with ``--repair`` (:mod:`archiver.repair`), which writes a damaged
-bundle anew when the live service still holds its state. A bundle may hold other bytes than its
+bundle anew when the live service still holds its state; the CLI then records the result
+(:mod:`archiver.verifications`) unless told not to. A bundle may hold other bytes than its
 snapshots recorded when a repair note (``repairs/``) vouches for them. Memory is bounded by
 ``concurrency`` downloads streamed to disk (each bundle's size in ``work_dir``), never by a
 bundle's size in RAM.
@@ -92,6 +93,8 @@ class VerifyReport:
     problems: list[VerifyProblem] = field(default_factory=list)
     repairs: list[RepairOutcome] = field(default_factory=list)
     images: dict[str, int] = field(default_factory=dict)  # archived image blobs: counts (images._stored)
+    targets: dict[tuple[str, str, str], dict[str, int]] = field(default_factory=dict)
+    """Per (partition, account, region): the snapshots checked and the distinct bundles they list."""
 
     @property
     def ok(self) -> bool:
@@ -214,6 +217,13 @@ class _Verifier:
             for entry in snap.doc["bundles"]:
                 self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
         report.snapshots = len(catalog.snapshots)
+        listed: dict[tuple[str, str, str], set[str]] = {}
+        for snap in catalog.snapshots:
+            listed.setdefault(snap.group, set()).update(str(e["key"]) for e in snap.doc["bundles"])
+            counts = report.targets.setdefault(snap.group, {"snapshots": 0, "bundles": 0})
+            counts["snapshots"] += 1
+        for group, keys in listed.items():
+            report.targets[group]["bundles"] = len(keys)
         report.bundles = len(catalog.bundles)
         report.referenced = len([k for k in self.entries if k in catalog.bundles])
         for key, refs in sorted(self.entries.items()):

@@ -119,3 +119,25 @@ def test_every_command_that_reaches_aws_takes_profile_and_region() -> None:
         assert not {"--from-account", "--from-region"} & {
             o for a in parser._actions if a.help != argparse.SUPPRESS for o in a.option_strings
         }, name
+
+
+def test_drill_and_restore_share_their_common_options() -> None:
+    """An option both take means the same in both: same default, type and help (one definition)."""
+    commands = _commands()
+    drill = {o: a for a in commands["drill"]._actions for o in a.option_strings}
+    restore = {o: a for a in commands["restore"]._actions for o in a.option_strings}
+    shared = [
+        "--wait-timeout",
+        "--poll-interval",
+        "--map-account",
+        "--map-region",
+        "--mapping",
+        "--rewrite-images",
+        "--push-images",
+    ]
+    for option in shared:
+        d, r = drill[option], restore[option]
+        assert (d.default, d.type, d.help) == (r.default, r.type, r.help), option
+    assert drill["--poll-interval"].default == 1.0
+    parsed = build_parser().parse_args(["drill", "--store", "x", "--at", "2026-01-02T03:04:05"])
+    assert parsed.at.tzinfo is not None

@@ -39,7 +39,7 @@ NIGHTLY = DEPLOY / "cloudformation" / "nightly-backup.yaml"
 # Tag-on-create: restore passes tags to these, which AWS authorizes as omics:TagResource too.
 DEPENDENT = {"CreateWorkflow": {"omics:TagResource"}, "CreateWorkflowVersion": {"omics:TagResource"}}
 # Restore awaits status with List calls; it reads a workflow or version only when its create FAILED,
-# for the status message a list does not carry (archiver/_restore.py, _Restorer._status_message).
+# for the status message a list does not carry (archiver/restore/_run.py, _Restorer._status_message).
 RESTORE_ON_FAILURE = {"omics:GetWorkflow", "omics:GetWorkflowVersion"}
 
 

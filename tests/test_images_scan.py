@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 
 from archiver.images import build_inventory, normalize, parse_ecr, scan_definition
 from archiver.images._cwl import scan_cwl
 from archiver.images._nextflow import scan_nextflow
 from archiver.images._scan import MAX_FILE_BYTES
-from archiver.images._wdl import scan_wdl
+from archiver.images._wdl import _close, _mask, scan_wdl
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -191,3 +192,42 @@ async def test_inventory_stays_small_whatever_the_definition() -> None:
     assert ubuntu["reason"] == "ECR was not asked (no ECR access configured)"
     assert long_one["image"] is None and long_one["reason"] == "the reference is longer than 512 characters"
     assert len(inventory["problems"]) == 100 and inventory["problems"][-1] == "and 52 more problems"
+
+
+def _mask_by_hand(text: str) -> str:
+    """The character loop ``_wdl._mask`` replaced (kept here as the reference it must match)."""
+    out, i, n = list(text), 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            while i < n and text[i] != "\n":
+                out[i] = " "
+                i += 1
+        elif ch in "\"'":
+            quote, i = ch, i + 1
+            while i < n and text[i] != quote and text[i] != "\n":
+                if text[i] == "\\":
+                    out[i] = "_"
+                    i += 1
+                    if i < n and text[i] != "\n":
+                        out[i] = "_"
+                        i += 1
+                    continue
+                out[i] = "_"
+                i += 1
+            i += 1
+        else:
+            i += 1
+    return "".join(out)
+
+
+def test_wdl_masking_blanks_exactly_comments_and_string_contents() -> None:
+    rng = random.Random(7)
+    alphabet = ['"', "'", "\\", "#", "\n", "{", "}", "a", " ", "x"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        assert _mask(text) == _mask_by_hand(text), repr(text)
+    masked = _mask('task t { runtime { docker: "a}b" # }\n } }')
+    assert masked == 'task t { runtime { docker: "___"    \n } }'
+    assert _close(masked, masked.index("{", 8)) == len(masked) - 2
+    assert _close("{ {", 0) == 3

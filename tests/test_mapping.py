@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from archiver._errors import UsageError
-from archiver._rewrite import EcrMapping, rewrite_registry_map
 from archiver.cli import main
 from archiver.mapping import load_mapping
+from archiver.restore import EcrMapping, rewrite_registry_map
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "restore-mapping.yaml"
 A, B = "123456789012", "444455556666"

@@ -157,3 +157,29 @@ def test_many_targets_report_progress_per_target(tmp_path: Path, capsys: pytest.
     ends = [e for e in events if e.get("event") == "targets-progress"]
     assert [e["targetsDone"] for e in ends] == list(range(1, 7)) and ends[-1]["targetsTotal"] == 6
     assert ends[-1]["targetsNotOk"] == 2  # 444444444444 in both regions
+
+
+def test_a_tag_filtered_backup_ends_at_one_hundred_percent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--tag`` can only be checked once a workflow's Get answers, after the totals were counted: the
+    workflows it leaves out come off the totals, so the last progress event says 100% of what is
+    backed up (and the start event still says how many were found before the filter)."""
+    seed = tmp_path / "seed"
+    write_corpus(seed, workflows=12, versions=2)  # each workflow tagged index=<i>
+    store = tmp_path / "archive"
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=seed) as emu:
+        argv = ["backup", "--store", str(store), "--endpoint-url", emu.url, "--log-format", "json"]
+        argv += ["--no-rate-limit", "--progress-interval", "1ms", "--tag", "index=3", "--json"]
+        assert main(argv) == 0
+    out, err = capsys.readouterr()
+    events = [json.loads(line) for line in err.splitlines()]
+    start = next(e for e in events if e.get("event") == "start")
+    progress = [e for e in events if e.get("event") == "progress"]
+    assert start["workflowsFound"] == 12 and progress
+    last = progress[-1]
+    assert (last["workflowsDone"], last["workflowsTotal"], last["filteredOut"]) == (1, 1, 11)
+    assert (last["versionsDone"], last["versionsTotal"], last["versionsExact"]) == (2, 2, True)
+    assert last["percent"] == 100.0 and last["itemsDone"] == last["itemsTotal"] == 3
+    assert all(e["itemsDone"] <= e["itemsTotal"] for e in progress)
+    assert json.loads(out)["stats"]["workflows"] == 1

@@ -131,13 +131,39 @@ def test_report_json_tells_where_each_target_stands(store: Path, capsys: pytest.
     hostile = next(r for r in target["grid"]["rows"] if r["name"] == HOSTILE_NAME)
     assert hostile["states"] == ["new", "same", "not-covered", "same", "same"]
     assert doc["verify"]["recorded"] == 0 and doc["drills"]["recorded"] == 0
-    assert doc["images"]["images"] == [] and doc["images"]["manifestsRead"] == 8
+    assert target["lastVerify"] is None and target["lastDrill"] is None
+    # image readiness, from the manifests of the newest complete snapshot (backed up with --images record)
+    assert doc["images"]["manifestsRead"] == 8 and doc["images"]["blobsChecked"] == 0
+    ready = target["images"]
+    assert ready is doc["images"]["targets"][0] or ready == doc["images"]["targets"][0]
+    assert not ready["copyRun"] and ready["snapshot"] == target["lastComplete"]["key"]
+    counts = [ready[k] for k in ("referenced", "withDigest", "archived", "recordedOnly", "unresolved")]
+    assert counts == [8, 6, 0, 6, 2]
+    unresolved = {u["image"].rsplit("/", 1)[1]: u["reason"] for r in ready["rows"] for u in r["unresolved"]}
+    assert set(unresolved) == {"multiqc:1.21", "salmon:1.10.1--h7e5ed60_0"}
+    assert all("ImageNotFound" in reason for reason in unresolved.values())
     assert [p["key"].rsplit("/", 1)[1] for p in doc["problems"]] == ["20260101T000000000000Z-deadbeef.json"]
 
 
+def test_report_text_has_a_few_lines_per_target(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_cli(["report", "--store", str(store), "--no-cache"])
+    capsys.readouterr()
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("123456789012 us-east-1 (aws): last complete backup ")
+    assert "1 failed in the last run" in lines[0]
+    assert lines[1] == "  verify  no verify recorded for this target"
+    assert lines[2] == "  drill   no restore drill recorded for this target"
+    assert lines[3] == (
+        "  images  8 referenced, 6 with a digest, 0 archived in the store, 6 only recorded, 2 unresolved"
+    )
+    assert any(line.startswith("    unresolved in fastq-qc: ") and "multiqc:1.21" in line for line in lines)
+    assert lines[-1].endswith("0 verify and 0 drill record(s); 1 object(s) could not be read")
+    code, out = run_cli(["report", "--store", str(store), "--no-cache", "--max-manifests", "0"])
+    capsys.readouterr()
+    assert code == 0 and out.splitlines()[3] == "  images  8 manifest(s) not read (--max-manifests)"
+
+
 def test_report_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["report", "--store", str(store), "--no-cache"])[0] == 2
-    assert "--html FILE, --json" in capsys.readouterr().err
     missing = tmp_path / "no-such-dir" / "r.html"
     assert run_cli(["report", "--store", str(store), "--no-cache", "--html", str(missing)])[0] == 2
     assert "cannot write the report to" in capsys.readouterr().err
@@ -230,7 +256,16 @@ def test_report_page_renders_in_chromium(store: Path, tmp_path: Path) -> None:
         "Workflow states over time",
         "no verify recorded in this store",
         "no drill recorded in this store",
-        "no images recorded (8 manifest(s) of the latest snapshots read)",
+        "Last verify and restore drill",
+        "verify no verify recorded for this target",
+        "restore drill no drill recorded for this target",
+        "Image readiness",
+        "8 image(s) referenced by 3 workflow(s)",
+        ": 6 with a recorded digest, 0 archived in the store, 6 only recorded, 2 unresolved; that backup "
+        "recorded the images only (--images record).",
+        "multiqc:1.21",
+        "ECR: ImageNotFound: Requested image not found",
+        "8 manifest(s) of the latest complete snapshots read",
         "Unreadable objects",
         "20260101T000000000000Z-deadbeef.json",
         HOSTILE_NAME,
@@ -265,7 +300,7 @@ def test_report_shows_the_newest_drill_results(
         )
         report.check(FASTQ_QC, "definition", True)
         report.check(FASTQ_QC, "readme", ok, None if ok else "README differs")
-        report.key = drill_key("aws", "222222222222", "us-west-2", drill_id)
+        report.key = drill_key("aws", "123456789012", "us-east-1", drill_id)  # the source's
         return report
 
     async def write() -> None:
@@ -276,7 +311,7 @@ def test_report_shows_the_newest_drill_results(
             ):
                 assert d.key is not None
                 await write_drill(s, d.key, d.as_dict())
-            await s.put_bytes("drills/aws/222222222222/us-west-2/20261130T010000000000Z-0000cccc.json", b"{x")
+            await s.put_bytes("drills/aws/123456789012/us-east-1/20261130T010000000000Z-0000cccc.json", b"{x")
 
     asyncio.run(write())
     code, out = run_cli(["report", "--store", str(copy), "--json", "--no-cache"])
@@ -285,11 +320,111 @@ def test_report_shows_the_newest_drill_results(
     drills = json.loads(out)["drills"]
     assert drills["recorded"] == 3 and drills["unreadable"] == 1
     assert [(r["ok"], r["checks"], r["failed"]) for r in drills["latest"]] == [(False, 2, 1), (True, 2, 0)]
+    (target,) = json.loads(out)["targets"]
+    assert target["lastDrill"]["id"] == "20261129T010000000000Z-0000bbbb" and target["lastDrill"]["ok"]
     page = tmp_path / "report.html"
     code, _ = run_cli(["report", "--store", str(copy), "--html", str(page), "--no-cache"])
     text = page.read_text()
     assert code == 0 and "no drill recorded" not in text
+    checks = text[text.index("Last verify and restore drill") : text.index("Image readiness")]
+    assert "2026-11-29T01:00:00" in checks and "passed" in checks and "2 of 2 checks held" in checks
     section = text[text.index("Last restore drill") : text.index("Container images")]
     assert section.index("passed") < section.index("FAILED")  # newest first
     assert "1 of 2" in section and "222222222222 us-west-2" in section
     assert "1 record(s) could not be read" in section
+    # snapshots lists them too, filtered by the archived region (--source-region), never by --region
+    base = ["snapshots", "--store", str(copy), "--json", "--no-cache"]
+    listed = [json.loads(run_cli([*base, *extra])[1])["drills"] for extra in ([], ["--region", "us-west-2"])]
+    assert len(listed[0]) == len(listed[1]) == 2
+    assert json.loads(run_cli([*base, "--source-region", "us-west-2"])[1])["drills"] == []
+    capsys.readouterr()
+
+
+def test_report_shows_the_last_verify_per_target(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records written by ``verify`` itself: the newest per target shows (when, passed/FAILED, depth,
+    what it checked, problems), older runs are listed, and damaged records are counted, not fatal."""
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    broken = "snapshots/aws/123456789012/us-east-1/20260101T000000000000Z-deadbeef.json"
+    assert run_cli(["verify", "--store", str(copy)])[0] == 1  # the unreadable snapshot is a problem
+    (copy / broken).unlink()
+    assert run_cli(["verify", "--store", str(copy), "--read-data", "50", "--seed", "1"])[0] == 0
+    (copy / "verifications" / "20200101T000000000000Z-0000cccc.json").write_bytes(b"{x")
+    hostile = {"format": "omics-archiver-verify", "formatVersion": 1, "ok": True, "targets": "<b>"}
+    (copy / "verifications" / "20200102T000000000000Z-0000dddd.json").write_text(json.dumps(hostile))
+    (copy / "verifications" / "20200103T000000000000Z-0000eeee.json").write_bytes(b" " * (5 << 20))
+    newest = sorted((copy / "verifications").iterdir())[-1]  # a valid record, under another key
+    (copy / "verifications" / "20200104T000000000000Z-0000ffff.json").write_bytes(newest.read_bytes())
+    capsys.readouterr()
+
+    code, out = run_cli(["report", "--store", str(copy), "--json", "--no-cache"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out)
+    verify = doc["verify"]
+    assert verify["recorded"] == 6 and verify["unreadable"] == 4
+    why = {p["key"].rsplit("/", 1)[1][:8]: p["problem"] for p in verify["problems"]}
+    assert "refusing to read it" in why["20200103"] and "the record says it is" in why["20200104"]
+    assert [(r["ok"], r["readDataPercent"], r["problems"]) for r in verify["latest"]] == [
+        (True, 50.0, 0),
+        (False, None, 1),
+    ]
+    assert verify["latest"][1]["firstProblems"][0]["key"] == broken
+    last = doc["targets"][0]["lastVerify"]
+    assert (last["ok"], last["snapshots"], last["bundles"], last["problems"]) == (True, 5, 14, 0)
+    assert last["key"] == verify["latest"][0]["key"]
+
+    code, out = run_cli(["report", "--store", str(copy), "--no-cache"])
+    verify_line = next(line for line in out.splitlines() if line.startswith("  verify  "))
+    assert f"{last['time']} passed (structure and 50% data): 5 snapshot(s), 14 bundle(s)" in verify_line
+
+    page = tmp_path / "report.html"
+    assert run_cli(["report", "--store", str(copy), "--html", str(page), "--no-cache"])[0] == 0
+    dom, console = _render(_chromium(), page, tmp_path / "profile")
+    assert console == []
+    parsed = _Dom()
+    parsed.feed(dom)
+    text = " ".join(" ".join(parsed.text).split())
+    checks = text[text.index("Last verify and restore drill") : text.index("Image readiness")]
+    assert f"verify {last['time']} passed structure and 50% data: 5 snapshot(s), 14 bundle(s)" in checks
+    assert "0 problem(s)" in checks and "no drill recorded for this target" in checks
+    runs = text[text.index("Last verify 6 verify record(s)") : text.index("Last restore drill")]
+    assert "passed" in runs and "FAILED" in runs and broken in runs
+    assert "4 record(s) could not be read" in runs and "not JSON" in runs
+    assert "does not match the verify record schema" in runs and "&lt;b&gt;" not in page.read_text()
+
+
+def test_report_shows_image_readiness_after_images_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store backed up with ``--images copy`` against the emulator's ECR: per workflow, what is
+    referenced, has a digest, is archived in the store; an archived image whose manifest blob is gone
+    from the store is no longer counted as archived, and is named as missing."""
+    root = tmp_path / "archive"
+    with fake_aws_env(tmp_path), Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        _backup(str(root), emu.url, "--images", "copy")
+    code, out = run_cli(["report", "--store", str(root), "--json", "--no-cache"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out)
+    ready = doc["targets"][0]["images"]
+    assert ready["copyRun"] and doc["images"]["blobsChecked"] > 0
+    snapshot = json.loads((root / ready["snapshot"]).read_text())
+    copied = {i["digest"] for b in snapshot["bundles"] for i in b.get("images", [])}
+    assert ready["archived"] == ready["withDigest"] > 0 and ready["recordedOnly"] == 0
+    assert ready["unresolved"] == ready["referenced"] - ready["withDigest"] > 0
+    rows = {r["name"]: r for r in ready["rows"]}
+    assert rows["deepvariant-gpu"]["archived"] == rows["deepvariant-gpu"]["referenced"] > 0
+    assert all(u["reason"] for r in ready["rows"] for u in r["unresolved"])
+
+    gone = sorted(copied)[0]
+    (root / "images" / "blobs" / "sha256" / gone.split(":")[1]).unlink()
+    code, out = run_cli(["report", "--store", str(root), "--json", "--no-cache"])
+    after = json.loads(out)["targets"][0]["images"]
+    assert (
+        after["missingFromStore"] >= 1 and after["archived"] == ready["archived"] - after["missingFromStore"]
+    )
+    assert after["recordedOnly"] == after["missingFromStore"]
+    code, out = run_cli(["report", "--store", str(root), "--no-cache"])
+    assert f"{after['missingFromStore']} MISSING from the store" in out
+    capsys.readouterr()

@@ -10,7 +10,18 @@ import yaml
 
 from archiver._errors import UsageError
 from archiver.cli._backup_targets import shard_from
-from archiver.targets import Shard, Target, load_targets, parse_shard, parse_targets, select_shard, shard_of
+from archiver.mapping import load_mapping
+from archiver.targets import (
+    Shard,
+    Source,
+    Target,
+    load_targets,
+    pair_sources,
+    parse_shard,
+    parse_targets,
+    select_shard,
+    shard_of,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -37,7 +48,9 @@ def test_the_form_of_the_issue(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("path", [EXAMPLES / "targets.yaml", EXAMPLES / "seed" / "targets.yaml"])
+@pytest.mark.parametrize(
+    "path", [EXAMPLES / "targets.yaml", EXAMPLES / "seed" / "targets.yaml", EXAMPLES / "restore-targets.yaml"]
+)
 def test_the_examples_load(path: Path) -> None:
     targets = load_targets(path, default_regions=["eu-west-1"])
     assert targets and all(t.role_arn and t.role_arn.split(":")[4] == t.account for t in targets)
@@ -159,3 +172,34 @@ def test_shard_from_the_environment() -> None:
             shard_from(args, env)
     with pytest.raises(UsageError, match="--shard-count needs"):
         shard_from(argparse.Namespace(shard=None, shard_count=2), {})
+
+
+def test_the_org_migration_example_pairs_each_archived_account_region_with_its_destination() -> None:
+    """examples/restore-targets.yaml with examples/restore-org-mapping.yaml (restore/drill --targets)."""
+    destinations = load_targets(EXAMPLES / "restore-targets.yaml")
+    mapping = load_mapping(EXAMPLES / "restore-org-mapping.yaml")
+    held = [
+        Source("aws", a, r)
+        for a, r in [(R1, "us-east-1"), (R1, "us-west-2"), (C2, "us-east-1"), (L3, "us-east-1")]
+    ]
+    pairing = pair_sources(held, destinations, accounts=mapping.accounts, regions=mapping.regions)
+    assert {d.target.key: [s.key for s in d.sources] for d in pairing.destinations} == {
+        "444455556666/us-east-1": [f"{R1}/us-east-1"],
+        "444455556666/eu-west-1": [f"{R1}/us-west-2"],
+        "777788889999/us-east-1": [f"{C2}/us-east-1"],
+    }
+    assert [(s.key, a, r) for s, a, r in pairing.unmatched] == [(f"{L3}/us-east-1", L3, "us-east-1")]
+    assert mapping.staging_bucket == "s3://omics-restore-staging-{account}-{region}/staging"
+    # filtered to one source: the destinations nothing maps to are left out, not an error
+    (only,) = pair_sources(
+        held, destinations, accounts=mapping.accounts, regions=mapping.regions, account=C2
+    ).destinations
+    assert only.target.key == "777788889999/us-east-1"
+    # unfiltered, a destination nothing maps to is the user's mistake, before any AWS call
+    with pytest.raises(UsageError, match="nothing archived maps to 777788889999/us-east-1"):
+        pair_sources(held[:2], destinations, accounts=mapping.accounts, regions=mapping.regions)
+    with pytest.raises(UsageError, match="no archived account-region maps to any of its destinations"):
+        pair_sources(held[3:], destinations, accounts=mapping.accounts, regions=mapping.regions)
+
+
+R1, C2, L3 = "111111111111", "222222222222", "333333333333"

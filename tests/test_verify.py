@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver._schema import problems
 from archiver.cli import main
 
 from .test_catalog_support import Archive, build_archives, copy_archive
@@ -49,8 +50,34 @@ def test_healthy_store_passes_structure_and_data(
     assert code == 0, report["problems"]
     assert report["bundlesRead"] == 13
     assert report["bytesRead"] == sum(len(before[k]) for k in bundle_keys(archive))
-    # verify never modifies the store
-    assert {k: archive.read(k) for k in archive.list_keys()} == before
+    # verify changes nothing in the store: it only adds its own record, one per run
+    after = {k: archive.read(k) for k in archive.list_keys()}
+    added = sorted(set(after) - set(before))
+    assert {k: after[k] for k in before} == before
+    assert len(added) == 2 and all(k.startswith("verifications/") for k in added)
+    assert added[-1] == report["record"]
+    record = json.loads(after[added[-1]])
+    assert problems("verify-record", record) == []
+    assert (record["ok"], record["exitCode"], record["problemCount"]) == (True, 0, 0)
+    assert record["scope"] == {"readDataPercent": 100.0, "seed": None, "repair": False}
+    assert record["checked"]["bundlesRead"] == 13 and record["checked"]["snapshots"] == 2
+    assert [(t["account"], t["region"], t["bundles"]) for t in record["targets"]] == [
+        ("123456789012", "us-east-1", 13)
+    ]
+    # snapshots lists the runs, newest first
+    assert main(archive.cli("snapshots", "--json")) == 0
+    runs = json.loads(capsys.readouterr().out)["verifications"]
+    assert [(r["key"], r["ok"], r["readDataPercent"]) for r in runs] == [
+        (added[1], True, 100.0),
+        (added[0], True, None),
+    ]
+    assert main(archive.cli("snapshots")) == 0
+    listed = capsys.readouterr().out
+    assert "verify runs" in listed and "structure and 100% data" in listed
+    # --no-record: nothing at all is written
+    code, report = verify(archive, capsys, "--no-record")
+    assert code == 0 and report["record"] is None
+    assert sorted(archive.list_keys()) == sorted(after)
 
 
 def test_one_flipped_byte_is_named(archive: Archive, capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +91,12 @@ def test_one_flipped_byte_is_named(archive: Archive, capsys: pytest.CaptureFixtu
     assert isinstance(problems, list) and problems
     assert {p["key"] for p in problems} == {victim}
     assert any("SHA-256" in p["problem"] for p in problems)
+    # the record says it failed, how deep it looked, and names the problem under its target
+    record = json.loads(archive.read(str(report["record"])))
+    assert (record["ok"], record["exitCode"], record["problemCount"]) == (False, 1, len(problems))
+    assert record["scope"]["readDataPercent"] == 100.0
+    assert {p["key"] for p in record["problems"]} == {victim}
+    assert record["targets"][0]["problems"] == len(problems)
     # the human output names it too
     assert main(archive.cli("verify", "--read-data")) == 1
     assert victim in capsys.readouterr().out
@@ -112,3 +145,24 @@ def test_metrics_file(archive: Archive, tmp_path: Path, capsys: pytest.CaptureFi
     assert 'omics_archiver_last_run_success{archiver_job="verify"} 1' in text
     assert 'omics_archiver_verify_bundles_read{archiver_job="verify"} 7' in text
     capsys.readouterr()
+
+
+def test_a_store_that_refuses_the_record_keeps_verify_s_verdict(
+    archives: dict[str, Archive], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record cannot be written (here ``verifications`` is a file, so no object can go under it):
+    verify warns, says so, and exits with its own code, 0 for a sound archive, 1 for a damaged one."""
+    archive = copy_archive(archives["file"], tmp_path)
+    assert archive.root is not None
+    (archive.root / "verifications").write_bytes(b"in the way")
+    code = main(archive.cli("verify", "--json", "--log-format", "json"))
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["record"] is None
+    warned = [json.loads(line) for line in err.splitlines() if "verify-record-failed" in line]
+    assert len(warned) == 1 and warned[0]["level"] == "warning"
+    assert "could not be recorded" in warned[0]["message"] and "--no-record" in warned[0]["message"]
+    victim = bundle_keys(archive)[0]
+    archive.remove(victim)
+    assert main(archive.cli("verify")) == 1
+    out, err = capsys.readouterr()
+    assert victim in out and "recorded as" not in out and "could not be recorded" in err

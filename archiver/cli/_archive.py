@@ -24,13 +24,16 @@ from .._cache import Cache, cache_dir_for
 from .._catalog import Catalog, SnapshotRecord, load_catalog, show_bundle, snapshot_rows, workflow_rows
 from .._diff import diff_bundles
 from .._download import Downloader
-from .._errors import UsageError
+from .._errors import StoreError, UsageError
+from .._layout import new_snapshot_id
 from .._metrics import write_verify_metrics
 from .._verify import Repairer, VerifyOptions, VerifyReport, verify_store
 from .._workdir import work_directory
 from ..drill import list_drills
 from ..repair import RepairOutcome, repair_bundle
+from ..report import verify_depth
 from ..store import Store, open_archive
+from ..verifications import build_record, read_latest, write_record
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
@@ -197,6 +200,12 @@ def _add_verify(sub: Any) -> None:
     g.add_argument(
         "--metrics-job", default="verify", metavar="NAME", help="archiver_job label (default: verify)"
     )
+    g.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the result in the store (verifications/<id>.json, shown by report); for "
+        "read-only access. A store that refuses the record is warned about and changes no exit code",
+    )
     add_aws_options(parser)
     add_output_options(parser)
     parser.set_defaults(run=run_verify)
@@ -217,9 +226,16 @@ def run_verify(args: argparse.Namespace) -> int:
     async def go() -> VerifyReport:
         async with open_archive(args.store, store_options(args), create=False) as store:
             if not args.repair:
-                return await verify_store(store, options)
-            async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
-                return await verify_store(store, options, repairer=_repairer(api, store, dl, args.work_dir))
+                report = await verify_store(store, options)
+            else:
+                async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
+                    repairer = _repairer(api, store, dl, args.work_dir)
+                    report = await verify_store(store, options, repairer=repairer)
+            if not args.no_record:
+                recorded[0] = await _record_verify(store, report, args)
+            return report
+
+    recorded: list[str | None] = [None]
 
     try:
         report = asyncio.run(go())
@@ -230,10 +246,35 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.metrics_file is not None:
         write_verify_metrics(args.metrics_file, job=args.metrics_job, report=report)
     if args.json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "record": recorded[0]})
     else:
         _print_verify(report)
+        if recorded[0] is not None:
+            print(f"  recorded as {recorded[0]}")
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+async def _record_verify(store: Store, report: VerifyReport, args: argparse.Namespace) -> str | None:
+    """Write the run's record (archiver.verifications); a store that refuses it is warned about only:
+    the archive's soundness, and so the exit code, does not depend on whether its result could be kept."""
+    verify_id = new_snapshot_id(report.started_at)
+    record = build_record(
+        report,
+        verify_id=verify_id,
+        seed=args.seed,
+        repair=args.repair,
+        exit_code=EXIT_OK if report.ok else EXIT_FAILURE,
+    )
+    try:
+        return await write_record(store, record)
+    except StoreError as exc:
+        logging.getLogger("archiver.verify").warning(
+            "the verify result could not be recorded in the store (%s); the exit code is verify's own "
+            "(--no-record skips recording)",
+            exc.message,
+            extra={"event": "verify-record-failed", "key": record["key"]},
+        )
+        return None
 
 
 def _repairer(api: OmicsApi, store: Store, dl: Downloader, work_dir: Path | None) -> Repairer:
@@ -375,7 +416,8 @@ def _add_snapshots(sub: Any) -> None:
         "list the snapshots in the archive",
         "List the snapshots of each account and region, oldest first: when the run finished, whether it "
         "covered the whole account (COMPLETE: no filters), and how many workflows and versions it archived "
-        "(NEW of them written by that run), skipped, quarantined and failed.",
+        "(NEW of them written by that run), skipped, quarantined and failed; then the restore drills "
+        "(drills/) and the newest verify runs (verifications/) recorded in the store.",
     )
     add_filter_options(parser, workflows=False)
     add_aws_options(parser, omics=False)
@@ -384,16 +426,19 @@ def _add_snapshots(sub: Any) -> None:
     parser.set_defaults(run=run_snapshots)
 
 
-async def _drills(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The restore drills recorded in the store (archiver.drill), filtered like the snapshots."""
+async def _drills(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The restore drills recorded in the store (archiver.drill), filtered like the snapshots, and the
+    newest verify runs (archiver.verifications; a run checks the whole store, so they are not)."""
     async with open_archive(args.store, store_options(args), create=False) as store:
         rows, problems = await list_drills(store)
-    for key, message in problems:
+        verified = await read_latest(store)
+    for key, message in [*problems, *((p["key"], p["problem"]) for p in verified["problems"])]:
         print(f"omics-archiver: warning: {key}: {message}", file=sys.stderr)
-    account, region = getattr(args, "account", None), getattr(args, "region", None)
-    return [
+    account, region = getattr(args, "account", None), getattr(args, "source_region", None)
+    drills = [
         r for r in rows if (not account or r["account"] == account) and (not region or r["region"] == region)
     ]
+    return drills, list(verified["latest"])
 
 
 def run_snapshots(args: argparse.Namespace) -> int:
@@ -401,9 +446,9 @@ def run_snapshots(args: argparse.Namespace) -> int:
     catalog, _ = asyncio.run(_catalog(args, bundles=False))
     _warn_problems(catalog)
     rows = snapshot_rows(catalog)
-    drills = asyncio.run(_drills(args))
+    drills, verifications = asyncio.run(_drills(args))
     if args.json:
-        print_json({"snapshots": rows, "drills": drills})
+        print_json({"snapshots": rows, "drills": drills, "verifications": verifications})
         return EXIT_OK
     print(
         table(
@@ -457,6 +502,26 @@ def run_snapshots(args: argparse.Namespace) -> int:
                     for r in drills
                 ],
                 ["ACCOUNT", "REGION", "TIME", "ID", "RESULT", "SANDBOX", "WORKFLOWS", "CHECKS", "FAILED"],
+            )
+        )
+    if verifications:
+        print("\nverify runs (the newest, of the whole store):")
+        print(
+            table(
+                [
+                    [
+                        r["time"],
+                        r["id"],
+                        "passed" if r["ok"] else "FAILED",
+                        verify_depth(r),
+                        r["snapshots"],
+                        r["bundles"],
+                        r["bundlesRead"],
+                        r["problems"],
+                    ]
+                    for r in verifications
+                ],
+                ["TIME", "ID", "RESULT", "DEPTH", "SNAPSHOTS", "BUNDLES", "READ", "PROBLEMS"],
             )
         )
     return EXIT_OK

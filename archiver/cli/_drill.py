@@ -29,8 +29,21 @@ from ._common import (
     setup_logging,
     store_options,
 )
-from ._duration import positive_duration_arg
-from ._restore import _account_pair, _region_pair, _timestamp, check_rewrite, ecr_mapping, images_mode
+from ._restore_options import (
+    add_images_options,
+    add_mapping_options,
+    add_wait_options,
+    check_rewrite,
+    ecr_mapping,
+    images_mode,
+    timestamp,
+)
+from ._restore_targets import (
+    add_destination_options,
+    check_destination_options,
+    drill_targets_command,
+    wants_destinations,
+)
 from ._words import count
 
 
@@ -46,7 +59,8 @@ def add_parser(sub: Any) -> None:
             "(definition bytes through an export and SHA-256, parameter template, README, every image "
             "present in the sandbox's ECR), deletes what it created unless --keep, and records the result "
             "in the store (drills/..., shown by `snapshots`). Exit codes: 0 every check held, 1 a check "
-            "failed or the drill could not run, 2 usage error."
+            "failed or the drill could not run, 2 usage error, 3 (--targets) some drills failed, others "
+            "passed."
         ),
     )
     add_store_options(parser)
@@ -56,7 +70,12 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--source-region", metavar="REGION", help="the archived region (default: the only one)")
     when = src.add_mutually_exclusive_group()
     when.add_argument("--snapshot", metavar="ID", help="drill exactly this snapshot's state")
-    when.add_argument("--at", metavar="TIME", type=_timestamp, help="drill the state at this time (ISO 8601)")
+    when.add_argument(
+        "--at",
+        metavar="TIME",
+        type=timestamp,
+        help="drill the state at this time (ISO 8601, UTC unless an offset is given)",
+    )
     src.add_argument(
         "--sample",
         type=positive_int,
@@ -65,41 +84,11 @@ def add_parser(sub: Any) -> None:
     )
     src.add_argument("--seed", type=int, metavar="N", help="seed of the random sample (default: random)")
     mig = parser.add_argument_group("sandbox")
-    mig.add_argument(
-        "--mapping", type=Path, metavar="FILE", help="a restore mapping file (see restore --help)"
-    )
-    mig.add_argument(
-        "--map-account", action="append", default=[], type=_account_pair, metavar="SRC=DST", help="as restore"
-    )
-    mig.add_argument(
-        "--map-region", action="append", default=[], type=_region_pair, metavar="SRC=DST", help="as restore"
-    )
-    mig.add_argument("--rewrite-images", action="store_true", help="as restore")
-    img = mig.add_mutually_exclusive_group()
-    img.add_argument(
-        "--push-images", action="store_true", help="push archived images missing in the sandbox's ECR"
-    )
-    img.add_argument(
-        "--allow-missing-images",
-        action="store_true",
-        help="restore even with images missing (the image checks still fail)",
-    )
+    add_mapping_options(mig)
+    add_images_options(mig, checks="; the drill's image checks still fail")
     mig.add_argument("--keep", action="store_true", help="leave what the drill created in the sandbox")
     run = parser.add_argument_group("run")
-    run.add_argument(
-        "--wait-timeout",
-        type=positive_duration_arg,
-        default=900.0,
-        metavar="DURATION",
-        help="how long to wait for each workflow and version to become ACTIVE (default: 15m)",
-    )
-    run.add_argument(
-        "--poll-interval",
-        type=positive_duration_arg,
-        default=3.0,
-        metavar="DURATION",
-        help="status poll interval (default: 3s)",
-    )
+    add_wait_options(run)
     add_rate_options(run)
     run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
     run.add_argument(
@@ -109,6 +98,7 @@ def add_parser(sub: Any) -> None:
         help="write Prometheus metrics (omics_archiver_drill_last_success_timestamp_seconds, failures) "
         "for node_exporter's textfile collector",
     )
+    add_destination_options(parser, what="sandbox")
     add_output_options(parser)
     parser.set_defaults(run=run_command)
 
@@ -142,6 +132,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.metrics_file is not None:
         check_writable_file(args.metrics_file, "--metrics-file")
     settings = aws_settings(args, rates=rates_from(args))
+    check_destination_options(args)
+    if wants_destinations(args):
+        return drill_targets_command(
+            args, config=config, settings=settings, progress=progress, render=summary
+        )
 
     async def go() -> DrillReport:
         async with (

@@ -42,10 +42,22 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     "restore": [
-        ("0", "restored (or, with --dry-run, the plan is sound)"),
-        ("1", "failed or refused as not restorable (e.g. images missing): nothing was created"),
-        ("2", f"{_USAGE}; the snapshot or workflow is not found; a same-target restore refused"),
-        ("3", "partial: some workflows failed; the rest is restored"),
+        ("0", "restored (or, with --dry-run, the plan is sound); with --targets: in every destination"),
+        (
+            "1",
+            "failed or refused as not restorable (e.g. images missing): nothing was created; "
+            f"with --targets: in no destination; {_STORE}",
+        ),
+        (
+            "2",
+            f"{_USAGE}; the snapshot or workflow is not found (also when the store holds no snapshot "
+            "yet); a same-target restore refused",
+        ),
+        (
+            "3",
+            "partial: some workflows failed; the rest is restored; "
+            "with --targets: some destination partial or failed",
+        ),
     ],
     "delete": [
         ("0", "deleted (or, with --dry-run, the checks passed)"),
@@ -54,8 +66,8 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ("3", "deletion stopped part-way; the archive holds everything"),
     ],
     "verify": [
-        ("0", "the archive is sound"),
-        ("1", "problems found, or verify could not run"),
+        ("0", "the archive is sound (a store that refuses the result's record is warned about only)"),
+        ("1", f"problems found, or verify could not run: {_STORE}"),
         ("2", _USAGE),
     ],
     "list": [("0", "listed (unreadable objects are warned about)"), ("1", _STORE), ("2", _USAGE)],
@@ -68,15 +80,28 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         ("2", _USAGE),
     ],
     "report": [
-        ("0", "written (objects that cannot be read are shown and warned about)"),
-        ("1", "failed, e.g. no archive at the store"),
+        ("0", "shown or written (objects that cannot be read are shown and warned about)"),
+        ("1", _STORE),
         ("2", _USAGE),
     ],
     "unlock": [("0", "done"), ("1", _STORE), ("2", _USAGE)],
     "drill": [
-        ("0", "every check held (restored, ACTIVE, definition, template, README, images)"),
-        ("1", "a check failed, or the drill could not run; the result is recorded when it ran"),
-        ("2", f"{_USAGE}; the snapshot is not found"),
+        (
+            "0",
+            "every check held (restored, ACTIVE, definition, template, README, images); "
+            "with --targets: in every drill",
+        ),
+        (
+            "1",
+            f"a check failed, or the drill could not run: {_STORE}, or AWS; the result is recorded when "
+            "it ran; with --targets: every drill",
+        ),
+        ("2", f"{_USAGE}; the snapshot is not found (also when the store holds no snapshot yet)"),
+        (
+            "3",
+            "partial, with --targets: some drills failed or could not run, others passed "
+            "(each is recorded when it ran)",
+        ),
     ],
     "emulator": [("0", "stopped cleanly"), ("1", "could not start"), ("2", _USAGE)],
 }

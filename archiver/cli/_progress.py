@@ -142,10 +142,13 @@ def figures(report: BackupReport, elapsed: float) -> dict[str, Any]:
     Workflows to back up are known once listing is done; versions are listed per workflow as the
     run goes, so their total is estimated (``versionsTotal``) from the versions per workflow seen
     so far, and becomes exact once every workflow's versions are listed (``versionsExact``).
+    Workflows that ``--tag`` leaves out (known only once their Get answers) come off the totals as
+    they are found out (``filteredOut``), so a filtered run ends at 100%.
     """
     s = report.stats
     found = report.found
-    workflows_total = found.get("workflows", 0)
+    filtered = found.get("filteredOut", 0)  # --tag: left out once their Get showed their tags
+    workflows_total = max(found.get("workflows", 0) - filtered, 0)
     versions_found = found.get("versions", 0)
     lists = found.get("versionLists", 0)
     pending_lists = max(workflows_total - lists, 0)
@@ -166,6 +169,7 @@ def figures(report: BackupReport, elapsed: float) -> dict[str, Any]:
     return {
         "workflowsTotal": workflows_total,
         "workflowsDone": workflows_done,
+        "filteredOut": filtered,
         "versionsTotal": versions_total,
         "versionsExact": pending_lists == 0,
         "versionsDone": versions_done,

@@ -1,4 +1,4 @@
-"""``report``: the archive at a glance, as one static HTML page (``--html FILE``) and/or JSON (``--json``).
+"""``report``: the archive at a glance, as text, a static HTML page (``--html FILE``) or JSON (``--json``).
 
 Read-only, like ``list`` and ``snapshots``: snapshots come through the local cache, bundle manifests
 are read from the head of each bundle of the newest snapshots (and cached). Objects that cannot be
@@ -19,7 +19,7 @@ from typing import Any
 
 from .._catalog import load_catalog
 from .._errors import UsageError
-from ..report import build_overview, find_records, read_images, render_html
+from ..report import build_overview, find_records, read_images, render_html, render_text
 from ..store import open_archive
 from ._archive import add_cache_options, human_bytes, open_cache, print_json
 from ._common import (
@@ -42,9 +42,10 @@ def add_parser(sub: Any) -> None:
         description=(
             "Show that backups work: per account and region, the last complete backup and its age; the "
             "nightly counts over time as small charts; the failed and vanished workflows of the latest "
-            "snapshots; each workflow's states over time; the last verify and restore drill results and "
-            "container images, once the store records them. --html writes one self-contained page (inline "
-            "CSS and SVG, no script, loads nothing); --json prints the same data. Only reads the store."
+            "snapshots; each workflow's states over time; the last verify and restore drill results; "
+            "image readiness (images referenced, with a digest, archived in the store, unresolved). "
+            "Without options it prints a few lines per target; --html writes one self-contained page "
+            "(inline CSS and SVG, no script, loads nothing); --json prints the data. Only reads the store."
         ),
     )
     add_store_options(parser)
@@ -84,8 +85,6 @@ def _write(path: Path, text: str) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     setup_logging(args)
-    if args.html is None and not args.json:
-        raise UsageError("say what to write: --html FILE, --json, or both")
     if args.html is not None and args.html.is_dir():
         raise UsageError(f"--html {args.html} is a directory; give a file name")
 
@@ -113,4 +112,6 @@ def run_report(args: argparse.Namespace) -> int:
             )
     if args.json:
         print_json(doc)
+    else:
+        print(render_text(doc))
     return EXIT_OK

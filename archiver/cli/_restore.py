@@ -8,16 +8,13 @@ import json
 import os
 import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .._aws import open_omics_api
 from .._errors import UsageError
-from .._restore import RestoreReport, run_restore
-from .._restore_plan import ItemPlan, RestoreConfig, Staging
-from .._rewrite import EcrMapping
 from ..mapping import MappingFile, load_mapping
+from ..restore import ItemPlan, RestoreConfig, RestoreReport, Staging, run_restore
 from ..store import open_archive
 from ._common import (
     EXIT_FAILURE,
@@ -37,12 +34,25 @@ from ._common import (
     setup_logging,
     store_options,
 )
-from ._duration import positive_duration_arg
+from ._restore_options import (
+    add_images_options,
+    add_mapping_options,
+    add_wait_options,
+    check_rewrite,
+    ecr_mapping,
+    images_mode,
+    timestamp,
+)
+from ._restore_targets import (
+    add_destination_options,
+    check_destination_options,
+    restore_targets_command,
+    wants_destinations,
+)
 from ._words import count
 
 _EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 
 
 def add_parser(sub: Any) -> None:
@@ -84,7 +94,7 @@ def add_parser(sub: Any) -> None:
     when.add_argument(
         "--at",
         metavar="TIME",
-        type=_timestamp,
+        type=timestamp,
         help="restore the state at this time (ISO 8601, UTC unless an offset is given): the latest "
         "complete snapshot at or before it, with later partial ones up to it laid over it",
     )
@@ -128,56 +138,14 @@ def add_parser(sub: Any) -> None:
         "a rerun then recognises earlier restores by name and definition digest only",
     )
     mig = parser.add_argument_group("migration")
-    mig.add_argument(
-        "--map-account",
-        action="append",
-        default=[],
-        type=_account_pair,
-        metavar="SRC=DST",
-        help="move private ECR references of account SRC to DST in container registry maps (repeatable)",
-    )
-    mig.add_argument(
-        "--map-region",
-        action="append",
-        default=[],
-        type=_region_pair,
-        metavar="SRC=DST",
-        help="move private ECR references in region SRC to DST in container registry maps (repeatable)",
-    )
-    mig.add_argument(
-        "--mapping",
-        type=Path,
-        metavar="FILE",
-        help="a YAML mapping file (schemas/restore-mapping.schema.json, examples/restore-mapping.yaml) of "
-        "accounts, regions, ECR registries and repository prefixes, credentialArn secrets, connectionArns "
-        "and the staging bucket; --map-account/--map-region/--staging-* add to it and win",
-    )
-    mig.add_argument(
-        "--rewrite-images",
-        action="store_true",
-        help="also rewrite the private ECR image URIs inside the definition files (changes the digest; "
-        "every rewritten reference is reported with file and line)",
-    )
-    img = mig.add_mutually_exclusive_group()
-    img.add_argument(
-        "--push-images",
-        action="store_true",
-        help="push the archived images (backup --images copy) that the target's ECR lacks, creating "
-        "repositories as needed, and point the workflows at them; without it (or "
-        "--allow-missing-images) a restore refuses, creating nothing, while images are missing",
-    )
-    img.add_argument(
-        "--allow-missing-images",
-        action="store_true",
-        help="restore even though images the workflows use are missing from the target's ECR (each is "
-        "reported: runs will fail at the tasks that use them)",
-    )
+    add_mapping_options(mig)
+    add_images_options(mig)
     stg = parser.add_argument_group("large definitions")
     stg.add_argument(
         "--staging-bucket",
         metavar="S3URL",
         help="s3://BUCKET/PREFIX in the target region for definitions over 4.4 MB (staged objects are "
-        "removed afterwards)",
+        "removed afterwards); with --targets, {account} and {region} in it stand for each destination's",
     )
     stg.add_argument(
         "--staging-bucket-owner", metavar="ID", help="the staging bucket's account, if not the target's"
@@ -188,21 +156,7 @@ def add_parser(sub: Any) -> None:
         help="S3 endpoint for the staging bucket (default: --s3-endpoint-url)",
     )
     run = parser.add_argument_group("run")
-    run.add_argument(
-        "--wait-timeout",
-        type=positive_duration_arg,
-        default=900.0,
-        metavar="DURATION",
-        help="how long to wait for each workflow and version to become ACTIVE (default: 15m)",
-    )
-    run.add_argument(
-        "--poll-interval",
-        type=positive_duration_arg,
-        default=1.0,
-        metavar="DURATION",
-        help="status poll interval; one List call answers for every workflow awaited, one per workflow "
-        "for its versions (default: 1s)",
-    )
+    add_wait_options(run)
     run.add_argument(
         "--concurrency",
         type=positive_int,
@@ -216,30 +170,9 @@ def add_parser(sub: Any) -> None:
         "--dry-run", action="store_true", help="print the plan; create, stage and change nothing"
     )
     run.add_argument("--work-dir", type=Path, metavar="DIR", help="temporary space for definitions")
+    add_destination_options(parser, what="destination")
     add_output_options(parser)
     parser.set_defaults(run=run_command)
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _account_pair(text: str) -> tuple[str, str]:
-    src, dst = key_value(text)
-    if not (_ACCOUNT.match(src) and _ACCOUNT.match(dst)):
-        raise argparse.ArgumentTypeError(f"expected two 12-digit account ids as SRC=DST, got {text!r}")
-    return src, dst
-
-
-def _region_pair(text: str) -> tuple[str, str]:
-    src, dst = key_value(text)
-    if not (_REGION.match(src) and _REGION.match(dst)):
-        raise argparse.ArgumentTypeError(f"expected two region names as SRC=DST, got {text!r}")
-    return src, dst
 
 
 def _staging(args: argparse.Namespace) -> Staging | None:
@@ -247,14 +180,21 @@ def _staging(args: argparse.Namespace) -> Staging | None:
         if args.staging_bucket_owner:
             raise UsageError("--staging-bucket-owner needs --staging-bucket")
         return None
-    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", args.staging_bucket)
-    if not m:
-        raise UsageError(f"--staging-bucket must be s3://BUCKET[/PREFIX], not {args.staging_bucket!r}")
+    text = args.staging_bucket
+    if ("{account}" in text or "{region}" in text) and not wants_destinations(args):
+        raise UsageError(
+            "{account} and {region} in the staging bucket go with --targets (each destination's)"
+        )
+    # {account} and {region} stand for each destination's (restore --targets): checked as if filled in
+    sample = text.replace("{account}", "123456789012").replace("{region}", "us-east-1")
+    if not re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?", sample):
+        raise UsageError(f"--staging-bucket must be s3://BUCKET[/PREFIX], not {text!r}")
     if args.staging_bucket_owner and not _ACCOUNT.match(args.staging_bucket_owner):
         raise UsageError("--staging-bucket-owner must be a 12-digit account id")
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
     return Staging(
-        bucket=m.group(1),
-        prefix=(m.group(2) or "").strip("/"),
+        bucket=bucket,
+        prefix=prefix.strip("/"),
         owner_id=args.staging_bucket_owner,
         endpoint_url=args.staging_endpoint_url
         or args.s3_endpoint_url
@@ -262,29 +202,6 @@ def _staging(args: argparse.Namespace) -> Staging | None:
         profile=args.profile,
         region=args.region,
     )
-
-
-def check_rewrite(args: argparse.Namespace) -> None:
-    """``--rewrite-images`` needs somewhere to rewrite to (restore and drill)."""
-    if args.rewrite_images and not (args.map_account or args.map_region or args.mapping):
-        raise UsageError("--rewrite-images needs --mapping, --map-account and/or --map-region")
-
-
-def ecr_mapping(loaded: MappingFile, args: argparse.Namespace) -> EcrMapping:
-    """The mapping file's values, with ``--map-account``/``--map-region`` winning (restore and drill)."""
-    return EcrMapping(
-        accounts={**loaded.accounts, **dict(args.map_account)},
-        regions={**loaded.regions, **dict(args.map_region)},
-        registries=loaded.registries,
-        repository_prefixes=loaded.repository_prefixes,
-        credentials=loaded.credentials,
-        connections=loaded.connections,
-    )
-
-
-def images_mode(args: argparse.Namespace) -> str:
-    """``--push-images`` / ``--allow-missing-images`` as the config's ``images`` value."""
-    return "push" if args.push_images else "allow-missing" if args.allow_missing_images else "require"
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
@@ -329,6 +246,11 @@ def run_command(args: argparse.Namespace) -> int:
     settings = aws_settings(args, rates=rates_from(args))
     if args.work_dir is not None:
         check_writable_dir(args.work_dir, "--work-dir")
+    check_destination_options(args)
+    if wants_destinations(args):
+        return restore_targets_command(
+            args, config=config, settings=settings, progress=progress, render=summary
+        )
 
     async def go() -> RestoreReport:
         async with (

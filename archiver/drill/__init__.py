@@ -12,7 +12,7 @@ where ``snapshots`` shows it, and as metrics for alerting.
 
 from __future__ import annotations
 
-from ._metrics import write_drill_metrics
+from ._metrics import DrillRun, write_drill_metrics, write_drills_metrics
 from ._record import DRILL_LIMIT, drill_key, list_drills, write_drill
 from ._run import DrillConfig, DrillReport, run_drill
 
@@ -20,9 +20,11 @@ __all__ = [
     "DRILL_LIMIT",
     "DrillConfig",
     "DrillReport",
+    "DrillRun",
     "drill_key",
     "list_drills",
     "run_drill",
     "write_drill",
     "write_drill_metrics",
+    "write_drills_metrics",
 ]

@@ -1,6 +1,6 @@
 """One drill: restore into the sandbox, check what the service holds, clean up, record.
 
-The restore is the ordinary one (``archiver._restore.run_restore``) with the drill's names
+The restore is the ordinary one (``archiver.restore.run_restore``) with the drill's names
 (``drill-<id>-`` before each name, so a drill never collides with real workflows) and the sampled
 workflows. Each created workflow and version is then read back from the service: status ACTIVE,
 its definition exported and its SHA-256 compared with the bytes the restore sent, its parameter
@@ -26,13 +26,11 @@ from .._aws import OmicsApi
 from .._download import Downloader
 from .._errors import ArchiverError, ServiceError
 from .._jsonutil import rfc3339
-from .._restore import RestoreReport, run_restore
-from .._restore_plan import ItemPlan, RestoreConfig, resolve_view
-from .._rewrite import EcrMapping
 from .._version import __version__
 from .._workdir import work_directory
 from ..images import ecr_settings
 from ..images._resolve import open_ecr_resolver
+from ..restore import EcrMapping, ItemPlan, RestoreConfig, RestoreReport, resolve_view, run_restore
 from ..store import Store
 from ._record import drill_key, write_drill
 

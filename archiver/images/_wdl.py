@@ -17,53 +17,81 @@ from ._found import Occurrence, string_literal
 
 __all__ = ["scan_wdl"]
 
-_SECTION = re.compile(r"\b(runtime|requirements)\s*\{")
-_TASK = re.compile(r"\btask\s+[A-Za-z_][A-Za-z0-9_]*\s*\{")
-_KEY = re.compile(r"(?<![A-Za-z0-9_.])(docker|container)[ \t]*:[ \t]*")
+# Each starts with a literal, so that ``re`` can skip ahead fast; the word boundary before it (a
+# leading ``\b`` or look-behind would make every position a candidate, ~25x slower) is checked by
+# ``_at_word_start``.
+_SECTION = re.compile(r"(runtime|requirements)\s*\{")
+_TASK = re.compile(r"task\s+[A-Za-z_][A-Za-z0-9_]*\s*\{")
+_KEY = re.compile(r"(docker|container)[ \t]*:[ \t]*")
+_KEY_NOT_AFTER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
 _NEXT_KEY = re.compile(r"\s+[A-Za-z_][A-Za-z0-9_]*\s*:")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = "\"'"
 
 
+# What follows a ``#`` (a comment, to the end of the line), or an opening quote (a string's content:
+# an escape takes the next character, never a newline; WDL strings do not span lines).
+_HOLE = re.compile(r"[#\"']")
+_COMMENT = re.compile(r"[^\n]*")
+_CONTENT = {q: re.compile(r"(?:\\[^\n]|\\|[^\\\n" + q + r"])*") for q in "\"'"}
+_BRACES = re.compile(r"[{}]")
+
+
 def _mask(text: str) -> str:
     """``text`` with comments blanked and string contents replaced by ``_`` (same length and lines),
     so that braces and keys are only ever matched in code."""
-    out = list(text)
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "#":
-            while i < n and text[i] != "\n":
-                out[i] = " "
-                i += 1
-        elif ch in _QUOTES:
-            quote, i = ch, i + 1
-            while i < n and text[i] != quote and text[i] != "\n":
-                if text[i] == "\\":
-                    out[i] = "_"
-                    i += 1
-                    if i < n and text[i] != "\n":
-                        out[i] = "_"
-                        i += 1
-                    continue
-                out[i] = "_"
-                i += 1
-            i += 1
-        else:
-            i += 1
+    out: list[str] = []
+    pos, n = 0, len(text)
+    while (hole := _HOLE.search(text, pos)) is not None:
+        start = hole.start()
+        out.append(text[pos:start])
+        if text[start] == "#":
+            end = _COMMENT.match(text, start).end()  # type: ignore[union-attr]
+            out.append(" " * (end - start))
+            pos = end
+            continue
+        quote = text[start]
+        end = _CONTENT[quote].match(text, start + 1).end()  # type: ignore[union-attr]
+        out.append(quote + "_" * (end - start - 1))
+        pos = end
+        if end < n and text[end] == quote:
+            out.append(quote)
+            pos += 1
+    out.append(text[pos:])
     return "".join(out)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what ``\b`` takes for a word character
+
+
+def _at_word_start(
+    pattern: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None, *, keys: bool = False
+) -> list[re.Match[str]]:
+    """``pattern.finditer`` keeping only matches not preceded by a word character (for ``keys``: by
+    an ASCII letter, digit, ``_`` or ``.``); a match that is refused is retried one character on."""
+    endpos = len(text) if endpos is None else endpos
+    found: list[re.Match[str]] = []
+    while (match := pattern.search(text, pos, endpos)) is not None:
+        start = match.start()
+        if start > 0 and (text[start - 1] in _KEY_NOT_AFTER if keys else _is_word(text[start - 1])):
+            pos = start + 1
+            continue
+        found.append(match)
+        pos = max(match.end(), start + 1)
+    return found
 
 
 def _close(masked: str, open_at: int) -> int:
     """The index just past the ``}`` matching the ``{`` at ``open_at`` (end of text if none)."""
     depth = 0
-    for index in range(open_at, len(masked)):
-        if masked[index] == "{":
+    for brace in _BRACES.finditer(masked, open_at):
+        if brace.group() == "{":
             depth += 1
-        elif masked[index] == "}":
+        else:
             depth -= 1
             if depth == 0:
-                return index + 1
+                return brace.end()
     return len(masked)
 
 
@@ -107,12 +135,12 @@ def _declaration(text: str, masked: str, scope: tuple[int, int], name: str) -> t
 def scan_wdl(path: str, text: str) -> list[Occurrence]:
     """Every image the ``runtime``/``requirements`` sections of the WDL source ``text`` name."""
     masked = _mask(text)
-    tasks = [(m.start(), _close(masked, m.end() - 1)) for m in _TASK.finditer(masked)]
+    tasks = [(m.start(), _close(masked, m.end() - 1)) for m in _at_word_start(_TASK, masked)]
     found: list[Occurrence] = []
-    for section in _SECTION.finditer(masked):
+    for section in _at_word_start(_SECTION, masked):
         start, end = section.end() - 1, _close(masked, section.end() - 1)
         scope = next(((a, b) for a, b in tasks if a <= start < b), (0, len(text)))
-        for key in _KEY.finditer(masked, start + 1, end - 1):
+        for key in _at_word_start(_KEY, masked, start + 1, end - 1, keys=True):
             syntax = f"wdl-{section.group(1)}-{key.group(1)}"
             value_end = _value_end(masked, key.end(), end - 1)
             raw = _first_value(text[key.end() : value_end], masked[key.end() : value_end])

@@ -5,7 +5,7 @@
 regions, ECR registries and repository prefixes, Secrets Manager ``credentialArn``\\ s of registry
 mappings, CodeConnections ``connectionArn``\\ s, and the staging bucket and its owner. It is a
 subpackage of its own because the file is a user-facing format with its own schema; applying it is
-the rewriting code's job (:class:`archiver._rewrite.EcrMapping`).
+the rewriting code's job (:class:`archiver.restore.EcrMapping`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._chart import Series, line_chart
+from ._text import verify_depth
 
 __all__ = ["render_html"]
 
@@ -378,28 +379,180 @@ def _records(title: str, what: str, record: Mapping[str, Any]) -> str:
     )
 
 
-def _images(images: Mapping[str, Any]) -> str:
-    head = "<h2>Container images</h2>"
-    read, unread = images.get("manifestsRead", 0), images.get("manifestsUnread", 0)
-    note = f"{read} manifest(s) of the latest snapshots read" + (f", {unread} not read" if unread else "")
-    parts = [head]
-    if not images.get("images"):
-        parts.append(_none(f"no images recorded ({note})"))
+def _checks(target: Mapping[str, Any]) -> str:
+    """The target's last verify and newest restore drill, side by side."""
+    v, d = target.get("lastVerify"), target.get("lastDrill")
+    rows = []
+    if v is None:
+        rows.append(["verify", '<span class="none">no verify recorded for this target</span>', "", "", ""])
     else:
-        columns: list[str] = []
-        for image in images["images"]:
-            for k in image["fields"]:
-                if k not in columns and len(columns) < 8:
-                    columns.append(k)
-        rows = [[_workflow(i), *(_e(i["fields"].get(c)) for c in columns)] for i in images["images"]]
-        parts.append(_table(["workflow", *columns], rows))
-        parts.append(f'<p class="muted">{_e(note)}</p>')
-        if images.get("imagesNotShown"):
-            parts.append(f'<p class="muted">{_e(images["imagesNotShown"])} more images are not shown.</p>')
+        rows.append(
+            [
+                "verify",
+                _e(v["time"]),
+                _badge(v["ok"]),
+                _e(
+                    f"{verify_depth(v)}: {v['snapshots']} snapshot(s), {v['bundles']} bundle(s); "
+                    f"{v['bundlesRead']} bundle(s) read in the whole store"
+                ),
+                _e(f"{v['problems']} problem(s)"),
+            ]
+        )
+    if d is None:
+        rows.append(
+            ["restore drill", '<span class="none">no drill recorded for this target</span>', "", "", ""]
+        )
+    else:
+        rows.append(
+            [
+                "restore drill",
+                _e(d["time"]),
+                _badge(d["ok"]),
+                _e(f"{d['workflows']} workflow(s) of {d['snapshot']} into {d['target']}"),
+                _e(f"{d['checks'] - d['failed']} of {d['checks']} checks held"),
+            ]
+        )
+    return "<h3>Last verify and restore drill</h3>" + _table(
+        ["check", "finished", "result", "what was checked", "outcome"], rows
+    )
+
+
+def _badge(ok: object) -> str:
+    return '<span class="badge ok">passed</span>' if ok is True else '<span class="badge bad">FAILED</span>'
+
+
+def _readiness(target: Mapping[str, Any]) -> str:
+    """Per workflow of the target's newest complete snapshot: its images and where they stand."""
+    head = "<h3>Image readiness</h3>"
+    r = target.get("images")
+    if r is None:
+        return head + _none("not read (see Container images below)")
+    if not r["referenced"] and not r["bundlesWithoutInventory"]:
+        if r["bundlesNotRead"]:
+            return head + _none(
+                f"{r['bundlesNotRead']} manifest(s) of {r['snapshot']} not read (--max-manifests)"
+            )
+        return head + _none(f"no images recorded in {r['snapshot']}")
+    mode = (
+        "that backup copied the images into the store (--images copy)"
+        if r["copyRun"]
+        else "that backup recorded the images only (--images record)"
+    )
+    parts = [
+        head,
+        f"<p>{_e(r['referenced'])} image(s) referenced by {_e(r['workflows'])} workflow(s) of "
+        f"<code>{_e(r['snapshot'])}</code>: {_e(r['withDigest'])} with a recorded digest, "
+        f"{_e(r['archived'])} archived in the store, {_e(r['recordedOnly'])} only recorded, "
+        f"{_e(r['unresolved'])} unresolved; {_e(mode)}.</p>",
+    ]
+    if r["missingFromStore"]:
+        parts.append(
+            f'<p><span class="badge bad">MISSING</span> {_e(r["missingFromStore"])} image(s) the snapshot '
+            "lists as archived are not in the store (run verify).</p>"
+        )
+    rows = []
+    for w in r["rows"]:
+        unresolved = "<br>".join(
+            f"<code>{_e(u['image'])}</code>"
+            + (f" <span class=muted>(version {_e(u['versionName'])})</span>" if u["versionName"] else "")
+            + f": {_e(u['reason'])}"
+            for u in w["unresolved"]
+        )
+        if w["unresolvedNotShown"]:
+            unresolved += f"<br>and {_e(w['unresolvedNotShown'])} more"
+        if w["bundlesWithoutInventory"]:
+            n = _e(w["bundlesWithoutInventory"])
+            unresolved += f"<br><span class=muted>{n} bundle(s) without an inventory</span>"
+        rows.append(
+            [
+                _workflow(w),
+                _e(w["referenced"]),
+                _e(w["withDigest"]),
+                _e(w["archived"]),
+                _e(w["withDigest"] - w["archived"]),
+                unresolved,
+            ]
+        )
+    parts.append(
+        _table(
+            ["workflow", "referenced", "with digest", "archived", "only recorded", "unresolved"],
+            rows,
+            numeric={1, 2, 3, 4},
+        )
+    )
+    if r["rowsNotShown"]:
+        parts.append(f'<p class="muted">{_e(r["rowsNotShown"])} more workflows are not shown.</p>')
+    if r["bundlesNotRead"]:
+        parts.append(f'<p class="muted">{_e(r["bundlesNotRead"])} manifest(s) not read.</p>')
+    return "".join(parts)
+
+
+def _verify_runs(verify: Mapping[str, Any]) -> str:
+    head = "<h2>Last verify</h2>"
+    if not verify.get("recorded"):
+        return head + _none("no verify recorded in this store")
+    rows = [
+        [
+            _e(r["time"]),
+            _badge(r["ok"]),
+            _e(verify_depth(r)),
+            _e(r["snapshots"]),
+            _e(r["bundles"]),
+            _e(r["bundlesRead"]),
+            _e(r["imageBlobs"]),
+            _e(r["problems"])
+            + "".join(
+                f"<br><span class=mono>{_e(p['key'])}</span>: {_e(p['problem'])}" for p in r["firstProblems"]
+            ),
+        ]
+        for r in verify.get("latest") or []
+    ]
+    unreadable = verify.get("unreadable") or 0
+    note = f'<p class="muted">{_e(unreadable)} record(s) could not be read.</p>' if unreadable else ""
+    return (
+        head + f"<p>{_e(verify['recorded'])} verify record(s) under <code>{_e(verify.get('prefix'))}</code>; "
+        f"the newest {_e(len(rows))}:</p>"
+        + _table(
+            [
+                "finished",
+                "result",
+                "depth",
+                "snapshots",
+                "bundles",
+                "bundles read",
+                "image blobs",
+                "problems",
+            ],
+            rows,
+            numeric={3, 4, 5, 6},
+        )
+        + note
+        + "".join(
+            f'<p class="muted"><span class=mono>{_e(p["key"])}</span>: {_e(p["problem"])}</p>'
+            for p in verify.get("problems") or []
+        )
+    )
+
+
+def _images(images: Mapping[str, Any]) -> str:
+    read, unread = images.get("manifestsRead", 0), images.get("manifestsUnread", 0)
+    note = f"{read} manifest(s) of the latest complete snapshots read" + (
+        f", {unread} not read" if unread else ""
+    )
+    checked = images.get("blobsChecked", 0)
+    if checked or images.get("blobsNotChecked"):
+        note += f"; {checked} archived image(s) looked up in the store"
+        if images.get("blobsNotChecked"):
+            note += f", {images['blobsNotChecked']} not looked up"
+    referenced = sum(t.get("referenced", 0) for t in images.get("targets") or [])
+    parts = ["<h2>Container images</h2>"]
+    parts.append(
+        _none(f"no images recorded ({note})") if not referenced else f'<p class="muted">{_e(note)}</p>'
+    )
     problems = images.get("problems") or []
     if problems:
         parts.append(
-            _table(["unreadable manifest", "problem"], [[_e(p["key"]), _e(p["problem"])] for p in problems])
+            _table(["unreadable object", "problem"], [[_e(p["key"]), _e(p["problem"])] for p in problems])
         )
     return "".join(parts)
 
@@ -439,9 +592,11 @@ def render_html(doc: Mapping[str, Any]) -> str:
             f"<h2>{_e(t['account'])} / {_e(t['region'])} <span class=muted>({_e(t['partition'])})</span></h2>"
         )
         body.append(_nights(t))
+        body.append(_checks(t))
+        body.append(_readiness(t))
         body.append(_latest(t))
         body.append(_grid(t, doc["cellStates"]))
-    body.append(_records("Last verify", "verify", doc["verify"]))
+    body.append(_verify_runs(doc["verify"]))
     body.append(_records("Last restore drill", "drill", doc["drills"]))
     body.append(_images(doc["images"]))
     body.append(_problems(doc))

@@ -70,6 +70,10 @@ def build_overview(
     for snap in catalog.snapshots:
         by_target.setdefault(snap.group, []).append(snap)
     targets = [_target(group, snaps, now=now, limits=limits) for group, snaps in sorted(by_target.items())]
+    verify = dict((records or {}).get("verify") or {"recorded": 0, "newest": None})
+    drills = dict((records or {}).get("drills") or {"recorded": 0, "newest": None})
+    images = dict(images or {"manifestsRead": 0, "manifestsUnread": 0, "targets": []})
+    _attach(targets, verify, drills, images)
     return {
         "format": "omics-archiver-report",
         "generatedAt": rfc3339(now),
@@ -78,12 +82,34 @@ def build_overview(
         "snapshots": len(catalog.snapshots),
         "bundles": len(catalog.bundles),
         "targets": targets,
-        "verify": dict((records or {}).get("verify") or {"recorded": 0, "newest": None}),
-        "drills": dict((records or {}).get("drills") or {"recorded": 0, "newest": None}),
-        "images": dict(images or {"manifestsRead": 0, "manifestsUnread": 0, "images": []}),
+        "verify": verify,
+        "drills": drills,
+        "images": images,
         "problems": [{"key": key, "problem": message} for key, message in catalog.problems],
         "cellStates": dict(CELL_STATES),
     }
+
+
+def _attach(
+    targets: list[dict[str, Any]],
+    verify: Mapping[str, Any],
+    drills: Mapping[str, Any],
+    images: Mapping[str, Any],
+) -> None:
+    """Give each target its last verify, its newest drill and its image readiness (``None``: none)."""
+
+    def group(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (row.get("partition"), row.get("account"), row.get("region"))
+
+    verified = {group(v): v for v in verify.get("perTarget") or []}
+    readiness = {group(i): i for i in images.get("targets") or []}
+    drilled: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for d in drills.get("perTarget") or []:
+        drilled[(d.get("account"), d.get("region"))] = d
+    for t in targets:
+        t["lastVerify"] = verified.get(group(t))
+        t["lastDrill"] = drilled.get((t["account"], t["region"]))
+        t["images"] = readiness.get(group(t))
 
 
 def _vanished(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:

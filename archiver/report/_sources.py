@@ -1,11 +1,13 @@
 """What the report reads from the store besides snapshots: bundle manifests (images) and run records.
 
-Why: image readiness lives in bundle manifests, and verify and drill results (once the tools record
-them) under their own prefixes; the report must show them without reading whole bundles or trusting
-what it finds. Manifests are read from the head of each bundle of each target's newest snapshot,
-validated by :func:`archiver._bundle.read_manifest_from`, and kept in the local cache (bundles never
-change). Both readers are bounded (manifests read, objects listed); an object that cannot be read is
-counted and named, never raised.
+Why: image readiness lives in bundle manifests (and, for ``backup --images copy``, in the image
+blobs under ``images/``), and verify and drill results under their own prefixes; the report must
+show them without reading whole bundles or trusting what it finds. Manifests are read from the
+head of each bundle of each target's newest complete snapshot, validated by
+:func:`archiver._bundle.read_manifest_from`, and kept in the local cache (bundles never change);
+whether an archived image is in the store is one ``stat`` of its manifest blob. Every reader is
+bounded (manifests read, blobs checked, objects listed); an object that cannot be read is counted
+and named, never raised. No AWS call is made: the report reads the store only.
 """
 
 from __future__ import annotations
@@ -17,23 +19,27 @@ from typing import Any
 
 from .._bundle import read_manifest_from
 from .._cache import Cache
-from .._catalog import Catalog
+from .._catalog import Catalog, SnapshotRecord
 from .._errors import BundleError, StoreError
 from ..drill._record import list_drills
+from ..images._oci import blob_key, is_digest
 from ..store import Store
 from ..store._small import read_head
+from ..verifications import PREFIX as VERIFY_PREFIX
+from ..verifications import read_latest
+from ._readiness import archived_digests, image_readiness
 
 __all__ = ["RECORD_PREFIXES", "find_records", "read_images"]
 
-RECORD_PREFIXES = {"verify": "verify/", "drills": "drills/"}
-"""Where verify and drill results are recorded in the store (only drills record any so far)."""
+RECORD_PREFIXES = {"verify": VERIFY_PREFIX, "drills": "drills/"}
+"""Where verify and drill results are recorded in the store."""
 
 _NAMESPACE = "manifests"
 _HEAD_FIRST = 256 << 10
 _HEAD_MAX = 8 << 20
 _CONCURRENCY = 16
 _MAX_LISTED = 100_000
-_MAX_IMAGES = 500
+_MAX_BLOBS_CHECKED = 5000
 _DRILLS_SHOWN = 10
 _PROBLEMS_SHOWN = 50
 
@@ -62,96 +68,107 @@ async def _manifest(store: Store, cache: Cache, key: str, size: int) -> dict[str
     return manifest
 
 
-def _scalars(entry: Any) -> dict[str, str]:
-    """An image entry's scalar fields as text (the manifest format decides the fields, not the report)."""
-    if not isinstance(entry, dict):
-        return {"image": str(entry)[:512]}
-    return {
-        str(k)[:64]: str(v)[:512]
-        for k, v in entry.items()
-        if isinstance(v, str | int | float | bool) or v is None
-    }
+def _readiness_snapshots(catalog: Catalog) -> list[SnapshotRecord]:
+    """Per target, the newest complete snapshot (a filtered run covers only some workflows), else the
+    newest one."""
+    newest: dict[tuple[str, str, str], SnapshotRecord] = {}
+    complete: dict[tuple[str, str, str], SnapshotRecord] = {}
+    for snap in catalog.snapshots:
+        newest[snap.group] = snap
+        if snap.doc["complete"]:
+            complete[snap.group] = snap
+    return [complete.get(group, snap) for group, snap in sorted(newest.items())]
 
 
 async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manifests: int) -> dict[str, Any]:
-    """The container images the manifests of each target's newest snapshot record.
+    """Image readiness per target (and per workflow) from its newest complete snapshot.
 
-    At most ``max_manifests`` manifests are read (the rest are counted as unread). Manifests of this
-    format version record no images: the result then has ``images: []`` and says how many manifests
-    were read, which the page shows as "no images recorded".
+    At most ``max_manifests`` manifests are read (the rest are counted as unread) and at most
+    :data:`_MAX_BLOBS_CHECKED` archived image manifests looked up in the store.
     """
-    newest: dict[tuple[str, str, str], Any] = {}
-    for snap in catalog.snapshots:
-        newest[snap.group] = snap
-    wanted: list[tuple[str, int]] = []
-    for snap in newest.values():
+    chosen = _readiness_snapshots(catalog)
+    wanted: dict[str, int] = {}
+    for snap in chosen:
         for entry in snap.doc["bundles"]:
             key = str(entry["key"])
             info = catalog.bundles.get(key)
-            wanted.append((key, info.size if info is not None else int(entry["size"])))
-    wanted = sorted(set(wanted))
-    chosen, unread = wanted[:max_manifests], max(0, len(wanted) - max_manifests)
+            wanted[key] = info.size if info is not None else int(entry["size"])
+    keys = sorted(wanted)
+    read_keys, unread = keys[:max_manifests], max(0, len(keys) - max_manifests)
     sem = asyncio.Semaphore(_CONCURRENCY)
 
-    async def one(key: str, size: int) -> tuple[str, dict[str, Any] | None, str | None]:
+    async def one(key: str) -> tuple[str, dict[str, Any] | None, str | None]:
         async with sem:
             try:
-                return key, await _manifest(store, cache, key, size), None
+                return key, await _manifest(store, cache, key, wanted[key]), None
             except (BundleError, StoreError) as exc:
                 return key, None, exc.message
 
-    results = await asyncio.gather(*(one(k, s) for k, s in chosen))
-    images: list[dict[str, Any]] = []
+    manifests: dict[str, dict[str, Any] | None] = {}
     problems: list[dict[str, str]] = []
-    with_images = 0
-    for key, manifest, error in results:
+    for key, manifest, error in await asyncio.gather(*(one(k) for k in read_keys)):
+        manifests[key] = manifest
         if manifest is None:
             problems.append({"key": key, "problem": error or "unreadable"})
-            continue
-        found = manifest.get("images")
-        if not isinstance(found, list) or not found:
-            continue
-        with_images += 1
-        source = manifest.get("source") or {}
-        for image in found:
-            images.append(
-                {
-                    "workflowId": source.get("workflowId"),
-                    "versionName": source.get("versionName"),
-                    "name": source.get("name"),
-                    "fields": _scalars(image),
-                }
-            )
+    digests = sorted({d for snap in chosen for d in archived_digests(snap.doc) if is_digest(d)})
+    checked, not_checked = digests[:_MAX_BLOBS_CHECKED], max(0, len(digests) - _MAX_BLOBS_CHECKED)
+
+    async def held(digest: str) -> str | None:
+        async with sem:
+            try:
+                return digest if await store.stat(blob_key(digest)) is not None else None
+            except StoreError as exc:
+                problems.append({"key": blob_key(digest), "problem": exc.message})
+                return None
+
+    present = {d for d in await asyncio.gather(*(held(d) for d in checked)) if d is not None}
+    targets = []
+    for snap in chosen:
+        mine = {
+            str(e["key"]): manifests[str(e["key"])] for e in snap.doc["bundles"] if str(e["key"]) in manifests
+        }
+        targets.append(
+            {
+                "partition": snap.key.partition,
+                "account": snap.key.account,
+                "region": snap.key.region,
+                "snapshot": snap.key.key,
+                "finishedAt": snap.doc["finishedAt"],
+                "complete": snap.doc["complete"],
+                **image_readiness(snap.doc, mine, present),
+            }
+        )
     cache.retain(_NAMESPACE, catalog.bundles)
     return {
-        "manifestsRead": len(chosen) - len(problems),
-        "manifestsUnread": unread + len(problems),
-        "manifestsWithImages": with_images,
-        "images": images[:_MAX_IMAGES],
-        "imagesNotShown": max(0, len(images) - _MAX_IMAGES),
+        "manifestsRead": len(read_keys) - sum(1 for m in manifests.values() if m is None),
+        "manifestsUnread": unread + sum(1 for m in manifests.values() if m is None),
+        "blobsChecked": len(checked),
+        "blobsNotChecked": not_checked,
+        "targets": targets,
         "problems": problems[:_PROBLEMS_SHOWN],
     }
 
 
 async def find_records(store: Store) -> dict[str, Any]:
-    """How many verify and drill records the store holds under :data:`RECORD_PREFIXES`, and the newest key.
+    """The verify and drill records the store holds: how many, the newest, and their results.
 
-    Drill results (``drills/``, written by ``omics-archiver drill``) are also read: the newest
-    :data:`_DRILLS_SHOWN` as summary rows (``latest``) and how many could not be read. ``verify``
-    records nothing in the store yet, so its entry stays a count of the listing.
+    Verify results (``verifications/``, :mod:`archiver.verifications`): the newest runs and each
+    target's last verify. Drill results (``drills/``, written by ``omics-archiver drill``): the
+    newest :data:`_DRILLS_SHOWN` as summary rows (``latest``). Records that cannot be read are
+    counted (``unreadable``).
     """
-    out: dict[str, Any] = {}
-    for name, prefix in RECORD_PREFIXES.items():
-        count, newest = 0, None
-        async for info in store.list(prefix):
-            count += 1
-            if newest is None or info.key > newest:
-                newest = info.key
-            if count >= _MAX_LISTED:
-                break
-        out[name] = {"recorded": count, "newest": newest, "prefix": prefix}
-    if out["drills"]["recorded"]:
+    count, newest = 0, None
+    async for info in store.list(RECORD_PREFIXES["drills"]):
+        count += 1
+        if newest is None or info.key > newest:
+            newest = info.key
+        if count >= _MAX_LISTED:
+            break
+    drills: dict[str, Any] = {"recorded": count, "newest": newest, "prefix": RECORD_PREFIXES["drills"]}
+    if count:
         rows, problems = await list_drills(store)
-        out["drills"]["latest"] = sorted(rows, key=lambda r: (r["time"], r["key"]))[-_DRILLS_SHOWN:]
-        out["drills"]["unreadable"] = len(problems)
-    return out
+        ordered = sorted(rows, key=lambda r: (r["time"], r["key"]))
+        drills["latest"] = ordered[-_DRILLS_SHOWN:]
+        drills["perTarget"] = list({(r["account"], r["region"]): r for r in ordered}.values())
+        drills["unreadable"] = len(problems)
+    return {"verify": await read_latest(store), "drills": drills}

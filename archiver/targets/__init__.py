@@ -10,35 +10,64 @@ job or a Kubernetes Indexed Job (``--shard``) without any coordination between t
 - ``_organization``: the targets of AWS Organizations ``ListAccounts``;
 - ``_credentials``: STS AssumeRole, refreshed before expiry;
 - ``_sharding``: which targets a shard backs up (rendezvous hashing);
-- ``_runner``: every target concurrently, each failure its own; one :class:`TargetResult` each.
+- ``_runner``: every target concurrently, each failure its own; one :class:`TargetResult` each;
+- ``_pairs``: which archived account-region goes to which destination (``restore``/``drill``
+  ``--targets`` with the restore mapping);
+- ``_restore``, ``_drill``: restore and drill into many destinations at once.
 """
 
 from __future__ import annotations
 
 from ._credentials import AssumedRoleCredentials, RoleAssumer
+from ._drill import DrillResult, SandboxResult, drill_targets
 from ._file import load_targets, parse_targets, select_by_tags
 from ._model import SESSION_NAME, Filters, Target, role_arn_for
 from ._organization import organization_targets
-from ._runner import TargetLogFilter, TargetResult, TargetsConfig, run_targets
+from ._pairs import Destination, Pairing, Source, archived_sources, pair_sources
+from ._restore import (
+    DestinationResult,
+    SourceCheck,
+    SourceResult,
+    check_sources,
+    restore_targets,
+    same_target_pairs,
+)
+from ._runner import Ran, TargetLogFilter, TargetResult, TargetsConfig, for_each_target, run_targets
 from ._sharding import Shard, checked, parse_shard, select_shard, shard_of
 
 __all__ = [
     "SESSION_NAME",
     "AssumedRoleCredentials",
+    "Destination",
+    "DestinationResult",
+    "DrillResult",
     "Filters",
+    "Pairing",
+    "Ran",
     "RoleAssumer",
+    "SandboxResult",
     "Shard",
+    "Source",
+    "SourceCheck",
+    "SourceResult",
     "Target",
     "TargetLogFilter",
     "TargetResult",
     "TargetsConfig",
+    "archived_sources",
+    "check_sources",
     "checked",
+    "drill_targets",
+    "for_each_target",
     "load_targets",
     "organization_targets",
+    "pair_sources",
     "parse_shard",
     "parse_targets",
+    "restore_targets",
     "role_arn_for",
     "run_targets",
+    "same_target_pairs",
     "select_by_tags",
     "select_shard",
     "shard_of",

@@ -12,6 +12,10 @@ A target's failure is that target's result, never the others': a role that canno
 access denied, throttling past its patience, or a bug, all end as a :class:`TargetResult` with
 the error, logged with the target's account and region. Only cancellation (Ctrl-C, SIGTERM)
 stops the whole run.
+
+The loop itself (:func:`for_each_target`: credentials, a client with its own pacers, the bound,
+failure isolation) serves every command that works across targets: backup here, restore and
+drill into many destinations (``_restore``, ``_drill``).
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
-from .._aws import AwsSettings, open_omics_api
+from .._aws import AwsSettings, OmicsApi, open_omics_api
 from .._backup import BackupConfig, run_backup
 from .._download import Downloader
 from .._errors import AccessDenied, ArchiverError, redact
@@ -35,11 +39,12 @@ from ..store import Store
 from ._credentials import RoleAssumer
 from ._model import Target
 
-__all__ = ["TargetLogFilter", "TargetResult", "TargetsConfig", "run_targets"]
+__all__ = ["Ran", "TargetLogFilter", "TargetResult", "TargetsConfig", "for_each_target", "run_targets"]
 
 log = logging.getLogger("archiver.targets")
 
 TargetOutcome = Literal["ok", "partial", "failed"]
+R = TypeVar("R")
 
 _CURRENT: contextvars.ContextVar[Target | None] = contextvars.ContextVar("archiver_target", default=None)
 
@@ -122,22 +127,84 @@ async def run_targets(
     ``progress`` is called with the results so far as each target ends; ``on_report`` with a target
     and its report whenever that report changes (``run_backup``'s progress callback).
     """
-    results: list[TargetResult | None] = [None] * len(targets)
     done: list[TargetResult] = []
-    gate = asyncio.Semaphore(config.max_targets)
-    async with (
-        RoleAssumer(config.settings, duration_seconds=config.session_seconds) as assumer,
-        Downloader(concurrency=config.backup.download_concurrency) as downloader,
-    ):
+    async with Downloader(concurrency=config.backup.download_concurrency) as downloader:
+
+        async def backup(target: Target, api: OmicsApi) -> BackupReport:
+            base = config.backup
+            backup = dataclasses.replace(
+                base,
+                workflow_ids=(*base.workflow_ids, *target.filters.workflow_ids),
+                names=(*base.names, *target.filters.names),
+                tags={**base.tags, **target.filters.tags},
+                account=target.account if target.role_arn is not None else None,
+            )
+            report_progress = functools.partial(on_report, target) if on_report is not None else None
+            return await run_backup(api, store, backup, downloader=downloader, progress=report_progress)
+
+        def ended(ran: Ran[BackupReport]) -> None:
+            result = TargetResult(target=ran.target, report=ran.value, error=ran.error, duration=ran.duration)
+            if result.report is not None:
+                log.info(
+                    "target %s: %s",
+                    result.target.key,
+                    result.outcome,
+                    extra={"event": "target-done", "outcome": result.outcome, **result.counts()},
+                )
+            done.append(result)
+            if progress is not None:
+                progress(done)
+
+        ran = await for_each_target(
+            targets,
+            backup,
+            settings=config.settings,
+            max_targets=config.max_targets,
+            session_seconds=config.session_seconds,
+            on_done=ended,
+        )
+    return [TargetResult(target=r.target, report=r.value, error=r.error, duration=r.duration) for r in ran]
+
+
+@dataclass(kw_only=True)
+class Ran(Generic[R]):
+    """What one target's work gave (``value``), or the error that stopped it (``error``)."""
+
+    target: Target
+    value: R | None = None
+    error: str | None = None
+    duration: float = 0.0
+
+
+async def for_each_target(
+    targets: Sequence[Target],
+    work: Callable[[Target, OmicsApi], Awaitable[R]],
+    *,
+    settings: AwsSettings,
+    max_targets: int = 64,
+    session_seconds: int = 3600,
+    on_done: Callable[[Ran[R]], None] | None = None,
+) -> list[Ran[R]]:
+    """Run ``work`` for every target, concurrently, each with an omics client of its own.
+
+    The client signs with the target role's assumed credentials (or, for a target without a role,
+    the base credentials, which must then be that account's) in the target's region, and has its
+    own pacers. At most ``max_targets`` run at once. Whatever stops one target (AssumeRole refused,
+    any :class:`~archiver._errors.ArchiverError`, a bug) is its :class:`Ran`'s ``error``; only
+    cancellation stops them all. ``on_done`` is called as each target ends; the results come back
+    in the targets' order.
+    """
+    results: list[Ran[R] | None] = [None] * len(targets)
+    gate = asyncio.Semaphore(max_targets)
+    async with RoleAssumer(settings, duration_seconds=session_seconds) as assumer:
 
         async def one(index: int, target: Target) -> None:
             _CURRENT.set(target)
             async with gate:
-                result = await _backup_target(target, store, config, assumer, downloader, on_report)
-            results[index] = result
-            done.append(result)
-            if progress is not None:
-                progress(done)
+                ran = await _one_target(target, work, settings, assumer)
+            results[index] = ran
+            if on_done is not None:
+                on_done(ran)
 
         async with asyncio.TaskGroup() as tg:
             for index, target in enumerate(targets):
@@ -145,26 +212,16 @@ async def run_targets(
     return [r for r in results if r is not None]
 
 
-async def _backup_target(
+async def _one_target(
     target: Target,
-    store: Store,
-    config: TargetsConfig,
+    work: Callable[[Target, OmicsApi], Awaitable[R]],
+    base: AwsSettings,
     assumer: RoleAssumer,
-    downloader: Downloader,
-    on_report: Callable[[Target, BackupReport], None] | None = None,
-) -> TargetResult:
+) -> Ran[R]:
     started = time.monotonic()
-    base = config.backup
-    backup = dataclasses.replace(
-        base,
-        workflow_ids=(*base.workflow_ids, *target.filters.workflow_ids),
-        names=(*base.names, *target.filters.names),
-        tags={**base.tags, **target.filters.tags},
-        account=target.account if target.role_arn is not None else None,
-    )
     try:
         credentials = await assumer.credentials(target) if target.role_arn is not None else None
-        settings = dataclasses.replace(config.settings, region=target.region, credentials=credentials)
+        settings = dataclasses.replace(base, region=target.region, credentials=credentials)
         async with open_omics_api(settings) as api:
             if target.role_arn is None:
                 identity = await api.caller_identity()
@@ -174,21 +231,13 @@ async def _backup_target(
                         "give the account a role (role: or role_name:)",
                         operation="GetCallerIdentity",
                     )
-            progress = functools.partial(on_report, target) if on_report is not None else None
-            report = await run_backup(api, store, backup, downloader=downloader, progress=progress)
+            value = await work(target, api)
     except ArchiverError as exc:
         message = exc.message
     except Exception as exc:  # a bug must not take the other targets down with it
         log.exception("target %s stopped by an unexpected error", target.key)
         message = redact(f"unexpected error: {type(exc).__name__}: {exc}")
     else:
-        result = TargetResult(target=target, report=report, duration=time.monotonic() - started)
-        log.info(
-            "target %s: %s",
-            target.key,
-            result.outcome,
-            extra={"event": "target-done", "outcome": result.outcome, **result.counts()},
-        )
-        return result
+        return Ran(target=target, value=value, duration=time.monotonic() - started)
     log.error("target %s failed: %s", target.key, message, extra={"event": "target-failed", "error": message})
-    return TargetResult(target=target, error=message, duration=time.monotonic() - started)
+    return Ran(target=target, error=message, duration=time.monotonic() - started)

@@ -7,10 +7,14 @@ this package is private.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._auth import Credential, CredentialsError, load_credentials
 from ._config import DEFAULT_QUOTAS, EmulatorConfig, EmulatorStats, Faults
-from ._emulator import Emulator, open_emulator
 from ._seed import SeedError
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator, open_emulator
 
 __all__ = [
     "DEFAULT_QUOTAS",
@@ -24,3 +28,13 @@ __all__ = [
     "load_credentials",
     "open_emulator",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The server (aiohttp.web and the handlers) is imported when first asked for, not when the
+    CLI starts: every ``omics-archiver`` command registers the ``emulator`` subcommand's options."""
+    if name in ("Emulator", "open_emulator"):
+        from . import _emulator
+
+        return getattr(_emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ._auth import CredentialsError, load_credentials
 from ._config import EmulatorConfig, Faults
-from ._emulator import open_emulator
 from ._seed import SeedError
 
 __all__ = ["add_arguments", "main", "run"]
@@ -185,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    from ._emulator import open_emulator  # the server, only when it is to run (see __init__)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

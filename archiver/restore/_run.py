@@ -8,7 +8,7 @@ One run::
            ─► wait ACTIVE ─► remove staged definitions
 
 Nothing is created until the whole plan is known to be sound. Each create carries a requestId
-derived from its bundle and target (:func:`archiver._restore_plan.request_id`), so a retried call,
+derived from its bundle and target (:func:`archiver.restore._plan.request_id`), so a retried call,
 or the rerun of a run killed at any point, is answered with what the first call created, and
 provenance tags (``omics-archiver:source-uuid``, ``omics-archiver:bundle``...) by
 which a rerun recognises what an earlier run created and skips it. Workflows are restored
@@ -36,13 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._aws import OmicsApi, translate_client_error
-from ._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
-from ._restore_plan import (
+from .._aws import OmicsApi, new_session, translate_client_error
+from .._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
+from .._workdir import work_directory
+from ..images import ecr_settings, prepare_images
+from ..store import Store
+from ._plan import (
     ItemPlan,
     RestoreConfig,
     SnapshotView,
@@ -55,9 +57,6 @@ from ._restore_plan import (
     selection,
     target_name,
 )
-from ._workdir import work_directory
-from .images import ecr_settings, prepare_images
-from .store import Store
 
 __all__ = ["RestoreReport", "run_restore"]
 
@@ -337,7 +336,7 @@ def _adopt(item: ItemPlan, listed: Mapping[str, Any]) -> None:
 @contextlib.asynccontextmanager
 async def _open_s3(staging: Staging, region: str) -> AsyncIterator[Any]:
     try:
-        session = AioSession(profile=staging.profile)
+        session = new_session(staging.profile, staging.credentials)
     except BotoCoreError as exc:
         raise UsageError(f"cannot use AWS profile {staging.profile!r} for the staging bucket: {exc}") from exc
     config = Config(retries={"mode": "standard", "total_max_attempts": 8}, user_agent_extra="omics-archiver")

@@ -33,10 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _layout
-from ._bundle import read_bundle
-from ._errors import BundleError, RestoreError, StoreError, UsageError
-from ._jsonutil import canonical_json
+from .. import _layout
+from .._bundle import read_bundle
+from .._errors import BundleError, StoreError, UsageError
+from .._jsonutil import canonical_json
+from .._snapshot import list_snapshot_keys, load_snapshot
+from .._zipsafe import ZIP_ERRORS, zip_problem
+from ..repair import load_notes
+from ..store import Store
 from ._rewrite import (
     EcrMapping,
     EcrReference,
@@ -46,10 +50,6 @@ from ._rewrite import (
     rewrite_definition,
     rewrite_registry_map,
 )
-from ._snapshot import list_snapshot_keys, load_snapshot
-from ._zipsafe import ZIP_ERRORS, zip_problem
-from .repair import load_notes
-from .store import Store
 
 __all__ = [
     "DEFINITION_URI_MAX_BYTES",
@@ -105,6 +105,8 @@ class Staging:
     endpoint_url: str | None = None
     profile: str | None = None
     region: str | None = None
+    # an assumed role's credentials instead of the profile's (restore --targets); never printed
+    credentials: Any = field(default=None, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -149,6 +151,9 @@ class RestoreConfig:
     work_dir: Path | None = None
     allow_same_target: bool = False
     provenance_tags: bool = True
+    # a selector matching nothing in this source is not an error (restore --targets: the selectors
+    # apply to every source, and the CLI checks that each matches somewhere)
+    unmatched_ok: bool = False
 
     @property
     def selective(self) -> bool:
@@ -318,8 +323,10 @@ async def resolve_view(store: Store, config: RestoreConfig) -> SnapshotView:
         )
     sources = sorted({(p.partition, p.account, p.region) for p in parsed})
     if not sources:
-        if not everything:
-            raise RestoreError("the store holds no snapshot")
+        if not everything:  # not found, like any snapshot asked for that is not there (exit 2)
+            raise UsageError(
+                "the store holds no snapshot yet (a backup writes the first): nothing to restore"
+            )
         raise UsageError(f"the store holds no snapshot {_where(config)}; {_holdings(everything)}")
     if len(sources) > 1:
         choices = ", ".join(f"--account {a} --source-region {r}" for _, a, r in sources)
@@ -640,7 +647,7 @@ async def selection(
     matches nothing (naming the snapshot that has it) or the target is the source (see
     :func:`same_target_refusal`)."""
     groups, problems, missing = select(view, config)
-    if missing:
+    if missing and not config.unmatched_ok:
         raise UsageError(await not_found_message(store, view, missing))
     refusal = same_target_refusal(groups, view, config, target_account, target_region)
     if refusal:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._zipsafe import open_zip, read_member
+from .._zipsafe import open_zip, read_member
 
 __all__ = [
     "REGISTRY_MAP",
