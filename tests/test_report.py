@@ -158,6 +158,9 @@ def test_report_text_has_a_few_lines_per_target(store: Path, capsys: pytest.Capt
     )
     assert any(line.startswith("    unresolved in fastq-qc: ") and "multiqc:1.21" in line for line in lines)
     assert lines[-1].endswith("0 verify and 0 drill record(s); 1 object(s) could not be read")
+    code, out = run_cli(["report", "--store", str(store), "--no-cache", "--max-manifests", "0"])
+    capsys.readouterr()
+    assert code == 0 and out.splitlines()[3] == "  images  8 manifest(s) not read (--max-manifests)"
 
 
 def test_report_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -345,13 +348,18 @@ def test_report_shows_the_last_verify_per_target(
     (copy / "verifications" / "20200101T000000000000Z-0000cccc.json").write_bytes(b"{x")
     hostile = {"format": "omics-archiver-verify", "formatVersion": 1, "ok": True, "targets": "<b>"}
     (copy / "verifications" / "20200102T000000000000Z-0000dddd.json").write_text(json.dumps(hostile))
+    (copy / "verifications" / "20200103T000000000000Z-0000eeee.json").write_bytes(b" " * (5 << 20))
+    newest = sorted((copy / "verifications").iterdir())[-1]  # a valid record, under another key
+    (copy / "verifications" / "20200104T000000000000Z-0000ffff.json").write_bytes(newest.read_bytes())
     capsys.readouterr()
 
     code, out = run_cli(["report", "--store", str(copy), "--json", "--no-cache"])
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out)
     verify = doc["verify"]
-    assert verify["recorded"] == 4 and verify["unreadable"] == 2
+    assert verify["recorded"] == 6 and verify["unreadable"] == 4
+    why = {p["key"].rsplit("/", 1)[1][:8]: p["problem"] for p in verify["problems"]}
+    assert "refusing to read it" in why["20200103"] and "the record says it is" in why["20200104"]
     assert [(r["ok"], r["readDataPercent"], r["problems"]) for r in verify["latest"]] == [
         (True, 50.0, 0),
         (False, None, 1),
@@ -375,9 +383,9 @@ def test_report_shows_the_last_verify_per_target(
     checks = text[text.index("Last verify and restore drill") : text.index("Image readiness")]
     assert f"verify {last['time']} passed structure and 50% data: 5 snapshot(s), 14 bundle(s)" in checks
     assert "0 problem(s)" in checks and "no drill recorded for this target" in checks
-    runs = text[text.index("Last verify 4 verify record(s)") : text.index("Last restore drill")]
+    runs = text[text.index("Last verify 6 verify record(s)") : text.index("Last restore drill")]
     assert "passed" in runs and "FAILED" in runs and broken in runs
-    assert "2 record(s) could not be read" in runs and "not JSON" in runs
+    assert "4 record(s) could not be read" in runs and "not JSON" in runs
     assert "does not match the verify record schema" in runs and "&lt;b&gt;" not in page.read_text()
 
 

@@ -285,3 +285,26 @@ def test_a_staging_bucket_names_each_destinations_region_or_is_refused(
     assert rows[(NEW, "us-east-1")]["restores"][0]["report"]["workflows"] == []
     (planned,) = rows[(NEW, "eu-west-1")]["restores"][0]["report"]["workflows"]
     assert planned["workflow"]["name"] == "bwa-align-dev"
+
+
+def test_two_accounts_merged_into_one_destination_conflict_on_a_shared_name(
+    emulator: Emulator, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    merged = archive.parent / "merged.yaml"
+    merged.write_text(  # a region of its own: the other tests' restores are not there
+        f'version: 1\naccounts: {{"{A}": "{NEW}", "{R}": "{NEW}"}}\nregions: {{us-east-1: eu-west-2}}\n'
+    )
+    dest = archive.parent / "one.yaml"
+    dest.write_text(f'role_name: {ROLE}\naccounts:\n  - id: "{NEW}"\n    regions: [eu-west-2]\n')
+    argv = ["restore", "--store", str(archive), "--endpoint-url", emulator.url, "--targets", str(dest)]
+    argv += ["--mapping", str(merged), "--source-region", "us-east-1", "--all", "--name-prefix", "m-", *FAST]
+    before = _creates(emulator)
+    assert main(argv) == 2  # names are not unique in HealthOmics: two m-deepvariant-gpu, refused
+    err = capsys.readouterr().err
+    assert f"{NEW}/eu-west-2: m-deepvariant-gpu (from {R}/us-east-1, {A}/us-east-1)" in err
+    assert _creates(emulator) == before
+    # in two runs, one of them with its own prefix: both restored, told apart by name
+    assert main([*argv, "--account", R]) == 0
+    assert main([*argv, "--account", A, "--name-prefix", "a-"]) == 0
+    names = _names(emulator, NEW, "eu-west-2")
+    assert {"m-deepvariant-gpu", "a-deepvariant-gpu", "a-fastq-qc"} <= names and "m-fastq-qc" not in names

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,25 @@ def test_an_account_without_a_role_uses_the_base_credentials_only_if_they_are_it
     assert "base credentials are of account 123456789012" in by_account["111111111111"]["error"]
     only_prod = _json_run(capsys, [*argv, "--target-tag", "env=prod"], 0)
     assert [t["account"] for t in only_prod["targets"]] == ["123456789012"]
+
+
+def test_a_refused_role_reaches_the_user_as_one_line_never_a_traceback(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """aiobotocore logs a failed credential refresh with its traceback; the CLI's stderr must not."""
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(f'role_name: {READER}\naccounts:\n  - id: "444444444444"\n    regions: [us-east-1]\n')
+    argv = [
+        sys.executable,
+        "-m",
+        "archiver.cli",
+        *_backup(emulator, tmp_path / "archive", "--targets", str(targets)),
+    ]
+    for fmt in ("text", "json"):
+        done = subprocess.run([*argv, "--log-format", fmt], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr and "Refreshing temporary credentials" not in done.stderr
+        assert (
+            "AssumeRole for arn:aws:iam::444444444444:role/OmicsArchiverReader failed: AccessDenied"
+            in done.stderr
+        )

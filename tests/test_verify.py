@@ -64,6 +64,16 @@ def test_healthy_store_passes_structure_and_data(
     assert [(t["account"], t["region"], t["bundles"]) for t in record["targets"]] == [
         ("123456789012", "us-east-1", 13)
     ]
+    # snapshots lists the runs, newest first
+    assert main(archive.cli("snapshots", "--json")) == 0
+    runs = json.loads(capsys.readouterr().out)["verifications"]
+    assert [(r["key"], r["ok"], r["readDataPercent"]) for r in runs] == [
+        (added[1], True, 100.0),
+        (added[0], True, None),
+    ]
+    assert main(archive.cli("snapshots")) == 0
+    listed = capsys.readouterr().out
+    assert "verify runs" in listed and "structure and 100% data" in listed
     # --no-record: nothing at all is written
     code, report = verify(archive, capsys, "--no-record")
     assert code == 0 and report["record"] is None

@@ -31,8 +31,9 @@ from .._verify import Repairer, VerifyOptions, VerifyReport, verify_store
 from .._workdir import work_directory
 from ..drill import list_drills
 from ..repair import RepairOutcome, repair_bundle
+from ..report import verify_depth
 from ..store import Store, open_archive
-from ..verifications import build_record, write_record
+from ..verifications import build_record, read_latest, write_record
 from . import _archive_prune
 from ._common import (
     EXIT_FAILURE,
@@ -415,7 +416,8 @@ def _add_snapshots(sub: Any) -> None:
         "list the snapshots in the archive",
         "List the snapshots of each account and region, oldest first: when the run finished, whether it "
         "covered the whole account (COMPLETE: no filters), and how many workflows and versions it archived "
-        "(NEW of them written by that run), skipped, quarantined and failed.",
+        "(NEW of them written by that run), skipped, quarantined and failed; then the restore drills "
+        "(drills/) and the newest verify runs (verifications/) recorded in the store.",
     )
     add_filter_options(parser, workflows=False)
     add_aws_options(parser, omics=False)
@@ -424,16 +426,19 @@ def _add_snapshots(sub: Any) -> None:
     parser.set_defaults(run=run_snapshots)
 
 
-async def _drills(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The restore drills recorded in the store (archiver.drill), filtered like the snapshots."""
+async def _drills(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The restore drills recorded in the store (archiver.drill), filtered like the snapshots, and the
+    newest verify runs (archiver.verifications; a run checks the whole store, so they are not)."""
     async with open_archive(args.store, store_options(args), create=False) as store:
         rows, problems = await list_drills(store)
-    for key, message in problems:
+        verified = await read_latest(store)
+    for key, message in [*problems, *((p["key"], p["problem"]) for p in verified["problems"])]:
         print(f"omics-archiver: warning: {key}: {message}", file=sys.stderr)
-    account, region = getattr(args, "account", None), getattr(args, "region", None)
-    return [
+    account, region = getattr(args, "account", None), getattr(args, "source_region", None)
+    drills = [
         r for r in rows if (not account or r["account"] == account) and (not region or r["region"] == region)
     ]
+    return drills, list(verified["latest"])
 
 
 def run_snapshots(args: argparse.Namespace) -> int:
@@ -441,9 +446,9 @@ def run_snapshots(args: argparse.Namespace) -> int:
     catalog, _ = asyncio.run(_catalog(args, bundles=False))
     _warn_problems(catalog)
     rows = snapshot_rows(catalog)
-    drills = asyncio.run(_drills(args))
+    drills, verifications = asyncio.run(_drills(args))
     if args.json:
-        print_json({"snapshots": rows, "drills": drills})
+        print_json({"snapshots": rows, "drills": drills, "verifications": verifications})
         return EXIT_OK
     print(
         table(
@@ -497,6 +502,26 @@ def run_snapshots(args: argparse.Namespace) -> int:
                     for r in drills
                 ],
                 ["ACCOUNT", "REGION", "TIME", "ID", "RESULT", "SANDBOX", "WORKFLOWS", "CHECKS", "FAILED"],
+            )
+        )
+    if verifications:
+        print("\nverify runs (the newest, of the whole store):")
+        print(
+            table(
+                [
+                    [
+                        r["time"],
+                        r["id"],
+                        "passed" if r["ok"] else "FAILED",
+                        verify_depth(r),
+                        r["snapshots"],
+                        r["bundles"],
+                        r["bundlesRead"],
+                        r["problems"],
+                    ]
+                    for r in verifications
+                ],
+                ["TIME", "ID", "RESULT", "DEPTH", "SNAPSHOTS", "BUNDLES", "READ", "PROBLEMS"],
             )
         )
     return EXIT_OK

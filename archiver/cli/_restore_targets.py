@@ -33,13 +33,13 @@ from ..targets import (
     Target,
     TargetLogFilter,
     archived_sources,
+    check_sources,
     drill_targets,
     load_targets,
     pair_sources,
     restore_targets,
     same_target_pairs,
     select_by_tags,
-    unmatched_selectors,
 )
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
 from ._words import count
@@ -199,9 +199,17 @@ def restore_targets_command(
                     f"the staging bucket {config.staging.url} is in one region, but the destinations are in "
                     f"{', '.join(sorted(regions))}: name {{region}} in it (e.g. s3://staging-{{account}}-{{region}})"
                 )
-            missing = await unmatched_selectors(store, pairing.destinations, config)
-            if missing:
-                raise UsageError(f"{', '.join(missing)}: no workflow of any source matches")
+            checked = await check_sources(store, pairing.destinations, config)
+            if checked.unmatched:
+                raise UsageError(f"{', '.join(checked.unmatched)}: no workflow of any source matches")
+            if checked.collisions:
+                raise UsageError(
+                    f"sources merged into one destination hold workflows of the same name, which would "
+                    f"become two workflows of that name there: {'; '.join(checked.collisions[:5])}"
+                    + (f" and {len(checked.collisions) - 5} more" if len(checked.collisions) > 5 else "")
+                    + ". Restore those sources in separate runs (--account, --source-region) with "
+                    "--name-prefix or --rename for one of them"
+                )
             _log_pairs(pairing.destinations)
             results = await restore_targets(
                 pairing.destinations, store, config, settings=settings, max_targets=args.max_targets

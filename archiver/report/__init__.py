@@ -14,7 +14,7 @@ from __future__ import annotations
 from ._html import render_html
 from ._model import CELL_STATES, STALE_AFTER, Limits, build_overview
 from ._sources import RECORD_PREFIXES, find_records, read_images
-from ._text import render_text
+from ._text import render_text, verify_depth
 
 __all__ = [
     "CELL_STATES",
@@ -26,4 +26,5 @@ __all__ = [
     "read_images",
     "render_html",
     "render_text",
+    "verify_depth",
 ]

@@ -428,6 +428,10 @@ def _readiness(target: Mapping[str, Any]) -> str:
     if r is None:
         return head + _none("not read (see Container images below)")
     if not r["referenced"] and not r["bundlesWithoutInventory"]:
+        if r["bundlesNotRead"]:
+            return head + _none(
+                f"{r['bundlesNotRead']} manifest(s) of {r['snapshot']} not read (--max-manifests)"
+            )
         return head + _none(f"no images recorded in {r['snapshot']}")
     mode = (
         "that backup copied the images into the store (--images copy)"

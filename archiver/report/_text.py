@@ -65,6 +65,13 @@ def drill_line(d: Mapping[str, Any] | None) -> str:
 def images_line(i: Mapping[str, Any] | None) -> str:
     if i is None:
         return "not read"
+    unread = f"; {i['bundlesNotRead']} manifest(s) not read (--max-manifests)" if i["bundlesNotRead"] else ""
+    if not i["referenced"] and unread:
+        return unread[2:]
+    return _images_counts(i) + unread
+
+
+def _images_counts(i: Mapping[str, Any]) -> str:
     if not i["referenced"]:
         return "no images recorded in the latest complete snapshot's manifests"
     parts = [

@@ -28,6 +28,7 @@ from ._plan import (
     select,
     selection,
     selectors,
+    target_name,
 )
 from ._rewrite import (
     REGISTRY_MAP,
@@ -65,4 +66,5 @@ __all__ = [
     "select",
     "selection",
     "selectors",
+    "target_name",
 ]

@@ -24,7 +24,14 @@ from ._file import load_targets, parse_targets, select_by_tags
 from ._model import SESSION_NAME, Filters, Target, role_arn_for
 from ._organization import organization_targets
 from ._pairs import Destination, Pairing, Source, archived_sources, pair_sources
-from ._restore import DestinationResult, SourceResult, restore_targets, same_target_pairs, unmatched_selectors
+from ._restore import (
+    DestinationResult,
+    SourceCheck,
+    SourceResult,
+    check_sources,
+    restore_targets,
+    same_target_pairs,
+)
 from ._runner import Ran, TargetLogFilter, TargetResult, TargetsConfig, for_each_target, run_targets
 from ._sharding import Shard, checked, parse_shard, select_shard, shard_of
 
@@ -41,12 +48,14 @@ __all__ = [
     "SandboxResult",
     "Shard",
     "Source",
+    "SourceCheck",
     "SourceResult",
     "Target",
     "TargetLogFilter",
     "TargetResult",
     "TargetsConfig",
     "archived_sources",
+    "check_sources",
     "checked",
     "drill_targets",
     "for_each_target",
@@ -62,5 +71,4 @@ __all__ = [
     "select_by_tags",
     "select_shard",
     "shard_of",
-    "unmatched_selectors",
 ]

@@ -29,6 +29,7 @@ from aiobotocore.session import AioSession
 from botocore.config import Config
 
 from .._aws import AwsSettings, call_aws, new_session
+from .._errors import ArchiverError
 from ._model import SESSION_NAME, Target
 
 __all__ = ["AssumedRoleCredentials", "RoleAssumer"]
@@ -36,6 +37,31 @@ __all__ = ["AssumedRoleCredentials", "RoleAssumer"]
 log = logging.getLogger("archiver.targets")
 
 _ADVISORY, _MANDATORY = 15 * 60.0, 10 * 60.0  # botocore's windows, for sessions of an hour or more
+
+
+class _RefreshFailures(logging.Filter):
+    """aiobotocore logs a failed refresh with its traceback (on stderr, whatever the log format).
+
+    A refused AssumeRole is our own error by then (``call_aws`` translated it): in the mandatory
+    period it propagates and the target's result reports it, so the record is dropped; in the
+    advisory period the run goes on with the current session, so it is one warning of ours.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, ArchiverError):
+            return True
+        if "advisory" in record.getMessage():
+            log.warning(
+                "renewing an assumed role's session failed; the current one is used until it nears its "
+                "expiry: %s",
+                exc.message,
+                extra={"event": "assume-role-renewal-failed"},
+            )
+        return False
+
+
+_QUIET = _RefreshFailures()
 
 
 class AssumedRoleCredentials(AioDeferredRefreshableCredentials):  # type: ignore[misc]
@@ -69,6 +95,7 @@ class RoleAssumer:
         self._assumed: dict[tuple[str, str | None], asyncio.Task[AssumedRoleCredentials]] = {}
 
     async def __aenter__(self) -> RoleAssumer:
+        logging.getLogger("aiobotocore.credentials").addFilter(_QUIET)  # once: filters are a set
         self._session = new_session(self._settings.profile, self._settings.credentials)
         return self
 

@@ -24,13 +24,20 @@ from typing import Literal
 
 from .._aws import AwsSettings, OmicsApi
 from .._errors import ArchiverError, UsageError
-from ..restore import RestoreConfig, RestoreReport, resolve_view, run_restore, select, selectors
+from ..restore import RestoreConfig, RestoreReport, resolve_view, run_restore, select, selectors, target_name
 from ..store import Store
 from ._model import Target
 from ._pairs import Destination, Source
 from ._runner import Ran, for_each_target
 
-__all__ = ["DestinationResult", "SourceResult", "restore_targets", "same_target_pairs", "unmatched_selectors"]
+__all__ = [
+    "DestinationResult",
+    "SourceCheck",
+    "SourceResult",
+    "check_sources",
+    "restore_targets",
+    "same_target_pairs",
+]
 
 log = logging.getLogger("archiver.targets")
 
@@ -93,20 +100,32 @@ def same_target_pairs(destinations: Sequence[Destination], config: RestoreConfig
     ]
 
 
-async def unmatched_selectors(
+@dataclass(frozen=True, kw_only=True)
+class SourceCheck:
+    """What the sources' snapshots say before anything runs (see :func:`check_sources`)."""
+
+    unmatched: list[str]  # "--name X" for each selector matching no workflow of any source
+    collisions: list[str]  # "D: NAME (from S1, S2)" for names two sources would create in one destination
+
+
+async def check_sources(
     store: Store, destinations: Sequence[Destination], config: RestoreConfig
-) -> list[str]:
-    """The ``--uuid``/``--workflow-id``/``--name`` values that match no workflow in any source.
+) -> SourceCheck:
+    """The selectors that match nothing anywhere, and the names merged sources would both create.
 
     Each source is restored with the selectors that match there; one matching nowhere is the
-    user's input to fix, found before the first AWS call. Reads each source's snapshots (a source
-    whose state cannot be resolved counts as matching nothing; its restore reports why).
+    user's input to fix. Workflow names are not unique in HealthOmics, so two sources mapped to one
+    destination (accounts merged) that both hold a workflow of one name would leave two workflows of
+    that name there, told apart only by their provenance tags: refused too, before the first AWS
+    call (restore those sources in separate runs, with ``--account`` and ``--name-prefix``). Reads
+    each source's snapshots; a source whose state cannot be resolved counts as matching nothing
+    (its restore reports why).
     """
     remaining = set(selectors(config))
+    collisions: list[str] = []
     for d in destinations:
+        names: dict[str, list[str]] = {}
         for s in d.sources:
-            if not remaining:
-                return []
             one = dataclasses.replace(
                 config, source_account=s.account, source_region=s.region, snapshot_id=None
             )
@@ -114,8 +133,17 @@ async def unmatched_selectors(
                 view = await resolve_view(store, one)
             except ArchiverError:
                 continue
-            remaining &= set(select(view, one)[2])
-    return [f"{sel.option} {sel.value}" for sel in selectors(config) if sel in remaining]
+            groups, _, missing = select(view, one)
+            remaining &= set(missing)
+            for name in sorted({target_name(str(g[0]["name"]), config) for g in groups}):
+                names.setdefault(name, []).append(s.key)
+        collisions += [
+            f"{d.target.key}: {name} (from {', '.join(keys)})"
+            for name, keys in names.items()
+            if len(keys) > 1
+        ]
+    unmatched = [f"{sel.option} {sel.value}" for sel in selectors(config) if sel in remaining]
+    return SourceCheck(unmatched=unmatched, collisions=collisions)
 
 
 def _staging_for(config: RestoreConfig, target: Target, api: OmicsApi) -> RestoreConfig:
