@@ -268,6 +268,11 @@ def test_tags_move_in_mutable_repositories_and_not_in_immutable_ones(emulator: E
         deleted = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageDigest": sha(first.encode())}])
         assert deleted["imageIds"] == [{"imageDigest": sha(first.encode())}]
         assert len(ecr.describe_images(repositoryName=name)["imageDetails"]) == 1
+        with pytest.raises(ClientError) as not_empty:  # a repository with images goes only with force
+            ecr.delete_repository(repositoryName=name)
+        assert not_empty.value.response["Error"]["Code"] == "RepositoryNotEmptyException"
+        ecr.delete_repository(repositoryName=name, force=True)
+        assert name not in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
 
 
 def test_seeded_images_have_stable_digests(tmp_path: Path) -> None:

@@ -149,13 +149,13 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
         checks = {(c["check"], c["ok"]) for c in drilled["checks"]}
         assert {("definition-sha256", True), ("parameter-template", True), ("readme", True)} <= checks
         assert {("active", True), ("image-present", True), ("restore", True)} <= checks
-        assert all(c["deleted"] for c in drilled["cleanup"]) and len(drilled["cleanup"]) == 2
-        # cleaned up: the workflow (a deleted one may be listed as DELETED for a while) and the image
+        # cleaned up: the workflow (a deleted one may be listed as DELETED for a while) and the ECR
+        # repository the drill's push created, with what it pushed; each deletion recorded
+        assert all(c["deleted"] for c in drilled["cleanup"]), drilled["cleanup"]
+        assert f"repository {TARGET.rsplit(':', 1)[0]}" in [c["what"] for c in drilled["cleanup"]]
+        assert len(drilled["cleanup"]) == 2
         assert [w for w in target_omics.list_workflows()["items"] if w["status"] != "DELETED"] == []
-        assert (
-            client(emu, "ecr", B, "us-west-2").describe_images(repositoryName="tools/bwa")["imageDetails"]
-            == []
-        )
+        assert client(emu, "ecr", B, "us-west-2").describe_repositories()["repositories"] == []
         assert "omics_archiver_drill_last_success_timestamp_seconds{" in metrics.read_text()
         assert "omics_archiver_drill_failures{" in metrics.read_text()
         code, listed = run(capsys, "snapshots", "--store", str(store))
@@ -167,14 +167,25 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
             and row["target"] == f"{B} us-west-2"
         )
 
+        # the repository exists (empty) before the next drill: the drill pushes the image into it
+        # and its cleanup deletes that image only, leaving the repository it found
+        ecr_b = client(emu, "ecr", B, "us-west-2")
+        ecr_b.create_repository(repositoryName="tools/bwa")
+        code, second = run(capsys, *drill, "--no-rate-limit")
+        assert code == 0 and second["ok"], [c for c in second["checks"] if not c["ok"]]
+        ecr_cleanup = [c for c in second["cleanup"] if "ecr" in c["what"]]
+        assert [(c["what"], c["deleted"]) for c in ecr_cleanup] == [(f"image {TARGET}@{digest}", True)]
+        assert [r["repositoryName"] for r in ecr_b.describe_repositories()["repositories"]] == ["tools/bwa"]
+        assert ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"] == []
+
         code, done = run(capsys, *restore, "--mapping", str(mapping), "--push-images")
         assert code == 0, done["problems"]
-        # the drill uploaded both blobs; its cleanup deleted the image, not the layers, which
-        # BatchCheckLayerAvailability now finds: this push uploads none
+        # each drill uploaded both blobs; the second one's cleanup deleted the image, not the
+        # layers, which BatchCheckLayerAvailability now finds: this push uploads none
         assert drilled["restore"]["images"]["layersUploaded"] == 2
+        assert second["restore"]["images"]["layersUploaded"] == 2
         assert done["images"]["push"]["layersUploaded"] == 0 and done["images"]["push"]["layersPresent"] == 2
         assert done["images"]["images"][0]["pushed"]
-        ecr_b = client(emu, "ecr", B, "us-west-2")
         (detail,) = ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"]
         assert detail["imageDigest"] == digest and detail["imageTags"] == ["0.7.17"]
         (restored,) = [w for w in target_omics.list_workflows()["items"] if w["status"] != "DELETED"]

@@ -50,10 +50,12 @@ class PushStats:
     layer_bytes_uploaded: int = 0
     layers_present: int = 0
     images_pushed: int = 0
+    created: list[str] = field(default_factory=list)  # URIs of the repositories this push created
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "repositoriesCreated": self.repositories_created,
+            "createdRepositories": list(self.created),
             "layersUploaded": self.layers_uploaded,
             "layerBytesUploaded": self.layer_bytes_uploaded,
             "layersPresent": self.layers_present,
@@ -83,6 +85,7 @@ class ImagePusher:
         try:
             await self.client.create_repository(registryId=target.account, repositoryName=target.repository)
             self.stats.repositories_created += 1
+            self.stats.created.append(name)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "RepositoryAlreadyExistsException":
                 raise ImageError(f"CreateRepository of {name} failed: {_why(exc)}", image=name) from None

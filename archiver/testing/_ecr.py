@@ -247,6 +247,22 @@ class EcrOperations:
         registry.repositories[name] = repo
         return {"repository": self._repository_json(repo)}
 
+    async def _delete_repository(
+        self, caller: Caller, base_url: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        repo = self._repository(caller, params)
+        if repo.images and not params.get("force", False):
+            raise EcrError(
+                "RepositoryNotEmptyException",
+                f"The repository with name '{repo.name}' in registry with id '{repo.account}' cannot be "
+                "deleted because it still contains images",
+            )
+        registry = self._registry(caller, params)
+        del registry.repositories[repo.name]
+        for upload_id in [u for u, up in registry.uploads.items() if up.repository == repo.name]:
+            self.world.discard_upload(registry.uploads.pop(upload_id))
+        return {"repository": self._repository_json(repo)}
+
     async def _describe_repositories(
         self, caller: Caller, base_url: str, params: dict[str, Any]
     ) -> dict[str, Any]:
