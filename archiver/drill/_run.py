@@ -133,6 +133,7 @@ async def run_drill(api: OmicsApi, store: Store, config: DrillConfig) -> DrillRe
         at=config.at,
         workflow_uuids=tuple(uuids),
         name_prefix=f"drill-{report.id[-8:]}-",
+        adopt_earlier=False,  # every drill creates afresh: adopting a real restore would test nothing
         mapping=config.mapping,
         rewrite_images=config.rewrite_images,
         images=config.images,
