@@ -85,6 +85,7 @@ def browse(suite: Suite) -> None:
             label: str = label,
             what: str = what,
             target: str | None = None,
+            large: bool = large,
         ) -> str:
             extra = ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache"]
             cmd = [*CLI, *args, "--store", str(store), *extra]
