@@ -87,7 +87,7 @@ def browse(suite: Suite) -> None:
             target: str | None = None,
             large: bool = large,
         ) -> str:
-            extra = ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache"]
+            extra = ["--cache-dir", str(cache_dir)] if cache_dir is not None else []  # verify: no cache
             cmd = [*CLI, *args, "--store", str(store), *extra]
             done = run(cmd, log_dir=suite.logs, name=suite._name(f"{label}-{name}"), timeout=3600)
             if done.returncode not in (0,):
