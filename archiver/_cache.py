@@ -66,8 +66,14 @@ class Cache:
             return
         if root.exists():
             self._wipe(root)
-        _private_dirs(root)
-        _write_atomic(marker, expected.encode("utf-8"))
+        for attempt in range(3):  # another command claiming it at the same moment may wipe our temp file
+            _private_dirs(root)
+            try:
+                _write_atomic(marker, expected.encode("utf-8"))
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     @staticmethod
     def _wipe(root: Path) -> None:
@@ -108,6 +114,15 @@ class Cache:
         with contextlib.suppress(OSError):
             _private_dirs(path.parent)
             _write_atomic(path, data)
+
+    def file(self, namespace: str, name: str) -> Path | None:
+        """A path in the cache for a file its user manages itself (``None``: no usable cache)."""
+        if self.root is None:
+            return None
+        path = self._path(namespace, name)
+        with contextlib.suppress(OSError):
+            _private_dirs(path.parent)
+        return path if path.parent.is_dir() else None
 
     def discard(self, namespace: str, key: str) -> None:
         if self.root is None:

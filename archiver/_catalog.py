@@ -20,13 +20,14 @@ key or by ``<uuid>@<state>``.
 from __future__ import annotations
 
 import asyncio
-import binascii
+import contextlib
 import functools
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from ._cache import Cache
 from ._errors import BundleError, ObjectNotFound, StoreError, UsageError
 from ._jsonutil import canonical_json, load_json_object
 from ._workdir import work_directory
-from .index import SnapshotIndex
+from .index import IndexDamaged, SnapshotIndex, VolatileCheck, light_ok, stable_ok
 from .store import ObjectInfo, Store
 from .store._small import get_small, too_large
 
@@ -65,15 +66,35 @@ _SUMMARY_NAMESPACE = "bundle-summaries"
 _SNAPSHOT_NAMESPACE = "snapshots"  # before the index: whole snapshots; emptied on sight
 _VALID_NAMESPACE = "snapshots-valid"
 _INDEX_NAMESPACE = "index"
-_INDEX_KEY = "snapshots.idx"
+_INDEX_KEY = "snapshots.sqlite"
+_OLD_INDEX_KEY = "snapshots.idx"
 
 
-@dataclass(frozen=True)
 class SnapshotRecord:
-    """One snapshot: its parsed key and its validated document."""
+    """One snapshot: its parsed key and its validated document.
 
-    key: _layout.SnapshotKey
-    doc: dict[str, Any]
+    A record from :func:`load_catalog` reads its ``bundles`` from the snapshot index on each access
+    of ``doc["bundles"]`` (the rest of ``doc`` is at hand); :meth:`entries` gives the entries' stable
+    parts (no ``confirmedBy``, ``listedRuns``) shared with every snapshot listing the same
+    entries, which is what browsing needs. Treat both as read-only.
+    """
+
+    __slots__ = ("_count", "_entries", "_index", "_list", "doc", "key")
+
+    def __init__(
+        self,
+        key: _layout.SnapshotKey,
+        doc: Mapping[str, Any],
+        *,
+        index: SnapshotIndex | None = None,
+        list_id: int | None = None,
+        count: int | None = None,
+    ) -> None:
+        self.key = key
+        self.doc = doc
+        self._index = index
+        self._list = list_id
+        self._count = count
 
     @property
     def time(self) -> datetime:
@@ -88,6 +109,54 @@ class SnapshotRecord:
         """The run's filters, canonical: differently filtered runs are different series."""
         return canonical_json(self.doc.get("filters", {}))
 
+    @property
+    def listing(self) -> object:
+        """Equal for two snapshots of one catalog that list the very same stable entries."""
+        return ("list", self._list) if self._list is not None else id(self.doc["bundles"])
+
+    def entry_count(self) -> int:
+        return self._count if self._count is not None else len(self.doc["bundles"])
+
+    def entries(self) -> Sequence[Mapping[str, Any]]:
+        """The entries' stable parts (see the class docstring)."""
+        if self._index is not None and self._list is not None:
+            return self._index.stable_entries(self._list)
+        bundles: Sequence[Mapping[str, Any]] = self.doc["bundles"]
+        return bundles
+
+    def entry_ids(self) -> Sequence[int] | None:
+        """The index's ids of :meth:`entries` (``None`` for a record not from the index)."""
+        if self._index is not None and self._list is not None:
+            return self._index.entry_ids(self._list)
+        return None
+
+    def __repr__(self) -> str:
+        return f"SnapshotRecord({self.key.key!r})"
+
+
+class _IndexedDoc(Mapping[str, Any]):
+    """A snapshot document whose ``bundles`` are read from the index when asked for."""
+
+    __slots__ = ("_index", "_key", "_light")
+
+    def __init__(self, light: dict[str, Any], index: SnapshotIndex, key: str) -> None:
+        self._light, self._index, self._key = light, index, key
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "bundles":
+            bundles = self._index.bundles(self._key)
+            if bundles is None:
+                raise StoreError(f"snapshot {self._key} left the local index while in use; run again")
+            return bundles
+        return self._light[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._light
+        yield "bundles"
+
+    def __len__(self) -> int:
+        return len(self._light) + 1
+
 
 @dataclass
 class Catalog:
@@ -98,14 +167,35 @@ class Catalog:
     problems: list[tuple[str, str]] = field(default_factory=list)
     complete: bool = True
     """False when a listing could not be completed: absence from it proves nothing."""
+    index: SnapshotIndex | None = None
 
     def referenced(self) -> dict[str, list[SnapshotRecord]]:
-        """Bundle key -> the snapshots that list it."""
+        """Bundle key -> the snapshots that list it (every entry of every snapshot: prefer
+        :meth:`listing` for one key)."""
         refs: dict[str, list[SnapshotRecord]] = {}
         for snap in self.snapshots:
-            for entry in snap.doc["bundles"]:
+            for entry in snap.entries():
                 refs.setdefault(str(entry["key"]), []).append(snap)
         return refs
+
+    def listing(self, key: str) -> list[SnapshotRecord]:
+        """The snapshots that list the bundle ``key``, oldest first (each distinct entry list read once)."""
+        targets = self.index.ids_of_key(key) if self.index is not None else None
+        verdict: dict[object, bool] = {}
+        out = []
+        for snap in self.snapshots:
+            same = snap.listing
+            hit = verdict.get(same)
+            if hit is None:
+                ids = snap.entry_ids()
+                if ids is not None and targets is not None:
+                    hit = any(t in ids for t in targets)
+                else:
+                    hit = any(str(e["key"]) == key for e in snap.entries())
+                verdict[same] = hit
+            if hit:
+                out.append(snap)
+        return out
 
     def resolve(self, selector: str) -> str:
         """The bundle key a selector names (see the module docstring); UsageError if none or ambiguous."""
@@ -145,10 +235,12 @@ class Catalog:
     def _newest(self, match: Any) -> list[str]:
         """Keys matching, from the newest snapshot listing any (one per account/region series)."""
         found: dict[tuple[str, str, str], str] = {}
+        done: set[tuple[tuple[str, str, str], object]] = set()
         for snap in reversed(self.snapshots):
-            if snap.group in found:
+            if snap.group in found or (snap.group, snap.listing) in done:
                 continue
-            for entry in snap.doc["bundles"]:
+            done.add((snap.group, snap.listing))
+            for entry in snap.entries():
                 if match(entry) and str(entry["key"]) in self.bundles:
                     found[snap.group] = str(entry["key"])
                     break
@@ -156,12 +248,11 @@ class Catalog:
 
     def states_of(self, uuid: str) -> list[dict[str, Any]]:
         """Every bundle of the workflow or version ``uuid``, with the snapshots that list it."""
-        refs = self.referenced()
         out = []
         for key, info in self.bundles.items():
             if _uuid_of(key) != uuid.lower():
                 continue
-            snaps = refs.get(key, [])
+            snaps = self.listing(key)
             out.append(
                 {
                     "key": key,
@@ -190,20 +281,28 @@ def _one(selector: str, hits: list[str], *, newest: bool = False) -> str:
     return hits[0]
 
 
-def parse_snapshot(key: str, raw: bytes, *, validated: bool = False) -> dict[str, Any]:
-    """Parse and validate a snapshot's bytes; :class:`BundleError` naming the key and the problem.
+def parse_snapshot(key: str, raw: bytes) -> dict[str, Any]:
+    """Parse and validate a snapshot's bytes; :class:`BundleError` naming the key and the problem."""
+    doc = _parse(key, raw)
+    found = _schema.problems("snapshot", doc)
+    if found:
+        raise _invalid(key, found)
+    _check_key(key, doc)
+    return doc
 
-    ``validated``: these exact bytes passed the current snapshot schema before (see
-    :func:`_valid_mark`), so the schema walk, which dominates the cost of reading a large
-    snapshot, is skipped; everything else is still checked.
-    """
+
+def _parse(key: str, raw: bytes) -> dict[str, Any]:
     try:
-        doc = load_json_object(raw, f"snapshot {key}")
+        return load_json_object(raw, f"snapshot {key}")
     except ValueError as exc:
         raise BundleError(str(exc), key=key) from None
-    found = [] if validated else _schema.problems("snapshot", doc)
-    if found:
-        raise BundleError(f"snapshot {key} is invalid at {found[0].path}: {found[0].message}", key=key)
+
+
+def _invalid(key: str, found: list[_schema.SchemaProblem]) -> BundleError:
+    return BundleError(f"snapshot {key} is invalid at {found[0].path}: {found[0].message}", key=key)
+
+
+def _check_key(key: str, doc: Mapping[str, Any]) -> None:
     parsed = _layout.parse_snapshot_key(key)
     if (doc["partition"], doc["account"], doc["region"], doc["id"]) != (
         parsed.partition,
@@ -212,7 +311,20 @@ def parse_snapshot(key: str, raw: bytes, *, validated: bool = False) -> dict[str
         parsed.snapshot_id,
     ):
         raise BundleError(f"snapshot {key} names another account, region or id than its key", key=key)
-    return doc
+
+
+def _index_snapshot(index: SnapshotIndex, key: str, raw: bytes, volatile_ok: VolatileCheck) -> None:
+    """Validate a snapshot's bytes as :func:`parse_snapshot` does, piece by piece, and index it."""
+    doc = _parse(key, raw)
+    if light_ok(doc):
+        _check_key(key, doc)
+        sha = hashlib.sha256(raw).hexdigest()
+        if index.add(key, len(raw), sha, doc, stable_ok=stable_ok, volatile_ok=volatile_ok):
+            return
+    found = _schema.problems("snapshot", doc)
+    if found:
+        raise _invalid(key, found)
+    raise BundleError(f"snapshot {key} is invalid", key=key)  # pragma: no cover - the check is exact
 
 
 class _Listing:
@@ -236,27 +348,44 @@ def _schema_fingerprint() -> str:
 
 
 def open_index(cache: Cache) -> SnapshotIndex:
-    """The snapshot index kept in ``cache``, or an empty one (none yet, damaged, or another schema)."""
-    raw = cache.get(_INDEX_NAMESPACE, _INDEX_KEY)
-    if raw is not None:
+    """The snapshot index kept in ``cache`` (in memory without one); a damaged one is deleted and
+    started afresh, and one that cannot be written is replaced by one in memory."""
+    cache.discard(_INDEX_NAMESPACE, _OLD_INDEX_KEY)  # the index before SQLite
+    path = cache.file(_INDEX_NAMESPACE, _INDEX_KEY)
+    if path is not None:
         try:
-            return SnapshotIndex.load(raw, _schema_fingerprint())
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, OverflowError):
-            cache.discard(_INDEX_NAMESPACE, _INDEX_KEY)
-    return SnapshotIndex(_schema_fingerprint())
+            return SnapshotIndex.open(path, _schema_fingerprint())
+        except IndexDamaged:
+            SnapshotIndex.remove(path)
+        with contextlib.suppress(IndexDamaged):
+            return SnapshotIndex.open(path, _schema_fingerprint())
+    return SnapshotIndex.open(None, _schema_fingerprint())
 
 
-async def _load_one(store: Store, index: SnapshotIndex, info: ObjectInfo) -> dict[str, Any] | None:
-    """The snapshot ``info`` from the index, else read (bounded), validated once and indexed."""
-    doc = index.doc(info.key, info.size)
-    if doc is not None:
-        return doc
-    try:
-        raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
-    except ObjectNotFound:
-        return None  # deleted (pruned) since it was listed
-    doc = parse_snapshot(info.key, raw)
-    return index.add(info.key, len(raw), hashlib.sha256(raw).hexdigest(), doc)
+async def _fill(store: Store, index: SnapshotIndex, listed: list[ObjectInfo]) -> list[tuple[str, str]]:
+    """Read, validate and index the snapshots of ``listed`` the index lacks; their problems."""
+    rows = index.rows(i.key for i in listed)
+    missing = [i for i in listed if i.key not in rows or rows[i.key].size != i.size]
+    sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
+    volatile_ok = VolatileCheck()
+    problems: list[tuple[str, str]] = []
+
+    async def load(info: ObjectInfo) -> None:
+        async with sem:
+            try:
+                raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
+            except ObjectNotFound:
+                return  # deleted (pruned) since it was listed
+            except StoreError as exc:
+                problems.append((info.key, exc.message))
+                return
+        try:
+            _index_snapshot(index, info.key, raw, volatile_ok)
+        except BundleError as exc:
+            problems.append((info.key, exc.message))
+
+    await asyncio.gather(*(load(i) for i in missing))
+    return problems
 
 
 async def load_catalog(
@@ -267,12 +396,13 @@ async def load_catalog(
     region: str | None = None,
     bundles: bool = True,
 ) -> Catalog:
-    """List and load every snapshot (through the cache) and, with ``bundles``, list every bundle.
+    """List every snapshot and, with ``bundles``, every bundle; snapshots come from the index.
 
-    Snapshot keys that do not parse or validate, snapshots over :data:`SNAPSHOT_LIMIT` bytes, and a
-    listing the store could not complete (a symlink in a file store) are reported in ``problems``
-    rather than raised, so one damaged object does not hide the rest of the archive. Anyone who
-    decides from the catalog what to delete must refuse a catalog with problems.
+    Snapshots the index lacks are read, validated and indexed first. Snapshot keys that do not
+    parse or validate, snapshots over :data:`SNAPSHOT_LIMIT` bytes, and a listing the store could
+    not complete (a symlink in a file store) are reported in ``problems`` rather than raised, so one
+    damaged object does not hide the rest of the archive. Anyone who decides from the catalog what
+    to delete must refuse a catalog with problems.
     """
     cache = cache or Cache(None)
     listed: list[ObjectInfo] = []
@@ -290,29 +420,33 @@ async def load_catalog(
             problems.append((info.key, too_large(info.key, info.size, SNAPSHOT_LIMIT, "snapshot").message))
             continue
         listed.append(info)
+    cache.retain(_SNAPSHOT_NAMESPACE, ())  # superseded by the index
+    cache.retain(_VALID_NAMESPACE, ())
     index = open_index(cache)
-    if account is None and region is None and listing.complete:
-        index.retain(i.key for i in listed)
-        cache.retain(_SNAPSHOT_NAMESPACE, ())  # superseded by the index
-        cache.retain(_VALID_NAMESPACE, ())
-    sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
-
-    async def load(info: ObjectInfo) -> tuple[ObjectInfo, dict[str, Any] | None, str | None]:
-        async with sem:
-            try:
-                return info, await _load_one(store, index, info), None
-            except (BundleError, StoreError) as exc:
-                return info, None, exc.message
-
-    results = await asyncio.gather(*(load(i) for i in listed))
-    if index.changed:
-        cache.put(_INDEX_NAMESPACE, _INDEX_KEY, index.dump())
-    records: list[SnapshotRecord] = []
-    for info, doc, error in results:
-        if error is not None:
-            problems.append((info.key, error))
-        elif doc is not None:
-            records.append(SnapshotRecord(_layout.parse_snapshot_key(info.key), doc))
+    for attempt in (1, 2):
+        try:
+            if account is None and region is None and listing.complete:
+                index.retain(i.key for i in listed)
+            found = await _fill(store, index, listed)
+            rows = index.rows(i.key for i in listed)
+            break
+        except (IndexDamaged, sqlite3.DatabaseError):
+            index.close()
+            path = cache.file(_INDEX_NAMESPACE, _INDEX_KEY)
+            if path is not None:
+                SnapshotIndex.remove(path)
+            index = open_index(cache) if attempt == 1 else SnapshotIndex.open(None, _schema_fingerprint())
+    problems += found
+    records = [
+        SnapshotRecord(
+            _layout.parse_snapshot_key(row.key),
+            _IndexedDoc(row.light, index, row.key),
+            index=index,
+            list_id=row.list_id,
+            count=row.count,
+        )
+        for row in rows.values()
+    ]
     records.sort(key=lambda r: (r.key.snapshot_id, r.key.key))
     objects: dict[str, ObjectInfo] = {}
     if bundles:
@@ -325,7 +459,7 @@ async def load_catalog(
             objects[info.key] = info
         if listing.complete:
             cache.retain(_SUMMARY_NAMESPACE, objects)
-    return Catalog(records, objects, problems, listing.complete)
+    return Catalog(records, objects, problems, listing.complete, index)
 
 
 def snapshot_rows(catalog: Catalog) -> list[dict[str, Any]]:
@@ -342,7 +476,7 @@ def snapshot_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "region": d["region"],
                 "time": d["finishedAt"],
                 "complete": d["complete"],
-                "archived": len(d["bundles"]),
+                "archived": snap.entry_count(),
                 "new": d["stats"]["bundlesWritten"],
                 "skipped": len(d["skipped"]),
                 "failed": len(d["failed"]),
@@ -365,20 +499,35 @@ def workflow_rows(catalog: Catalog) -> list[dict[str, Any]]:
         if snap.doc["complete"]:
             latest_complete[snap.group] = snap
     current_uuids = {
-        group: {str(e["workflowUuid"]) for e in snap.doc["bundles"]}
-        for group, snap in latest_complete.items()
+        group: {str(e["workflowUuid"]) for e in snap.entries()} for group, snap in latest_complete.items()
     }
     seen: dict[str, dict[str, Any]] = {}
-    done: set[tuple[tuple[str, str, str], int]] = set()
+    done: set[tuple[tuple[str, str, str], object]] = set()
+    known_ids: dict[tuple[str, str, str], set[int]] = {}
     for snap in reversed(catalog.snapshots):
-        # Snapshots listing the very same entries (the index shares their list) add nothing new.
-        same = (snap.group, id(snap.doc["bundles"]))
+        # Snapshots listing the very same entries add nothing new; nor does one whose entries all
+        # appeared in a newer snapshot of its series (every workflow they name has its row).
+        same = (snap.group, snap.listing)
         if same in done:
             continue
         done.add(same)
+        ids = snap.entry_ids()
+        if ids is not None and catalog.index is not None:
+            # A workflow this snapshot would add a row for has a workflow entry no newer snapshot
+            # of its series listed (else that one gave it its row): look only for those.
+            known = known_ids.setdefault(snap.group, set())
+            fresh = [i for i in ids if i not in known]
+            known.update(fresh)
+            wanted = {w for w, kind in catalog.index.kinds(fresh).values() if kind == "workflow"}
+            wanted -= seen.keys()
+            if not wanted:
+                continue
+        else:
+            wanted = None
         by_wf: dict[str, list[Mapping[str, Any]]] = {}
-        for entry in snap.doc["bundles"]:
-            by_wf.setdefault(str(entry["workflowUuid"]), []).append(entry)
+        for entry in snap.entries():
+            if wanted is None or str(entry["workflowUuid"]) in wanted:
+                by_wf.setdefault(str(entry["workflowUuid"]), []).append(entry)
         for wf_uuid, entries in by_wf.items():
             if wf_uuid in seen:
                 continue
@@ -451,11 +600,11 @@ async def show_bundle(
             "readme": contents.readme.decode("utf-8", "replace") if contents.readme is not None else None,
         }
         cache.put(_SUMMARY_NAMESPACE, key, json.dumps(summary, sort_keys=True).encode("utf-8"))
-    refs = catalog.referenced().get(key, [])
+    refs = catalog.listing(key)
     archived = {
         (i["image"], i["digest"])
-        for s in refs
-        for e in s.doc["bundles"]
+        for s in {s.listing: s for s in refs}.values()
+        for e in s.entries()
         if e["key"] == key
         for i in e.get("images") or []
     }

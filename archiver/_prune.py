@@ -16,7 +16,7 @@ markers of :mod:`archiver._lock`. Quarantined exports are kept unless ``quaranti
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -228,6 +228,7 @@ async def _remaining_references(
     """Bundle keys referenced by every snapshot in the store now (listed afresh, loaded if new);
     each snapshot's ``(key, document)`` is appended to ``docs`` when given."""
     referenced: set[str] = set()
+    seen: set[object] = set()
     async for info in store.list("snapshots/"):
         snap = known.get(info.key)
         if snap is None:
@@ -238,10 +239,18 @@ async def _remaining_references(
             except ObjectNotFound:
                 continue
             snap = SnapshotRecord(_layout.parse_snapshot_key(info.key), doc)
-        referenced.update(str(e["key"]) for e in snap.doc["bundles"])
+        referenced.update(str(e["key"]) for e in _distinct_entries(snap, seen))
         if docs is not None:
             docs.append((info.key, snap.doc))
     return referenced
+
+
+def _distinct_entries(snap: SnapshotRecord, seen: set[object]) -> Iterable[Mapping[str, Any]]:
+    """The entries of ``snap`` unless a snapshot in ``seen`` listed the very same ones (then none)."""
+    if snap.listing in seen:
+        return ()
+    seen.add(snap.listing)
+    return snap.entries()
 
 
 async def _prune_quarantine(store: Store, options: PruneOptions, report: PruneReport, now: datetime) -> None:
@@ -289,7 +298,8 @@ async def _plan_and_delete(
     # 2. then bundles no remaining snapshot references
     docs: list[tuple[str, Any]] = []
     if options.dry_run:
-        referenced = {str(e["key"]) for s in still.values() for e in s.doc["bundles"]}
+        seen: set[object] = set()
+        referenced = {str(e["key"]) for s in still.values() for e in _distinct_entries(s, seen)}
         docs = [(k, s.doc) for k, s in still.items()]
     else:
         referenced = await _remaining_references(store, still, docs)

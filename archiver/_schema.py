@@ -48,6 +48,7 @@ __all__ = [
     "check",
     "classify",
     "json_path",
+    "part_is_clean",
     "problems",
     "schema",
 ]
@@ -130,6 +131,24 @@ def _clean(name: SchemaName, document: object) -> bool:
     if compiled is not None:
         return compiled(document)
     return next(_fast_validator(name).iter_errors(document), None) is None
+
+
+@functools.cache
+def _part_validator(name: SchemaName, pointer: tuple[str, ...]) -> Draft202012Validator:
+    document = _schema(name)
+    node: Any = document
+    for part in pointer:
+        node = node[part]
+    return Draft202012Validator(_inline(node, document.get("$defs", {}), 0), format_checker=_FORMATS)
+
+
+def part_is_clean(name: SchemaName, pointer: tuple[str, ...], instance: object) -> bool:
+    """Whether ``instance`` passes the subschema at ``pointer`` of the named schema (compiled once).
+
+    For readers that check a large document piece by piece (``archiver.index``); they report a
+    failure with :func:`problems` on the whole document.
+    """
+    return next(_part_validator(name, pointer).iter_errors(instance), None) is None
 
 
 def schema(name: SchemaName) -> dict[str, Any]:

@@ -214,12 +214,12 @@ class _Verifier:
             report.add(key, message)
         self.listed_all = catalog.complete
         for snap in catalog.snapshots:
-            for entry in snap.doc["bundles"]:
+            for entry in snap.entries():
                 self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
         report.snapshots = len(catalog.snapshots)
         listed: dict[tuple[str, str, str], set[str]] = {}
         for snap in catalog.snapshots:
-            listed.setdefault(snap.group, set()).update(str(e["key"]) for e in snap.doc["bundles"])
+            listed.setdefault(snap.group, set()).update(str(e["key"]) for e in snap.entries())
             counts = report.targets.setdefault(snap.group, {"snapshots": 0, "bundles": 0})
             counts["snapshots"] += 1
         for group, keys in listed.items():

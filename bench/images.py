@@ -8,7 +8,7 @@ RSS is read with ``wait4``:
    streamed to the work directory, hashed, written to the store);
 2. copy again: nothing downloaded (0 layer bytes);
 3. push: the archived image pushed into another account's ECR (``archiver.images._push``:
-   InitiateLayerUpload, UploadLayerPart in 10 MiB parts, CompleteLayerUpload, PutImage).
+   InitiateLayerUpload, UploadLayerPart in parts of 5.25 MiB, pipelined, CompleteLayerUpload, PutImage).
 
 Targets (issue 12): peak RSS < 150 MB for a 1 GB layer, >= 100 MB/s each way, 0 bytes the second
 time. Prints one JSON object per step and a summary; exits 1 if a target is missed.

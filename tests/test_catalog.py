@@ -3,6 +3,7 @@ directory and in S3 (moto)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_deleted_cache_is_rebuilt(
     first = [run(archive, capsys, cmd, cache=cache) for cmd in ("list", "snapshots")]
     shown = run(archive, capsys, "show", FASTQ_QC, cache=cache)
     cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
-    assert "index/snapshots.idx" in cached and any(c.startswith("bundle-summaries/") for c in cached)
+    assert "index/snapshots.sqlite" in cached and any(c.startswith("bundle-summaries/") for c in cached)
     # from the cache: same answers
     assert [run(archive, capsys, cmd, cache=cache) for cmd in ("list", "snapshots")] == first
     assert run(archive, capsys, "show", FASTQ_QC, cache=cache) == shown
@@ -131,19 +132,24 @@ def test_cache_follows_the_store(
     archives: dict[str, Archive], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """A pruned snapshot leaves the index; a damaged index is rebuilt from the store, not an answer."""
-    from archiver._catalog import _schema_fingerprint
-    from archiver.index import SnapshotIndex
+    import sqlite3
 
     archive = copy_archive(archives["file"], tmp_path)
     cache = tmp_path / "cache"
-    index = cache / "index" / "snapshots.idx"
+    index = cache / "index" / "snapshots.sqlite"
+
+    def indexed() -> int:
+        with contextlib.closing(sqlite3.connect(index)) as conn:
+            return int(conn.execute("SELECT count(*) FROM snapshots").fetchone()[0])
+
     assert len(run(archive, capsys, "snapshots", cache=cache)["snapshots"]) == 2
-    assert len(SnapshotIndex.load(index.read_bytes(), _schema_fingerprint()).snapshots) == 2
-    index.write_bytes(index.read_bytes().replace(b'"complete":true', b'"complete":1234'))
+    assert indexed() == 2
+    with contextlib.closing(sqlite3.connect(index)) as conn, conn:
+        conn.execute("UPDATE snapshots SET light = replace(light, '\"complete\":true', '\"complete\":1234')")
     assert main(archive.cli("prune", "--keep-last", "1")) == 0
     capsys.readouterr()
     assert len(run(archive, capsys, "snapshots", cache=cache)["snapshots"]) == 1
-    assert len(SnapshotIndex.load(index.read_bytes(), _schema_fingerprint()).snapshots) == 1
+    assert indexed() == 1
     assert run(archive, capsys, "snapshots", cache=cache) == run(archive, capsys, "snapshots")
 
 
@@ -171,27 +177,29 @@ def test_cache_skips_the_schema_walk_only_for_the_bytes_it_validated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshot is schema-checked once, when first read; an index changed in the cache is not trusted."""
+    import sqlite3
+
     import archiver._catalog as catalog_module
 
     archive, cache = archives["file"], tmp_path / "cache"
-    walks: list[str] = []
-    real = catalog_module._schema.problems
+    walks: list[object] = []
+    real = catalog_module.light_ok
 
-    def counting(name: Any, doc: object) -> Any:
-        if name == "snapshot":
-            walks.append(str(name))
-        return real(name, doc)
+    def counting(doc: Any) -> Any:
+        walks.append(doc)
+        return real(doc)
 
-    monkeypatch.setattr(catalog_module._schema, "problems", counting)
+    monkeypatch.setattr(catalog_module, "light_ok", counting)
     first = run(archive, capsys, "snapshots", cache=cache)
     assert len(walks) == 2
     walks.clear()
     assert run(archive, capsys, "snapshots", cache=cache) == first
     run(archive, capsys, "list", cache=cache)
     assert walks == []  # answered from the index
-    index = cache / "index" / "snapshots.idx"
-    raw = index.read_bytes()
-    assert raw.count(b'"complete":true') == 2
-    index.write_bytes(raw.replace(b'"complete":true', b'"complete":1234'))  # same size, checksum broken
+    with contextlib.closing(sqlite3.connect(cache / "index" / "snapshots.sqlite")) as conn, conn:
+        changed = conn.execute(
+            "UPDATE snapshots SET light = replace(light, '\"complete\":true', '\"complete\":1234')"
+        ).rowcount
+    assert changed == 2
     assert run(archive, capsys, "snapshots", cache=cache) == first
     assert len(walks) == 2  # the damaged index was dropped: both snapshots read and checked again

@@ -190,6 +190,17 @@ def test_uploads_are_checked_like_ecr(emulator: Emulator) -> None:
         ecr.complete_layer_upload(repositoryName="tools/x", uploadId=upload, layerDigests=[sha(data)])
     assert gone.value.response["Error"]["Code"] == "UploadNotFoundException"
 
+    upload = ecr.initiate_layer_upload(repositoryName="tools/x")["uploadId"]
+    with pytest.raises(ClientError) as big:  # the quota's 10 MiB, harsher than the model's 20 MiB
+        ecr.upload_layer_part(
+            repositoryName="tools/x",
+            uploadId=upload,
+            partFirstByte=0,
+            partLastByte=10 * MIB,
+            layerPartBlob=bytes(10 * MIB + 1),
+        )
+    assert big.value.response["Error"]["Code"] == "InvalidLayerPartException"
+
     with pytest.raises(ClientError) as layers:
         ecr.put_image(repositoryName="tools/x", imageManifest=manifest_of(b"{}", [data]), imageTag="1")
     assert layers.value.response["Error"]["Code"] == "LayersNotFoundException"
@@ -257,6 +268,11 @@ def test_tags_move_in_mutable_repositories_and_not_in_immutable_ones(emulator: E
         deleted = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageDigest": sha(first.encode())}])
         assert deleted["imageIds"] == [{"imageDigest": sha(first.encode())}]
         assert len(ecr.describe_images(repositoryName=name)["imageDetails"]) == 1
+        with pytest.raises(ClientError) as not_empty:  # a repository with images goes only with force
+            ecr.delete_repository(repositoryName=name)
+        assert not_empty.value.response["Error"]["Code"] == "RepositoryNotEmptyException"
+        ecr.delete_repository(repositoryName=name, force=True)
+        assert name not in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
 
 
 def test_seeded_images_have_stable_digests(tmp_path: Path) -> None:

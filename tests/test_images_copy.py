@@ -113,3 +113,38 @@ def test_archived_images_are_listed_verified_and_pruned(
     assert pruned["imageBlobsDeleted"] == [f"images/blobs/sha256/{orphan.name}"]
     assert set(p.name for p in blobdir.iterdir()) == before - {orphan.name}
     assert main(["verify", "--store", str(store), "--read-data", "--json"]) == 0
+
+
+TWO_TARGETS = (
+    'role_name: OmicsArchiverReader\nregions: [us-east-1, us-west-2]\naccounts:\n  - id: "123456789012"\n'
+)
+
+
+def test_targets_of_one_run_archive_their_images_and_each_shared_blob_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both regions of the seed's account use bwa:0.7.17 and samtools:1.19.2 (the same blobs)."""
+    targets, store = tmp_path / "targets.yaml", tmp_path / "archive"
+    targets.write_text(TWO_TARGETS)
+    # downloads that take a while: both targets are fetching the shared blobs at the same time
+    with Emulator(EmulatorConfig(quotas=None, download_latency=0.1), seed_dir=SEED) as emu:
+        emu.reset_stats()
+        argv = ["backup", "--store", str(store), "--endpoint-url", emu.url, "--no-rate-limit"]
+        code = main([*argv, "--targets", str(targets), "--images", "copy", "--json", "--log-level", "ERROR"])
+        served = emu.stats().layer_bytes
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    images = {t["region"]: t["report"]["images"] for t in report["targets"]}
+    assert images["us-east-1"]["archived"] >= 2 and images["us-west-2"]["archived"] == 2
+    assert all(i["failed"] == [] for i in images.values())
+    found = blobs(store)
+    named: dict[str, int] = {}  # every config and layer blob the archived manifests name
+    for data in found.values():
+        doc = json.loads(data) if data[:1] == b"{" else {}
+        for blob in [doc["config"], *doc["layers"]] if "layers" in doc else []:
+            named[blob["digest"]] = blob["size"]
+    assert all(d.split(":")[1] in found for d in named)
+    downloaded = sum(i["stats"]["layerBytesDownloaded"] for i in images.values())
+    written = sum(i["stats"]["blobsWritten"] for i in images.values())
+    assert served == downloaded == sum(named.values())  # no blob fetched twice, across targets
+    assert written == len(named)

@@ -1,9 +1,10 @@
 """Restore readiness end to end: a workflow whose image is in account A's ECR, restored into B.
 
-The image is pushed into the emulator's ECR in A / us-east-1 through the ECR API, the workflow is
-backed up with ``--images copy``, and restores into B / us-west-2 are refused (exit 1, nothing
+The image is pushed into the emulator's ECR in A / us-east-1 with the stock AWS CLI (``aws ecr``),
+the workflow is backed up with ``--images copy``, and restores into B / us-west-2 are refused (exit 1, nothing
 created) until ``--push-images`` pushes the archived image into B's ECR, where it has the same
-manifest digest, and the restored workflow's container registry map points at it.
+manifest digest (``aws ecr describe-images`` in B), and the restored workflow's container
+registry map points at it; drills into B pass and clean up; a second backup downloads no layer byte.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +25,15 @@ from botocore.config import Config
 from archiver._bundle import read_manifest
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
-from tests.emulator_helpers import KNOWN_KEYS, make_zip
+from tests.emulator_helpers import KNOWN_KEYS, SECRET, make_zip
 
 A, B = "123456789012", "444455556666"
 SOURCE = f"{A}.dkr.ecr.us-east-1.amazonaws.com/tools/bwa:0.7.17"
 TARGET = f"{B}.dkr.ecr.us-west-2.amazonaws.com/tools/bwa:0.7.17"
 WDL = f'version 1.0\ntask align {{\n  command {{ bwa mem }}\n  runtime {{\n    docker: "{SOURCE}"\n  }}\n}}\n'
 WDL += "workflow bwa { call align }\n"
+AWS = str(Path(sys.executable).parent / "aws") if (Path(sys.executable).parent / "aws").exists() else None
+AWS = AWS or shutil.which("aws")
 MAP = ["--map-account", f"{A}={B}", "--map-region", "us-east-1=us-west-2"]
 
 
@@ -42,28 +48,54 @@ def client(emu: Emulator, service: str, account: str, region: str) -> Any:
     )
 
 
-def push(ecr: Any) -> str:
-    """Push a two-blob image (config and one 6 MiB layer, in two parts) through the ECR API."""
-    ecr.create_repository(repositoryName="tools/bwa")
+def aws(emu: Emulator, account: str, region: str, *args: str) -> Any:
+    """The stock AWS CLI (``aws ecr ...``) against the emulator, signed with ``account``'s key."""
+    assert AWS is not None, "the AWS CLI (awscli, in the test extra) is not installed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=account,
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        AWS_DEFAULT_REGION=region,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    done = subprocess.run(
+        [AWS, "ecr", *args, "--endpoint-url", emu.url, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def push(emu: Emulator, work: Path) -> str:
+    """Push a two-blob image (config and one 6 MiB layer, in two parts) with ``aws ecr`` in A."""
+
+    def ecr(*args: str) -> Any:
+        return aws(emu, A, "us-east-1", *args)
+
+    ecr("create-repository", "--repository-name", "tools/bwa")
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     layer = os.urandom(6 * 1024 * 1024)
     for blob in (config, layer):
-        upload = ecr.initiate_layer_upload(repositoryName="tools/bwa")["uploadId"]
+        upload = ecr("initiate-layer-upload", "--repository-name", "tools/bwa")["uploadId"]
         first = 0
         for part in (blob[: 5 * 1024 * 1024], blob[5 * 1024 * 1024 :]):
             if part:
-                ecr.upload_layer_part(
-                    repositoryName="tools/bwa",
-                    uploadId=upload,
-                    partFirstByte=first,
-                    partLastByte=first + len(part) - 1,
-                    layerPartBlob=part,
+                (work / "part").write_bytes(part)
+                ecr(
+                    "upload-layer-part",
+                    *("--repository-name", "tools/bwa", "--upload-id", upload),
+                    *("--part-first-byte", str(first), "--part-last-byte", str(first + len(part) - 1)),
+                    *("--layer-part-blob", f"fileb://{work / 'part'}"),
                 )
                 first += len(part)
-        ecr.complete_layer_upload(
-            repositoryName="tools/bwa",
-            uploadId=upload,
-            layerDigests=["sha256:" + hashlib.sha256(blob).hexdigest()],
+        ecr(
+            "complete-layer-upload",
+            *("--repository-name", "tools/bwa", "--upload-id", upload),
+            *("--layer-digests", "sha256:" + hashlib.sha256(blob).hexdigest()),
         )
     manifest = json.dumps(
         {
@@ -83,7 +115,12 @@ def push(ecr: Any) -> str:
             ],
         }
     )
-    put = ecr.put_image(repositoryName="tools/bwa", imageManifest=manifest, imageTag="0.7.17")
+    (work / "manifest.json").write_text(manifest)
+    put = ecr(
+        "put-image",
+        *("--repository-name", "tools/bwa", "--image-tag", "0.7.17"),
+        *("--image-manifest", f"file://{work / 'manifest.json'}"),
+    )
     return str(put["image"]["imageId"]["imageDigest"])
 
 
@@ -100,7 +137,7 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
     )
     store = tmp_path / "archive"
     with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS)) as emu:
-        digest = push(client(emu, "ecr", A, "us-east-1"))
+        digest = push(emu, tmp_path)
         omics = client(emu, "omics", A, "us-east-1")
         omics.create_workflow(name="bwa", engine="WDL", definitionZip=make_zip({"main.wdl": WDL}))
         code, report = run(
@@ -149,13 +186,13 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
         checks = {(c["check"], c["ok"]) for c in drilled["checks"]}
         assert {("definition-sha256", True), ("parameter-template", True), ("readme", True)} <= checks
         assert {("active", True), ("image-present", True), ("restore", True)} <= checks
-        assert all(c["deleted"] for c in drilled["cleanup"]) and len(drilled["cleanup"]) == 2
-        # cleaned up: the workflow (a deleted one may be listed as DELETED for a while) and the image
+        # cleaned up: the workflow (a deleted one may be listed as DELETED for a while) and the ECR
+        # repository the drill's push created, with what it pushed; each deletion recorded
+        assert all(c["deleted"] for c in drilled["cleanup"]), drilled["cleanup"]
+        assert f"repository {TARGET.rsplit(':', 1)[0]}" in [c["what"] for c in drilled["cleanup"]]
+        assert len(drilled["cleanup"]) == 2
         assert [w for w in target_omics.list_workflows()["items"] if w["status"] != "DELETED"] == []
-        assert (
-            client(emu, "ecr", B, "us-west-2").describe_images(repositoryName="tools/bwa")["imageDetails"]
-            == []
-        )
+        assert client(emu, "ecr", B, "us-west-2").describe_repositories()["repositories"] == []
         assert "omics_archiver_drill_last_success_timestamp_seconds{" in metrics.read_text()
         assert "omics_archiver_drill_failures{" in metrics.read_text()
         code, listed = run(capsys, "snapshots", "--store", str(store))
@@ -167,15 +204,29 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
             and row["target"] == f"{B} us-west-2"
         )
 
+        # the repository exists (empty) before the next drill: the drill pushes the image into it
+        # and its cleanup deletes that image only, leaving the repository it found
+        ecr_b = client(emu, "ecr", B, "us-west-2")
+        ecr_b.create_repository(repositoryName="tools/bwa")
+        code, second = run(capsys, *drill, "--no-rate-limit")
+        assert code == 0 and second["ok"], [c for c in second["checks"] if not c["ok"]]
+        ecr_cleanup = [c for c in second["cleanup"] if "ecr" in c["what"]]
+        assert [(c["what"], c["deleted"]) for c in ecr_cleanup] == [(f"image {TARGET}@{digest}", True)]
+        assert [r["repositoryName"] for r in ecr_b.describe_repositories()["repositories"]] == ["tools/bwa"]
+        assert ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"] == []
+
         code, done = run(capsys, *restore, "--mapping", str(mapping), "--push-images")
         assert code == 0, done["problems"]
-        # the drill uploaded both blobs; its cleanup deleted the image, not the layers, which
-        # BatchCheckLayerAvailability now finds: this push uploads none
+        # each drill uploaded both blobs; the second one's cleanup deleted the image, not the
+        # layers, which BatchCheckLayerAvailability now finds: this push uploads none
         assert drilled["restore"]["images"]["layersUploaded"] == 2
+        assert second["restore"]["images"]["layersUploaded"] == 2
         assert done["images"]["push"]["layersUploaded"] == 0 and done["images"]["push"]["layersPresent"] == 2
         assert done["images"]["images"][0]["pushed"]
-        ecr_b = client(emu, "ecr", B, "us-west-2")
-        (detail,) = ecr_b.describe_images(repositoryName="tools/bwa")["imageDetails"]
+        # the done-when's check, with the stock CLI in B / us-west-2: the same manifest digest
+        (detail,) = aws(emu, B, "us-west-2", "describe-images", "--repository-name", "tools/bwa")[
+            "imageDetails"
+        ]
         assert detail["imageDigest"] == digest and detail["imageTags"] == ["0.7.17"]
         (restored,) = [w for w in target_omics.list_workflows()["items"] if w["status"] != "DELETED"]
         got = target_omics.get_workflow(id=restored["id"])
@@ -185,3 +236,10 @@ def test_restore_refuses_without_images_and_pushes_them_with_push_images(
         # the image is there now: a restore without --push-images is no longer refused for it
         code, again = run(capsys, *restore, *MAP, "--dry-run")
         assert again["images"]["missing"] == 0
+        # a second backup --images copy of the unchanged workflow downloads no layer byte
+        emu.reset_stats()
+        code, second_backup = run(
+            capsys, "backup", "--store", str(store), "--endpoint-url", emu.url, "--images", "copy"
+        )
+        assert code == 0 and second_backup["images"]["stats"]["layerBytesDownloaded"] == 0
+        assert emu.stats().layer_bytes == 0

@@ -332,6 +332,12 @@ def test_report_shows_the_newest_drill_results(
     assert section.index("passed") < section.index("FAILED")  # newest first
     assert "1 of 2" in section and "222222222222 us-west-2" in section
     assert "1 record(s) could not be read" in section
+    # snapshots lists them too, filtered by the archived region (--source-region), never by --region
+    base = ["snapshots", "--store", str(copy), "--json", "--no-cache"]
+    listed = [json.loads(run_cli([*base, *extra])[1])["drills"] for extra in ([], ["--region", "us-west-2"])]
+    assert len(listed[0]) == len(listed[1]) == 2
+    assert json.loads(run_cli([*base, "--source-region", "us-west-2"])[1])["drills"] == []
+    capsys.readouterr()
 
 
 def test_report_shows_the_last_verify_per_target(

@@ -419,6 +419,24 @@ class _ProgressAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
 
 
+# Libraries whose warnings reach the user. Left alone they would go to Python's last-resort handler
+# with a traceback (botocore logs one when refreshing assumed-role credentials fails).
+_LIBRARIES = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "aiohttp")
+
+
+class _OneLine(logging.Filter):
+    """A library record's traceback becomes one line: what failed and why, never a stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Terminal | None:
     """Configure the ``archiver`` logger; return the live area when stderr is a terminal.
 
@@ -437,6 +455,16 @@ def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Ter
     logger.addHandler(handler)
     logger.setLevel(getattr(args, "log_level", "INFO"))
     logger.propagate = False
+    libraries = _ProgressAwareHandler(stream, progress, per_item=True)  # their warnings: our format,
+    libraries.setFormatter(handler.formatter)  # one line each
+    libraries.addFilter(_OneLine())
+    for name in _LIBRARIES:
+        library = logging.getLogger(name)
+        for old in list(library.handlers):
+            library.removeHandler(old)
+        library.addHandler(libraries)
+        library.setLevel(logging.WARNING)
+        library.propagate = False
     for message in _DEPRECATIONS:
         logging.getLogger("archiver.cli").warning("%s", message, extra={"event": "deprecated"})
     _DEPRECATIONS.clear()

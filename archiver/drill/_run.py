@@ -6,8 +6,9 @@ workflows. Each created workflow and version is then read back from the service:
 its definition exported and its SHA-256 compared with the bytes the restore sent, its parameter
 template and README compared with the archived ones; each image it needs must be present in the
 sandbox's ECR. What the drill created is deleted afterwards (versions first, then the
-workflow; images it pushed), unless ``keep``. Every check is a row of the result; the drill passed
-only if every row did.
+workflow; the ECR repositories its push created, and the images it pushed into repositories that
+existed before), unless ``keep``; the record lists each deletion. Every check is a row of the
+result; the drill passed only if every row did.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ async def run_drill(api: OmicsApi, store: Store, config: DrillConfig) -> DrillRe
         at=config.at,
         workflow_uuids=tuple(uuids),
         name_prefix=f"drill-{report.id[-8:]}-",
+        adopt_earlier=False,  # every drill creates afresh: adopting a real restore would test nothing
         mapping=config.mapping,
         rewrite_images=config.rewrite_images,
         images=config.images,
@@ -273,8 +275,10 @@ async def _clean_up(api: OmicsApi, restored: RestoreReport, report: DrillReport)
     pushed = {
         (i["target"], i["digest"]) for i in (restored.images or {}).get("images") or [] if i.get("pushed")
     }
-    if pushed:
-        await _delete_images(api, restored, report, pushed)
+    push = (restored.images or {}).get("push") or {}
+    created = sorted({str(r) for r in push.get("createdRepositories") or []})
+    if pushed or created:
+        await _delete_images(api, restored, report, pushed, created)
 
 
 async def _delete(report: DrillReport, label: str, operation: str, api: OmicsApi, **params: Any) -> None:
@@ -293,27 +297,65 @@ async def _delete(report: DrillReport, label: str, operation: str, api: OmicsApi
 
 
 async def _delete_images(
-    api: OmicsApi, restored: RestoreReport, report: DrillReport, pushed: set[tuple[str, str]]
+    api: OmicsApi,
+    restored: RestoreReport,
+    report: DrillReport,
+    pushed: set[tuple[str, str]],
+    created: list[str],
 ) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    """Delete the repositories the drill's push created (with what it pushed into them), and the
+    images it pushed into repositories that were there before (by digest: each was missing before
+    the push, so nothing that existed before the drill is touched)."""
     from ..images import parse_ecr
 
     async with open_ecr_resolver(ecr_settings(api.settings, restored.target_region)) as resolver:
         for reference, digest in sorted(pushed):
             target = parse_ecr(reference)
-            if target is None:
-                continue
-            try:
-                client = await resolver.client()
-                await client.batch_delete_image(
-                    registryId=target.account,
-                    repositoryName=target.repository,
-                    imageIds=[{"imageDigest": digest}],
-                )
-                report.cleanup.append({"what": f"{reference}@{digest}", "deleted": True, "error": None})
-            except (ClientError, BotoCoreError) as exc:
-                report.cleanup.append(
-                    {"what": f"{reference}@{digest}", "deleted": False, "error": str(exc)[:300]}
-                )
-                report.check(reference, "cleanup", False, "BatchDeleteImage failed")
+            if target is None or _repository_uri(target.account, target.region, target.repository) in created:
+                continue  # goes with its repository
+            what = f"image {reference}@{digest}"
+            await _ecr_delete(
+                resolver,
+                report,
+                what,
+                "batch_delete_image",
+                registryId=target.account,
+                repositoryName=target.repository,
+                imageIds=[{"imageDigest": digest}],
+            )
+        for uri in created:
+            host, _, repository = uri.partition("/")
+            await _ecr_delete(
+                resolver,
+                report,
+                f"repository {uri}",
+                "delete_repository",
+                registryId=host.split(".", 1)[0],
+                repositoryName=repository,
+                force=True,
+            )
+
+
+def _repository_uri(account: str, region: str, repository: str) -> str:
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}"
+
+
+async def _ecr_delete(resolver: Any, report: DrillReport, what: str, operation: str, **params: Any) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    error: str | None = None
+    try:
+        client = await resolver.client()
+        answer = await getattr(client, operation)(**params)
+        failures = answer.get("failures") or []
+        if failures:
+            error = "; ".join(str(f.get("failureReason") or f.get("failureCode")) for f in failures)[:300]
+    except ClientError as exc:
+        error = str(exc.response.get("Error", {}).get("Message") or exc)[:300]
+    except BotoCoreError as exc:
+        error = str(exc)[:300]
+    except ArchiverError as exc:
+        error = exc.message
+    report.cleanup.append({"what": what, "deleted": error is None, "error": error})
+    if error is not None:
+        report.check(what, "cleanup", False, error)

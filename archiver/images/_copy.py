@@ -8,7 +8,8 @@ through ``GetDownloadUrlForLayer``, streamed to a file in the work directory whi
 size, and written to the store under its digest. A blob already in the store is never downloaded
 again, and blobs are written before the manifests naming them, so a manifest in the store means
 a complete image: a second run over the same images downloads no layer byte. Concurrent copies
-of one blob within a run share one download.
+of one blob within a run share one download, and so do the copiers of the targets of one
+``backup --targets`` run (one process, one store).
 
 Every botocore error is translated here, at the boundary, into :class:`~archiver.ImageError`;
 presigned URLs never appear in a message.
@@ -62,6 +63,12 @@ class CopyStats:
             "manifestsWritten": self.manifests_written,
             "imagesPresent": self.images_present,
         }
+
+
+# The blobs being fetched into a store (by its object's id) by any copier of this process: the
+# targets of one ``backup --targets`` run share one store and one loop, and a blob they share is
+# downloaded and written once. An entry lives only while its fetch runs.
+_FETCHING: dict[tuple[int, str], asyncio.Task[None]] = {}
 
 
 @dataclass
@@ -141,8 +148,21 @@ class ImageCopier:
     async def _blob(self, image: EcrImage, child: Child, reference: str) -> None:
         task = self._blobs.get(child.digest)
         if task is None:  # one download per blob and run, whoever asks
+            shared = (id(self.store), child.digest)
+            other = _FETCHING.get(shared)
+            if other is not None and other.get_loop() is asyncio.get_running_loop():
+                # another copier of this process (another target of the same backup) is fetching
+                # it into the same store: wait for that one; if it fails, fetch it ourselves
+                await asyncio.wait([other])
+                if not other.cancelled() and other.exception() is None:
+                    self._blobs[child.digest] = other
+                    return
             task = self._blobs[child.digest] = asyncio.get_running_loop().create_task(
                 self._fetch_blob(image, child, reference)
+            )
+            _FETCHING[shared] = task
+            task.add_done_callback(
+                lambda done: _FETCHING.pop(shared, None) if _FETCHING.get(shared) is done else None
             )
         await asyncio.shield(task)
 

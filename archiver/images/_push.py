@@ -4,34 +4,43 @@
 in a target repository through the ECR API: the repository is created if it does not exist;
 ``BatchCheckLayerAvailability`` says which config and layer blobs the repository already has, and
 only the others are uploaded (``InitiateLayerUpload``, ``UploadLayerPart`` in order, in parts of
-5 MiB, larger only for layers over 20 GiB to stay within 4,200 parts, streamed from the store one
-part at a time whatever the layer's size, ``CompleteLayerUpload``); an index's platform
+10 MiB, ECR's largest, streamed from the store with the next part read and encoded while one is in
+flight, whatever the layer's size, ``CompleteLayerUpload``; request bodies built by
+``_layer_part``); an index's platform
 manifests are pushed before it; last, ``PutImage`` with the exact manifest bytes archived, so
-the target's manifest digest is the source's. Every blob read back from the store is checked
-against its digest on the way (``CompleteLayerUpload`` would refuse a wrong one anyway).
+the target's manifest digest is the source's. A blob read back from the store is checked against
+its digest by ECR itself: ``CompleteLayerUpload`` computes it from the bytes received and refuses
+a mismatch, reported as a damaged blob (hashing on this side as well cost a fifth of the push's CPU).
 botocore errors become :class:`~archiver.ImageError` here, at the boundary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pybase64
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .._errors import ImageError, ObjectNotFound, StoreError
 from ..store import Store
 from ..store._small import get_small
 from ._copy import _declared_type, _why
+from ._layer_part import LayerPart, install
 from ._oci import MANIFEST_LIMIT, Child, blob_key, children
 from ._refs import EcrImage
 
 __all__ = ["ImagePusher", "PushStats"]
 
-_MIN_PART = 5 * 1024 * 1024  # "Minimum layer part size: 5 MiB" (every part but the last)
-_MAX_PARTS = 4200  # "Layer parts: 4,200"
+_MIN_PART = 5 * 1024 * 1024  # quota "Minimum layer part size: 5 MiB" (every part but the last)
+_MAX_PART = 10 * 1024 * 1024  # quota "Maximum layer part size: 10 MiB" (the API model says 20 MiB)
+_MAX_PARTS = 4200  # quota "Layer parts: 4,200"
+# Blobs are read and encoded in pieces of 768 KiB: a multiple of 3 bytes, so that the base64 texts
+# of consecutive pieces simply add up to the part's (no padding but at the very end).
+_PIECE = 3 * 256 * 1024
 
 
 @dataclass(slots=True)
@@ -41,10 +50,12 @@ class PushStats:
     layer_bytes_uploaded: int = 0
     layers_present: int = 0
     images_pushed: int = 0
+    created: list[str] = field(default_factory=list)  # URIs of the repositories this push created
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "repositoriesCreated": self.repositories_created,
+            "createdRepositories": list(self.created),
             "layersUploaded": self.layers_uploaded,
             "layerBytesUploaded": self.layer_bytes_uploaded,
             "layersPresent": self.layers_present,
@@ -74,6 +85,7 @@ class ImagePusher:
         try:
             await self.client.create_repository(registryId=target.account, repositoryName=target.repository)
             self.stats.repositories_created += 1
+            self.stats.created.append(name)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "RepositoryAlreadyExistsException":
                 raise ImageError(f"CreateRepository of {name} failed: {_why(exc)}", image=name) from None
@@ -148,33 +160,33 @@ class ImagePusher:
 
     async def _upload(self, target: EcrImage, blob: Child, name: str) -> None:
         ids = {"registryId": target.account, "repositoryName": target.repository}
+        part_size = _part_size(blob.size)
+        if part_size is None:
+            raise ImageError(
+                f"the layer {blob.digest} of {name} is {blob.size:,} bytes: ECR's API takes at most "
+                f"{_MAX_PARTS:,} parts of at most {_MAX_PART // (1 << 20)} MiB; push it with docker",
+                image=name,
+            )
+        install(self.client)
         try:
             started = await self.client.initiate_layer_upload(**ids)
-            upload_id = started["uploadId"]
-            part = _part_size(blob.size)
-            hasher = hashlib.sha256()
-            sent = 0
-            async for chunk in _parts(self.store, blob_key(blob.digest), part):
-                hasher.update(chunk)
-                with warnings.catch_warnings():
-                    # aiohttp warns about any body over 1 MiB sent as bytes; a layer part is one
-                    # (the json protocol carries it base64-encoded in the request body).
-                    warnings.filterwarnings("ignore", message="Sending a large body directly")
-                    await self.client.upload_layer_part(
-                        **ids,
-                        uploadId=upload_id,
-                        partFirstByte=sent,
-                        partLastByte=sent + len(chunk) - 1,
-                        layerPartBlob=chunk,
-                    )
-                sent += len(chunk)
-            if "sha256:" + hasher.hexdigest() != blob.digest or sent != blob.size:
+            sent = await self._send_parts(ids, started["uploadId"], blob.digest, part_size)
+            if sent != blob.size:
                 raise ImageError(f"the archived blob {blob.digest} is damaged (run verify)", image=name)
-            await self.client.complete_layer_upload(**ids, uploadId=upload_id, layerDigests=[blob.digest])
+            # ECR computes the digest of the bytes received and refuses a mismatch
+            # (InvalidLayerException): that is the check of what the store gave back.
+            await self.client.complete_layer_upload(
+                **ids, uploadId=started["uploadId"], layerDigests=[blob.digest]
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "LayerAlreadyExistsException":
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "LayerAlreadyExistsException":
                 self.stats.layers_present += 1
                 return
+            if code == "InvalidLayerException":
+                raise ImageError(
+                    f"the archived blob {blob.digest} is damaged (run verify): {_why(exc)}", image=name
+                ) from None
             raise ImageError(
                 f"uploading layer {blob.digest} to {name} failed: {_why(exc)}", image=name
             ) from None
@@ -191,25 +203,81 @@ class ImagePusher:
         self.stats.layers_uploaded += 1
         self.stats.layer_bytes_uploaded += sent
 
+    async def _send_parts(self, ids: dict[str, str], upload_id: str, digest: str, part_size: int) -> int:
+        """Upload the blob's parts in order; the bytes sent.
 
-def _part_size(size: int) -> int:
-    """The smallest part ECR accepts (5 MiB, all but the last) that keeps a layer within 4,200 parts.
+        The blob is read and base64-encoded in pieces, so no part is ever held raw. While part N
+        is in flight, part N+1 is read and encoded and its call started; ``_layer_part`` builds
+        and hashes its body and holds it until part N's call is done. Part N+2 is read only once
+        N+1's body is built: at most two request bodies and one part's text are in memory.
+        """
+        sent = 0
+        calls: list[asyncio.Task[Any]] = []
 
-    Each part is held in memory several times over on its way out (base64 in a JSON body, signed),
-    so small parts keep the push's memory flat; ECR's suggested ``partSize`` is only a suggestion.
+        async def send(part: LayerPart) -> None:
+            nonlocal sent
+            built: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            call = self.client.upload_layer_part(
+                **ids,
+                uploadId=upload_id,
+                partFirstByte=sent,
+                partLastByte=sent + part.size - 1,
+                layerPartBlob=part.following(calls[-1] if calls else None, built),
+            )
+            sent += part.size
+            calls.append(asyncio.create_task(call))
+            await asyncio.wait([calls[-1], built], return_when=asyncio.FIRST_COMPLETED)
+            if len(calls) == 2:
+                await calls.pop(0)
+
+        try:
+            texts: list[bytes] = []
+            size = 0
+            async for piece in _pieces(self.store, blob_key(digest)):
+                texts.append(pybase64.b64encode(piece))  # ~1 ms; on the loop: see _layer_part
+                size += len(piece)
+                if size == part_size:
+                    await send(LayerPart(size, tuple(texts)))
+                    texts, size = [], 0
+            if texts:
+                await send(LayerPart(size, tuple(texts)))
+            while calls:
+                await calls.pop(0)
+        finally:
+            if calls:
+                for call in calls:
+                    call.cancel()
+                await asyncio.wait(calls)
+                for call in calls:
+                    if not call.cancelled():
+                        call.exception()  # retrieved: the first failure is the one reported
+        return sent
+
+
+def _part_size(size: int) -> int | None:
+    """The smallest part ECR accepts (5 MiB) that keeps the layer within 4,200 parts, in whole
+    pieces; ``None`` when even parts of ECR's largest (10 MiB) would not do.
+
+    Small parts keep memory flat (a part is held about four times over on its way out: its base64
+    text, its request body, the previous part's body and what the socket has not taken of it);
+    the round trips they add are hidden, the next part being prepared while one is in flight.
     """
-    needed = -(-size // _MAX_PARTS)
-    mib = 1024 * 1024
-    return max(_MIN_PART, -(-needed // mib) * mib)
+    needed = max(_MIN_PART, -(-size // _MAX_PARTS))
+    part = -(-needed // _PIECE) * _PIECE
+    return part if part <= _MAX_PART // _PIECE * _PIECE else None
 
 
-async def _parts(store: Store, key: str, size: int) -> Any:
-    """The object ``key`` in parts of exactly ``size`` bytes (the last one shorter)."""
+async def _pieces(store: Store, key: str) -> AsyncIterator[bytes]:
+    """The object ``key`` in pieces of exactly ``_PIECE`` bytes (the last one shorter)."""
     buffer = bytearray()
-    async for chunk in store.open_read(key, chunk_size=min(size, 1 << 20)):
+    async for chunk in store.open_read(key, chunk_size=_PIECE):
+        if not buffer and len(chunk) == _PIECE:  # a file store reads whole pieces: no copy
+            yield chunk
+            continue
         buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
+        while len(buffer) >= _PIECE:
+            piece = bytes(buffer[:_PIECE])
+            del buffer[:_PIECE]
+            yield piece
     if buffer:
         yield bytes(buffer)

@@ -1,165 +1,431 @@
-"""The snapshot index: every snapshot read once, kept as interned bundle entries in the local cache.
+"""The snapshot index: every snapshot read and validated once, kept in SQLite in the local cache.
 
 Why: a nightly archive holds hundreds of snapshots, each listing every item (unchanged ones
-included), so reading them all on every ``list`` would cost the whole history each time (a year
-of 4,000 items is ~1 GB of JSON and ~1.5 million entries). Night to night almost every entry is
-the same, so the index keeps each distinct entry once and each snapshot as the list of its entry
-numbers (4 bytes each), beside the rest of its document (counts, skipped, failed, filters).
+included), and an incremental run (snapshot format 2) records in every entry what changes night to
+night (``confirmedBy``, ``listedRuns``; ``new`` changes once, after the first listing). Reading
+them all on every ``list`` costs the whole history (a year of 4,000 items is ~1.3 GB of JSON and
+~1.5 million entries). So the index splits each entry in two:
 
-A snapshot enters the index after it was read from the store and passed :func:`parse_snapshot`
-(schema and key checks), so it is validated once. The index is a cache entry like the others
-(:mod:`archiver._cache`): used only for keys the store has just listed, with the size the store
-listed; a file whose checksum, format or schema fingerprint does not match is ignored and rebuilt
-from the store; deleting it is always safe.
+* its **stable part** (everything but :data:`VOLATILE`: key, uuids, digest, state, names, size,
+  status, images...), kept once however many snapshots list it (table ``entries``);
+* its **volatile fields**, kept per snapshot as one compressed array aligned with the snapshot's
+  entry list (column ``snapshots.volatile``), read only by whoever needs a whole document back.
 
-Materialized documents share their entry dicts (and identical entry lists share one list), so
-callers must treat them as read-only.
+Each snapshot is a row with its size, SHA-256, document without ``bundles`` (``light``: times,
+account, region, counts, filters...) and the number of its entry list (table ``lists``: the stable
+entry ids in document order, 4 bytes each, shared by snapshots listing the very same entries).
+``snapshots`` reads only the rows; ``list`` the rows, the lists and the stable entries; nothing
+browses the volatile arrays. SQLite keeps reads bounded and lets two commands use the index at once
+(its file locks with a busy timeout; every write is one short transaction; rows are only ever
+inserted or deleted, so a reader never sees half a snapshot).
+
+It is a cache, never a source (:mod:`archiver._cache`): used only for keys the store has just listed,
+with the size the store listed; every row carries a BLAKE2b digest of its content, all checked when
+the index is opened, and any mismatch, SQLite error, other format or other snapshot schema makes
+the caller delete the file and rebuild it from the store (:class:`IndexDamaged`). Entries enter it
+only after the snapshot passed the schema (see :mod:`archiver.index._check`), so each snapshot is
+validated once. Documents and entries it returns are shared: treat them as read-only.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
 import json
+import sqlite3
+import zlib
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SnapshotIndex"]
+__all__ = ["VOLATILE", "IndexDamaged", "IndexedSnapshot", "SnapshotIndex"]
 
-_FORMAT = "omics-archiver-index 1"
-_ITEM = "I"  # unsigned 32-bit entry numbers
+_FORMAT = "omics-archiver-index 2"
+_ITEM = "I"  # unsigned 32-bit entry ids
+_MAX_ID = 2**32 - 1
+VOLATILE = ("confirmedBy", "listedRuns")
+"""Entry fields that change night to night for the same bundle (kept per snapshot, not per entry)."""
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, bundle TEXT NOT NULL, workflow TEXT NOT NULL,
+    kind TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_bundle ON entries (bundle);
+CREATE TABLE IF NOT EXISTS lists (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, ids BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    key TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL, list INTEGER NOT NULL,
+    count INTEGER NOT NULL, light TEXT NOT NULL, volatile BLOB NOT NULL, vdigest BLOB NOT NULL,
+    digest BLOB NOT NULL
+);
+"""
 
 
-def _ids(values: Iterable[int]) -> array[int]:
+class IndexDamaged(Exception):
+    """The index file cannot be trusted (damaged, another format or schema): delete and rebuild it."""
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
+def _row_digest(
+    key: str, size: int, sha256: str, list_id: int, count: int, light: str, vdigest: bytes
+) -> bytes:
+    head = json.dumps([key, size, sha256, list_id, count]).encode("utf-8")
+    return _digest(head, light.encode("utf-8"), vdigest)
+
+
+def _columns(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What ``list`` and ``show`` ask of entries without reading them whole: key, workflow uuid, kind."""
+    return (str(entry.get("key")), str(entry.get("workflowUuid")), str(entry.get("kind")))
+
+
+def _ids(values: Iterable[int] = ()) -> array[int]:
     out = array(_ITEM, values)
     if out.itemsize != 4:  # pragma: no cover - every platform CPython supports has a 4-byte "I"
         raise RuntimeError("array('I') is not 4 bytes here")
     return out
 
 
-def _text(entry: dict[str, Any]) -> bytes:
-    """A 16-byte digest of the entry's canonical JSON: what makes two entries the same."""
-    return hashlib.blake2b(
-        json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=16
-    ).digest()
+@dataclass(frozen=True)
+class IndexedSnapshot:
+    """One snapshot's row: what ``snapshots`` shows, and the number of its entry list."""
+
+    key: str
+    size: int
+    sha256: str
+    list_id: int
+    count: int
+    light: dict[str, Any]
 
 
 class SnapshotIndex:
-    """Distinct bundle entries and, per snapshot key, its size, SHA-256, light document and entry ids."""
+    """The index in one SQLite database (a file, or memory when there is no cache)."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, schema: str) -> None:
+        self._conn = conn
         self.schema = schema
-        self.entries: list[dict[str, Any]] = []
-        self._numbers: dict[bytes, int] | None = {}
-        # One copy of each string value: the variants of one item's entry (a format-2 entry's
-        # ``listedRuns`` changes every night) share their keys, uuids, digests and names.
-        self._strings: dict[str, str] = {}
-        # key -> (size, sha256 of the snapshot's bytes, document without "bundles", entry ids)
-        self.snapshots: dict[str, tuple[int, str, dict[str, Any], array[int]]] = {}
-        self._lists: dict[bytes, list[dict[str, Any]]] = {}
-        self.changed = False
+        self._entries: dict[int, dict[str, Any]] = {}
+        self._lists: dict[int, array[int]] = {}
+        self._known: dict[bytes, int] = {}  # entry digest -> id, learned while adding
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | None, schema: str) -> SnapshotIndex:
+        """Open (or create) the index at ``path`` (``None``: in memory) and check every row.
+
+        :class:`IndexDamaged` if it cannot be trusted; the caller deletes it (:func:`remove`).
+        """
+        try:
+            conn = sqlite3.connect(
+                ":memory:" if path is None else str(path), timeout=60, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise IndexDamaged(f"cannot open the index: {exc}") from None
+        index = cls(conn, schema)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            with index._write():
+                for statement in _SCHEMA_SQL.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+                if not meta:
+                    conn.executemany(
+                        "INSERT INTO meta VALUES (?, ?)", [("format", _FORMAT), ("schema", schema)]
+                    )
+                elif meta != {"format": _FORMAT, "schema": schema}:
+                    raise IndexDamaged("the index is of another format or snapshot schema")
+            index._check()
+        except (sqlite3.Error, IndexDamaged, ValueError, TypeError) as exc:
+            conn.close()
+            if isinstance(exc, IndexDamaged):
+                raise
+            raise IndexDamaged(f"the index is damaged: {exc}") from None
+        return index
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        """Delete the index file and SQLite's companions (another process still using it keeps its copy)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                Path(str(path) + suffix).unlink()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Any:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _check(self) -> None:
+        """Every row's digest, every list's ids and every snapshot's list: or :class:`IndexDamaged`."""
+        conn = self._conn
+        ids: set[int] = set()
+        query = "SELECT id, digest, bundle, workflow, kind, body FROM entries"
+        for entry_id, digest, *columns, body in conn.execute(query):
+            if not isinstance(body, str) or _digest(body.encode("utf-8")) != digest:
+                raise IndexDamaged(f"index entry {entry_id} does not match its digest")
+            if columns != list(_columns(json.loads(body))):
+                raise IndexDamaged(f"index entry {entry_id} does not match its columns")
+            ids.add(entry_id)
+        lists: set[int] = set()
+        for list_id, digest, blob in conn.execute("SELECT id, digest, ids FROM lists"):
+            if not isinstance(blob, bytes) or len(blob) % 4 or _digest(blob) != digest:
+                raise IndexDamaged(f"index list {list_id} does not match its digest")
+            got = _ids()
+            got.frombytes(blob)
+            if not ids.issuperset(got):
+                raise IndexDamaged(f"index list {list_id} names an entry the index does not hold")
+            lists.add(list_id)
+        rows = conn.execute(
+            "SELECT key, size, sha256, list, count, light, volatile, vdigest, digest FROM snapshots"
+        )
+        for key, size, sha, list_id, count, light, volatile, vdigest, digest in rows:
+            if not isinstance(volatile, bytes) or _digest(volatile) != vdigest:
+                raise IndexDamaged(f"index row of {key} does not match its digest")
+            if _row_digest(key, size, sha, list_id, count, light, vdigest) != digest:
+                raise IndexDamaged(f"index row of {key} does not match its digest")
+            if list_id not in lists:
+                raise IndexDamaged(f"index row of {key} names a list the index does not hold")
 
     # -- building ----------------------------------------------------------------------------
 
-    def _intern(self, entry: dict[str, Any]) -> int:
-        if self._numbers is None:  # loaded: numbered on the first snapshot added
-            self._numbers = {_text(e): n for n, e in enumerate(self.entries)}
-        text = _text(entry)
-        n = self._numbers.get(text)
-        if n is None:
-            n = self._numbers[text] = len(self.entries)
-            self.entries.append(self._share(entry))
-        return n
+    def holds(self, key: str, size: int) -> bool:
+        row = self._conn.execute("SELECT size FROM snapshots WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] == size
 
-    def _share(self, entry: dict[str, Any]) -> dict[str, Any]:
-        pool = self._strings
-        return {k: pool.setdefault(v, v) if isinstance(v, str) else v for k, v in entry.items()}
+    def add(
+        self,
+        key: str,
+        size: int,
+        sha256: str,
+        doc: Mapping[str, Any],
+        *,
+        stable_ok: Callable[[dict[str, Any]], bool],
+        volatile_ok: Callable[[str, object], bool],
+    ) -> bool:
+        """Index the snapshot ``doc`` (whose document without ``bundles`` already passed the schema).
 
-    def add(self, key: str, size: int, sha256: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """Index a validated snapshot; return its document with entries shared with the index."""
-        light = {k: v for k, v in doc.items() if k != "bundles"}
-        ids = _ids(self._intern(e) for e in doc["bundles"])
-        self.snapshots[key] = (size, sha256, light, ids)
-        self.changed = True
-        return self._materialize(light, ids)
+        Each entry's volatile fields must pass ``volatile_ok``, and its stable part ``stable_ok``
+        unless the index already holds that very stable part (it passed before). Returns False,
+        indexing nothing, if any entry does not pass: the caller reports the schema's verdict.
+        """
+        bundles = doc["bundles"]
+        if not isinstance(bundles, list):
+            return False
+        light = json.dumps({k: v for k, v in doc.items() if k != "bundles"}, separators=(",", ":"))
+        prepared: list[tuple[bytes, str | None, dict[str, Any]]] = []
+        volatile: list[dict[str, Any]] = []
+        known = self._known
+        for entry in bundles:
+            if not isinstance(entry, dict):
+                return False
+            stable = {k: v for k, v in entry.items() if k not in VOLATILE}
+            vol = {k: entry[k] for k in VOLATILE if k in entry}
+            for name, value in vol.items():
+                if not volatile_ok(name, value):
+                    return False
+            body = json.dumps(stable, separators=(",", ":"))
+            digest = _digest(body.encode("utf-8"))
+            prepared.append((digest, None if digest in known else body, stable))
+            volatile.append(vol)
+        vblob = zlib.compress(json.dumps(volatile, separators=(",", ":")).encode("utf-8"), 6)
+        try:
+            self._insert(key, size, sha256, light, prepared, vblob, stable_ok)
+        except _Refused:
+            return False
+        return True
 
-    def retain(self, keys: Iterable[str]) -> None:
-        """Forget snapshots whose key is not in ``keys`` (deleted from the store)."""
+    def _insert(
+        self,
+        key: str,
+        size: int,
+        sha256: str,
+        light: str,
+        prepared: list[tuple[bytes, str | None, dict[str, Any]]],
+        vblob: bytes,
+        stable_ok: Callable[[dict[str, Any]], bool],
+    ) -> None:
+        conn, known, vdigest = self._conn, self._known, _digest(vblob)
+        with self._write():
+            ids = _ids()
+            for digest, body, stable in prepared:
+                entry_id = known.get(digest)
+                if entry_id is None:
+                    row = conn.execute("SELECT id FROM entries WHERE digest = ?", (digest,)).fetchone()
+                    if row is None:
+                        if not stable_ok(stable):
+                            raise _Refused
+                        cur = conn.execute(
+                            "INSERT INTO entries (digest, bundle, workflow, kind, body)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (digest, *_columns(stable), body),
+                        )
+                        entry_id = cur.lastrowid
+                    else:
+                        entry_id = row[0]
+                    assert isinstance(entry_id, int)
+                    if entry_id > _MAX_ID:
+                        raise IndexDamaged("the index ran out of entry numbers")
+                    known[digest] = entry_id
+                ids.append(entry_id)
+            blob = ids.tobytes()
+            list_digest = _digest(blob)
+            row = conn.execute("SELECT id FROM lists WHERE digest = ?", (list_digest,)).fetchone()
+            if row is None:
+                list_id = conn.execute(
+                    "INSERT INTO lists (digest, ids) VALUES (?, ?)", (list_digest, blob)
+                ).lastrowid
+            else:
+                list_id = row[0]
+            assert isinstance(list_id, int)
+            count = len(ids)
+            conn.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    size,
+                    sha256,
+                    list_id,
+                    count,
+                    light,
+                    vblob,
+                    vdigest,
+                    _row_digest(key, size, sha256, list_id, count, light, vdigest),
+                ),
+            )
+
+    def retain(self, keys: Iterable[str]) -> int:
+        """Forget snapshots whose key is not in ``keys`` (gone from the store), then what only they used."""
         keep = set(keys)
-        for key in [k for k in self.snapshots if k not in keep]:
-            del self.snapshots[key]
-            self.changed = True
+        gone = [k for (k,) in self._conn.execute("SELECT key FROM snapshots") if k not in keep]
+        if not gone:
+            return 0
+        with self._write():
+            self._conn.executemany("DELETE FROM snapshots WHERE key = ?", [(k,) for k in gone])
+            self._conn.execute("DELETE FROM lists WHERE id NOT IN (SELECT list FROM snapshots)")
+            used: set[int] = set()
+            for (blob,) in self._conn.execute("SELECT ids FROM lists"):
+                got = _ids()
+                got.frombytes(blob)
+                used.update(got)
+            stale = [(i,) for (i,) in self._conn.execute("SELECT id FROM entries") if i not in used]
+            self._conn.executemany("DELETE FROM entries WHERE id = ?", stale)
+        self._known.clear()
+        self._entries.clear()
+        self._lists.clear()
+        return len(gone)
 
     # -- reading -----------------------------------------------------------------------------
 
-    def doc(self, key: str, size: int) -> dict[str, Any] | None:
-        """The indexed document of ``key`` if the index holds it with this ``size``, else ``None``."""
-        got = self.snapshots.get(key)
-        if got is None or got[0] != size:
+    def rows(self, keys: Iterable[str]) -> dict[str, IndexedSnapshot]:
+        """The rows of ``keys`` the index holds (without their volatile arrays)."""
+        wanted = set(keys)
+        out: dict[str, IndexedSnapshot] = {}
+        query = "SELECT key, size, sha256, list, count, light FROM snapshots"
+        for key, size, sha, list_id, count, light in self._conn.execute(query):
+            if key in wanted:
+                doc = json.loads(light)
+                if not isinstance(doc, dict):
+                    raise IndexDamaged(f"index row of {key} holds no document")
+                out[key] = IndexedSnapshot(key, size, sha, list_id, count, doc)
+        return out
+
+    def entry_ids(self, list_id: int) -> array[int]:
+        """The stable entry ids of a list, in document order (kept for the life of the index)."""
+        got = self._lists.get(list_id)
+        if got is None:
+            row = self._conn.execute("SELECT ids FROM lists WHERE id = ?", (list_id,)).fetchone()
+            if row is None:
+                raise IndexDamaged(f"index list {list_id} is gone")
+            got = self._lists[list_id] = _ids()
+            got.frombytes(row[0])
+        return got
+
+    def entries(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The stable entries of ``ids`` (read once, then kept: at most the archive's distinct entries)."""
+        cache = self._entries
+        missing = sorted({i for i in ids if i not in cache})
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, digest, body FROM entries WHERE id IN ({marks})"
+            for entry_id, digest, body in self._conn.execute(query, chunk):
+                cache[entry_id] = self._entry(entry_id, digest, body)
+        if len(missing) and any(i not in cache for i in missing):
+            raise IndexDamaged("an index list names an entry the index does not hold")
+        return cache
+
+    @staticmethod
+    def _entry(entry_id: int, digest: bytes, body: str) -> dict[str, Any]:
+        if _digest(body.encode("utf-8")) != digest:
+            raise IndexDamaged(f"index entry {entry_id} does not match its digest")
+        entry = json.loads(body)
+        if not isinstance(entry, dict):
+            raise IndexDamaged(f"index entry {entry_id} is not an object")
+        return entry
+
+    def kinds(self, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``(workflow uuid, kind)`` of the entries ``ids``, without reading the entries whole."""
+        wanted = sorted(set(ids))
+        out: dict[int, tuple[str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, workflow, kind FROM entries WHERE id IN ({marks})"
+            out.update((i, (w, k)) for i, w, k in self._conn.execute(query, chunk))
+        if len(out) != len(wanted):
+            raise IndexDamaged("an index list names an entry the index does not hold")
+        return out
+
+    def ids_of_key(self, key: str) -> set[int]:
+        """The ids of the stable entries of the bundle ``key`` (one, unless its writers disagreed)."""
+        out = set()
+        query = "SELECT id, digest, body FROM entries WHERE bundle = ?"
+        for entry_id, digest, body in self._conn.execute(query, (key,)):
+            entry = self._entries.get(entry_id) or self._entry(entry_id, digest, body)
+            if entry.get("key") == key:
+                out.add(entry_id)
+        return out
+
+    def stable_entries(self, list_id: int) -> list[dict[str, Any]]:
+        ids = self.entry_ids(list_id)
+        entries = self.entries(ids)
+        return [entries[i] for i in ids]
+
+    def bundles(self, key: str) -> list[dict[str, Any]] | None:
+        """The whole ``bundles`` array of ``key`` (stable parts with the volatile fields laid back on)."""
+        row = self._conn.execute(
+            "SELECT list, volatile, vdigest FROM snapshots WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
             return None
-        return self._materialize(got[2], got[3])
+        list_id, vblob, vdigest = row
+        if _digest(vblob) != vdigest:
+            raise IndexDamaged(f"index row of {key} does not match its digest")
+        volatile = json.loads(zlib.decompress(vblob))
+        stable = self.stable_entries(list_id)
+        if not isinstance(volatile, list) or len(volatile) != len(stable):
+            raise IndexDamaged(f"index row of {key} does not match its list")
+        return [{**s, **v} for s, v in zip(stable, volatile, strict=True)]
 
-    def _materialize(self, light: dict[str, Any], ids: array[int]) -> dict[str, Any]:
-        raw = ids.tobytes()
-        bundles = self._lists.get(raw)
-        if bundles is None:
-            entries = self.entries
-            bundles = self._lists[raw] = [entries[i] for i in ids]
-        return {**light, "bundles": bundles}
 
-    # -- persistence -------------------------------------------------------------------------
-
-    def dump(self) -> bytes:
-        """The index as bytes: a header line (format, checksum, schema), then compact JSON.
-
-        Entries no snapshot lists any more are dropped and the rest renumbered.
-        """
-        used = sorted({i for _, _, _, ids in self.snapshots.values() for i in set(ids)})
-        renumber = {old: new for new, old in enumerate(used)}
-        body = json.dumps(
-            {
-                "entries": [self.entries[i] for i in used],
-                "snapshots": {
-                    key: {
-                        "size": size,
-                        "sha256": sha,
-                        "doc": light,
-                        "ids": base64.b64encode(_ids(renumber[i] for i in ids).tobytes()).decode("ascii"),
-                    }
-                    for key, (size, sha, light, ids) in sorted(self.snapshots.items())
-                },
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
-        header = f"{_FORMAT} {hashlib.sha256(body).hexdigest()} {self.schema}\n".encode("ascii")
-        return header + body
-
-    @classmethod
-    def load(cls, data: bytes, schema: str) -> SnapshotIndex:
-        """Parse :meth:`dump`'s bytes; ``ValueError`` if they are damaged or of another format or schema."""
-        header, sep, body = data.partition(b"\n")
-        parts = header.decode("ascii", "replace").rsplit(" ", 2)
-        if not sep or len(parts) != 3 or parts[0] != _FORMAT:
-            raise ValueError("not a snapshot index of this format")
-        if parts[2] != schema:
-            raise ValueError("the index was built under another snapshot schema")
-        if hashlib.sha256(body).hexdigest() != parts[1]:
-            raise ValueError("the index does not match its checksum")
-        doc = json.loads(body)
-        index = cls(schema)
-        if not all(isinstance(e, dict) for e in doc["entries"]):
-            raise ValueError("an index entry is not an object")
-        index.entries = [index._share(e) for e in doc["entries"]]
-        count = len(index.entries)
-        for key, snap in doc["snapshots"].items():
-            ids = _ids(())
-            ids.frombytes(base64.b64decode(snap["ids"], validate=True))
-            if ids and max(ids) >= count:
-                raise ValueError(f"index of {key} names an entry it does not hold")
-            size, sha, light = int(snap["size"]), str(snap["sha256"]), snap["doc"]
-            if not isinstance(light, dict):
-                raise ValueError(f"index of {key} holds no document")
-            index.snapshots[str(key)] = (size, sha, light, ids)
-        index._numbers = None
-        return index
+class _Refused(Exception):
+    """An entry did not pass the schema (rolls the snapshot's transaction back)."""

@@ -226,7 +226,7 @@ def _grid(snaps: list[SnapshotRecord], max_rows: int) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     uuid_of_id: dict[str, str] = {}
     for snap in snaps:
-        for entry in snap.doc["bundles"]:
+        for entry in snap.entries():
             if entry["kind"] != "workflow":
                 continue
             uuid = str(entry["workflowUuid"]).lower()

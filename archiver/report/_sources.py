@@ -89,7 +89,7 @@ async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manif
     chosen = _readiness_snapshots(catalog)
     wanted: dict[str, int] = {}
     for snap in chosen:
-        for entry in snap.doc["bundles"]:
+        for entry in snap.entries():
             key = str(entry["key"])
             info = catalog.bundles.get(key)
             wanted[key] = info.size if info is not None else int(entry["size"])
@@ -124,9 +124,7 @@ async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manif
     present = {d for d in await asyncio.gather(*(held(d) for d in checked)) if d is not None}
     targets = []
     for snap in chosen:
-        mine = {
-            str(e["key"]): manifests[str(e["key"])] for e in snap.doc["bundles"] if str(e["key"]) in manifests
-        }
+        mine = {str(e["key"]): manifests[str(e["key"])] for e in snap.entries() if str(e["key"]) in manifests}
         targets.append(
             {
                 "partition": snap.key.partition,

@@ -151,6 +151,9 @@ class RestoreConfig:
     work_dir: Path | None = None
     allow_same_target: bool = False
     provenance_tags: bool = True
+    # a rerun adopts what an earlier restore created (find_earlier_restores); a drill must not: it
+    # tests a fresh restore, and what it finds in its sandbox is not its own to check or delete
+    adopt_earlier: bool = True
     # a selector matching nothing in this source is not an error (restore --targets: the selectors
     # apply to every source, and the CLI checks that each matches somewhere)
     unmatched_ok: bool = False

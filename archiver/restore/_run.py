@@ -752,7 +752,7 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
         report.target_account, report.target_region = target_account, api.region
         with work_directory("restore", config.work_dir) as tmp:
             plans = await _plan_while_listing(store, config, view, report, target, Path(tmp), target_account)
-            if not report.problems:
+            if not report.problems and config.adopt_earlier:
                 report.problems.extend(
                     await find_earlier_restores(target, plans, provenance=config.provenance_tags)
                 )
@@ -816,7 +816,9 @@ async def _plan_while_listing(
     started = time.monotonic()
     region = target.api.region
     selected = await selection(store, config, view, target_account=target_account, target_region=region)
-    prefetch = asyncio.ensure_future(_prefetch(target, selected[0], config))
+    prefetch = asyncio.ensure_future(
+        _prefetch(target, selected[0], config) if config.adopt_earlier else asyncio.sleep(0)
+    )
     try:
         plans, problems = await plan_restore(
             store,

@@ -10,7 +10,8 @@ InvalidParameterException, as ECR does.
 
 :class:`EcrOperations` holds the rules: repositories per account and region (another account's
 registry is never visible: repository policies are not emulated), layer uploads whose parts must
-arrive in order with matching byte ranges and be at least 5 MiB except the last, layer digests
+arrive in order with matching byte ranges and be at least 5 MiB except the last and at most 10 MiB
+(the quota page's maximum; the API model allows 20 MiB), layer digests
 computed from the bytes, image digests as the SHA-256 of the pushed manifest text, tags moved or
 refused by the repository's tag mutability, and download URLs served by the emulator itself
 (``_export``), expiring like export URLs.
@@ -36,7 +37,8 @@ from aiohttp import web
 
 from ._auth import AuthFailure
 from ._config import EmulatorConfig
-from ._ecr_state import EcrWorld, Image, Registry, Repository, Upload, hash_file, registry_host
+from ._ecr_part import layer_part_document, read_body
+from ._ecr_state import EcrWorld, Image, Registry, Repository, Upload, registry_host
 from ._export import Exporter
 from ._faults import Governor
 from ._model import ApiError, json_operation, parse_request, serialize_output
@@ -45,9 +47,18 @@ from ._state import Caller
 if TYPE_CHECKING:
     from ._server import Core
 
-__all__ = ["ECR_TARGET", "MIN_PART_BYTES", "PART_SIZE", "EcrError", "EcrOperations", "serve"]
+__all__ = [
+    "ECR_TARGET",
+    "MAX_PART_BYTES",
+    "MIN_PART_BYTES",
+    "PART_SIZE",
+    "EcrError",
+    "EcrOperations",
+    "serve",
+]
 
 PART_SIZE = 10 * 1024 * 1024  # what InitiateLayerUpload suggests (the quota page's maximum part size)
+MAX_PART_BYTES = PART_SIZE  # quota "Maximum layer part size: 10 MiB" (not adjustable)
 MIN_PART_BYTES = 5 * 1024 * 1024  # "Minimum layer part size: 5 MiB" (every part but the last)
 MAX_PARTS = 4200  # "Layer parts: 4,200"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -234,6 +245,22 @@ class EcrOperations:
             tags=list(params.get("tags") or []),
         )
         registry.repositories[name] = repo
+        return {"repository": self._repository_json(repo)}
+
+    async def _delete_repository(
+        self, caller: Caller, base_url: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        repo = self._repository(caller, params)
+        if repo.images and not params.get("force", False):
+            raise EcrError(
+                "RepositoryNotEmptyException",
+                f"The repository with name '{repo.name}' in registry with id '{repo.account}' cannot be "
+                "deleted because it still contains images",
+            )
+        registry = self._registry(caller, params)
+        del registry.repositories[repo.name]
+        for upload_id in [u for u, up in registry.uploads.items() if up.repository == repo.name]:
+            self.world.discard_upload(registry.uploads.pop(upload_id))
         return {"repository": self._repository_json(repo)}
 
     async def _describe_repositories(
@@ -613,11 +640,19 @@ class EcrOperations:
                 uploadId=upload.id,
                 lastValidByteReceived=upload.received - 1,
             )
+        if len(blob) > MAX_PART_BYTES:  # the quota (10 MiB) is harsher than the model (20 MiB)
+            raise EcrError(
+                "InvalidLayerPartException",
+                f"The layer part of {len(blob)} bytes exceeds the maximum layer part size of "
+                f"{MAX_PART_BYTES} bytes",
+                registryId=repo.account,
+                repositoryName=repo.name,
+                uploadId=upload.id,
+                lastValidByteReceived=upload.received - 1,
+            )
         if len(upload.part_sizes) >= MAX_PARTS:
             raise EcrError("LimitExceededException", f"An upload has at most {MAX_PARTS} parts")
-        upload.handle.write(blob)  # no await between the range check and the write: parts stay in order
-        upload.received += len(blob)
-        upload.part_sizes.append(len(blob))
+        upload.append(blob)  # no await between the range check and this: parts stay in order
         return {
             "registryId": repo.account,
             "repositoryName": repo.name,
@@ -641,9 +676,8 @@ class EcrOperations:
                 f"Layer parts must be at least {MIN_PART_BYTES} bytes, except the last one",
             )
         del registry.uploads[upload.id]  # consumed, whatever the outcome
-        upload.handle.close()
         try:
-            digest = await asyncio.to_thread(hash_file, upload.path)
+            digest = await upload.finish()
             if len(claimed) != 1 or claimed[0] != digest:
                 raise EcrError(
                     "InvalidLayerException",
@@ -706,8 +740,9 @@ async def serve(core: Core, request: web.Request) -> web.Response:
     op = json_operation("ecr", request.headers.get("X-Amz-Target", ""))
     if op is not None:
         core.stats.call(op.name)
+    body = await read_body(request, core.max_request_bytes)
     try:
-        caller = await core.authenticate(request, "ecr")
+        caller = await core.authenticate(request, "ecr", body)
     except AuthFailure as exc:
         if op is not None:
             core.stats.failed(op.name, exc.code)
@@ -719,8 +754,8 @@ async def serve(core: Core, request: web.Request) -> web.Response:
         if config.latency > 0:
             await asyncio.sleep(config.latency)
         core.governor.admit(config, caller.account, caller.region, op.name)
-        body = await request.read()
-        params = parse_request(op, {}, {}, request.headers, body)
+        document = layer_part_document(body) if op.name == "UploadLayerPart" else None
+        params = parse_request(op, {}, {}, request.headers, body, document=document)
         result = await core.ecr.call(op.name, caller, f"{request.scheme}://{request.host}", params)
     except ApiError as exc:
         error = _ecr_error(exc)

@@ -1,17 +1,18 @@
 """What the emulated ECR remembers: repositories, images and layer blobs, per account and region.
 
 Layer blobs never live in memory. An upload appends each part to its own file under the emulator's
-scratch directory; completing it hashes that file and moves it to ``blobs/sha256/<hex>``, where one
+scratch directory, hashing as it goes; completing it moves that file to ``blobs/sha256/<hex>``, where one
 file serves every repository that holds the blob (ECR scopes layers to repositories:
 BatchCheckLayerAvailability and GetDownloadUrlForLayer answer per repository, so each repository
 records which blobs it has). Manifests are small (the model caps them at 4 MiB) and are kept as the
 exact text that was pushed, since an image's digest is the SHA-256 of those bytes. The directory is
 removed when the emulator stops. Everything here runs on the emulator's event loop thread, except
-the hashing of a finished upload, which works on a file no request can touch any more.
+the writing and hashing of upload parts (``Upload``), one worker thread call at a time per upload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import os
@@ -22,26 +23,15 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["EcrWorld", "Image", "Registry", "Repository", "Upload", "hash_file", "registry_host"]
-
-_CHUNK = 1 << 20
+__all__ = ["EcrWorld", "Image", "Registry", "Repository", "Upload", "registry_host"]
 
 
 def registry_host(account: str, region: str) -> str:
     """The registry host name of an account and region: ``<account>.dkr.ecr.<region>.amazonaws.com``."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"{account}.dkr.ecr.{region}.{suffix}"
-
-
-def hash_file(path: Path) -> str:
-    """``sha256:<hex>`` of a file, read a chunk at a time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 @dataclass(eq=False, kw_only=True)
@@ -59,7 +49,12 @@ class Image:
 
 @dataclass(eq=False, kw_only=True)
 class Upload:
-    """A layer upload in progress: the parts received so far, in order, in one file."""
+    """A layer upload in progress: the parts received so far, in order, in one file.
+
+    :meth:`append` takes a part whose range the caller checked and counts it at once; the part is
+    written and hashed in a worker thread (hashlib releases the GIL), each part after the previous
+    one, while the loop answers and parses the next request. :meth:`finish` waits for the last.
+    """
 
     id: str
     repository: str
@@ -67,6 +62,31 @@ class Upload:
     handle: IO[bytes]
     received: int = 0
     part_sizes: list[int] = field(default_factory=list)
+    _hasher: Any = field(default_factory=hashlib.sha256)
+    _tail: asyncio.Future[None] | None = None
+
+    def append(self, blob: bytes) -> None:
+        self.received += len(blob)
+        self.part_sizes.append(len(blob))
+        self._tail = asyncio.ensure_future(self._absorb(self._tail, blob))
+
+    async def _absorb(self, previous: asyncio.Future[None] | None, blob: bytes) -> None:
+        if previous is not None:
+            await previous
+        await asyncio.to_thread(self._write, blob)
+
+    def _write(self, blob: bytes) -> None:
+        self.handle.write(blob)
+        self._hasher.update(blob)
+
+    async def finish(self) -> str:
+        """Every part written and the file closed: ``sha256:<hex>`` of the layer."""
+        try:
+            if self._tail is not None:
+                await self._tail
+        finally:
+            self.handle.close()
+        return "sha256:" + str(self._hasher.hexdigest())
 
 
 @dataclass(eq=False, kw_only=True)

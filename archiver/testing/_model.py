@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import botocore.session
+import pybase64
 from botocore.model import OperationModel, Shape, StructureShape
 
 __all__ = [
@@ -328,20 +329,19 @@ def parse_request(
     query: Mapping[str, list[str]],
     headers: Mapping[str, str],
     body: bytes,
+    *,
+    document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The validated input of ``op`` (blobs decoded to bytes), or :class:`ApiError`."""
+    """The validated input of ``op`` (blobs decoded to bytes), or :class:`ApiError`.
+
+    ``document`` is the body already parsed (``_ecr_part`` parses layer parts faster), if it is.
+    """
     shape = op.input_shape
     params: dict[str, Any] = {}
     if shape is None:
         return params
-    document: Any = {}
-    if body.strip():
-        try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError("SerializationException", "Could not parse the request body as JSON") from exc
-        if not isinstance(document, dict):
-            raise ApiError("SerializationException", "The request body must be a JSON object")
+    if document is None:
+        document = _document(body)
     for name, member in shape.members.items():
         location = member.serialization.get("location")
         wire = member.serialization.get("name", name)
@@ -363,12 +363,24 @@ def parse_request(
     for name, member in shape.members.items():  # decode blobs once (a layer part is 10 MiB)
         if member.type_name == "blob" and isinstance(params.get(name), str):
             with contextlib.suppress(binascii.Error, ValueError):  # left as text: validation reports it
-                params[name] = base64.b64decode(params[name], validate=True)
+                params[name] = pybase64.b64decode(params[name], validate=True)  # SIMD: ~10x base64's
     problems: list[str] = []
     _validate_structure(shape, params, "", problems)
     if problems:
         raise validation_error(problems)
     return params
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError("SerializationException", "Could not parse the request body as JSON") from exc
+    if not isinstance(document, dict):
+        raise ApiError("SerializationException", "The request body must be a JSON object")
+    return document
 
 
 def validate_input(op_name: str, params: Mapping[str, Any], service: str = "omics") -> None:

@@ -71,6 +71,8 @@ def caller_of(headers: Mapping[str, str], query: Mapping[str, str]) -> Caller:
 class Core:
     """Everything one emulator instance holds; used from its event loop thread."""
 
+    max_request_bytes = MAX_REQUEST_BYTES
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.world = World(config.random_seed)
@@ -90,8 +92,11 @@ class Core:
             self._s3 = S3Reader(self.config.s3_endpoint_url)
         return self._s3
 
-    async def authenticate(self, request: web.Request, service: str) -> Caller:
-        """The caller of ``request`` signed for ``service``; raises ``AuthFailure`` if refused."""
+    async def authenticate(self, request: web.Request, service: str, body: bytes | None = None) -> Caller:
+        """The caller of ``request`` signed for ``service``; raises ``AuthFailure`` if refused.
+
+        ``body`` is the request's body when the caller read it already (``request.read()`` otherwise).
+        """
         config = self.config
         if not config.authentication:
             caller = caller_of(request.headers, request.query)
@@ -104,7 +109,7 @@ class Core:
             method=request.method,
             raw_path=request.raw_path,
             headers=request.headers,
-            body=await request.read(),
+            body=await request.read() if body is None else body,
             service=service,
             regions=regions
             if regions is not None
