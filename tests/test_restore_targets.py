@@ -120,6 +120,9 @@ def test_one_run_migrates_every_account_and_a_refused_role_fails_only_its_destin
     assert f"plan: account {A} us-west-2 -> account {NEW} eu-west-1" in plan
     assert "would create workflow fastq-qc" in plan and "would create workflow bwa-align-dev" in plan
     assert f"FAILED {DENIED}/us-east-1: AssumeRole for arn:aws:iam::{DENIED}:role/{ROLE}" in plan
+    # the mapping already moves the account: what is left for the definitions' own references
+    assert f"fastqc:0.12.1 still points at the source account {A}; pass --rewrite-images to" in plan
+    assert f"--map-account {A}={NEW}" not in plan
     assert _creates(emulator) == before
 
     assert main([*_restore(emulator, archive), "--json"]) == 3

@@ -69,7 +69,8 @@ def add_destination_options(parser: argparse.ArgumentParser, *, what: str) -> No
         metavar="FILE",
         help=f"the {what} accounts and regions, with the role to assume in each, in the targets file "
         "format of backup --targets (schemas/targets.schema.json); every archived account-region goes to "
-        "the one --mapping maps it to (unmapped: the same); see examples/restore-targets.yaml",
+        "the one --mapping maps it to (unmapped: the same); accounts listing no regions take --region; see "
+        "examples/restore-targets.yaml",
     )
     g.add_argument(
         "--target-tag",

@@ -834,10 +834,13 @@ async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str,
     for ref in refs:
         where = ref.file if ref.line is None else f"{ref.file}:{ref.line}"
         in_definition = ref.line is not None and not ctx.config.rewrite_images
+        mapping = ctx.config.mapping
         if ref.account == source_account and source_account != ctx.target_account:
             fix = f"--map-account {source_account}={ctx.target_account}"
             if in_definition:
-                fix += " with --rewrite-images"
+                # already mapped (--mapping, --map-account): only the rewriting of the files is missing
+                mapped = mapping.accounts.get(source_account) == ctx.target_account
+                fix = "--rewrite-images" if mapped else fix + " with --rewrite-images"
             warning = (
                 f"{where}: {ref.uri} still points at the source account {source_account}; pass {fix} "
                 "to point it at the target account, or grant the target account pull access"
@@ -845,7 +848,8 @@ async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str,
         elif ref.region and ref.region != ctx.target_region:
             fix = f"--map-region {ref.region}={ctx.target_region}"
             if in_definition:
-                fix += " with --rewrite-images"
+                mapped = mapping.regions.get(ref.region) == ctx.target_region
+                fix = "--rewrite-images" if mapped else fix + " with --rewrite-images"
             warning = (
                 f"{where}: {ref.uri} is in region {ref.region}; private ECR images are pulled from the "
                 f"workflow's own region ({ctx.target_region}): pass {fix} (and copy the image there)"
