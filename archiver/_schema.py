@@ -93,11 +93,9 @@ def _validator(name: SchemaName) -> Draft202012Validator:
     return Draft202012Validator(_schema(name), format_checker=_FORMATS)
 
 
-@functools.cache
 def _fast_validator(name: SchemaName) -> Draft202012Validator:
     """The schema with every local ``$ref`` replaced by its target (the schemas do not recurse)."""
-    document = _schema(name)
-    return Draft202012Validator(_inline(document, document.get("$defs", {}), 0), format_checker=_FORMATS)
+    return _part_validator(name, ())
 
 
 def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:
@@ -114,32 +112,35 @@ def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:
 
 
 @functools.cache
-def _compiled(name: SchemaName) -> Check | None:
-    """The inlined schema compiled to plain checks (``archiver._schema_fast``); None if it cannot be."""
-    document = _schema(name)
-    try:
-        return compile_schema(
-            _inline(document, document.get("$defs", {}), 0), formats={"date-time": _is_date_time}
-        )
-    except Unsupported:
-        return None
-
-
-def _clean(name: SchemaName, document: object) -> bool:
-    """Whether ``document`` matches the schema, with nothing to report (the fast path)."""
-    compiled = _compiled(name)
-    if compiled is not None:
-        return compiled(document)
-    return next(_fast_validator(name).iter_errors(document), None) is None
-
-
-@functools.cache
-def _part_validator(name: SchemaName, pointer: tuple[str, ...]) -> Draft202012Validator:
+def _inlined(name: SchemaName, pointer: tuple[str, ...] = ()) -> Any:
+    """The subschema at ``pointer`` (``()``: the whole schema) with its ``$defs`` references inlined."""
     document = _schema(name)
     node: Any = document
     for part in pointer:
         node = node[part]
-    return Draft202012Validator(_inline(node, document.get("$defs", {}), 0), format_checker=_FORMATS)
+    return _inline(node, document.get("$defs", {}), 0)
+
+
+@functools.cache
+def _compiled(name: SchemaName, pointer: tuple[str, ...] = ()) -> Check | None:
+    """The inlined (sub)schema compiled to plain checks (``archiver._schema_fast``); None if it cannot be."""
+    try:
+        return compile_schema(_inlined(name, pointer), formats={"date-time": _is_date_time})
+    except Unsupported:
+        return None
+
+
+@functools.cache
+def _part_validator(name: SchemaName, pointer: tuple[str, ...]) -> Draft202012Validator:
+    return Draft202012Validator(_inlined(name, pointer), format_checker=_FORMATS)
+
+
+def _clean(name: SchemaName, document: object, pointer: tuple[str, ...] = ()) -> bool:
+    """Whether ``document`` matches the (sub)schema, with nothing to report (the fast path)."""
+    compiled = _compiled(name, pointer)
+    if compiled is not None:
+        return compiled(document)
+    return next(_part_validator(name, pointer).iter_errors(document), None) is None
 
 
 def part_is_clean(name: SchemaName, pointer: tuple[str, ...], instance: object) -> bool:
@@ -148,7 +149,7 @@ def part_is_clean(name: SchemaName, pointer: tuple[str, ...], instance: object) 
     For readers that check a large document piece by piece (``archiver.index``); they report a
     failure with :func:`problems` on the whole document.
     """
-    return next(_part_validator(name, pointer).iter_errors(instance), None) is None
+    return _clean(name, instance, pointer)
 
 
 def schema(name: SchemaName) -> dict[str, Any]:

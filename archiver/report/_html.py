@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._chart import Series, line_chart
-from ._text import verify_depth
+from ._text import age, verify_depth
 
 __all__ = ["render_html"]
 
@@ -93,21 +93,6 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    if seconds < 0:
-        return "in the future (clock skew?)"
-    minutes = int(seconds // 60)
-    if minutes < 1:
-        return f"{int(seconds)} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 1:
-        return f"{minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if days else f"{hours} h {minutes} min"
-
-
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: set[int] | None = None) -> str:
     """A table from already-escaped cells; ``numeric`` column indexes are right-aligned."""
     numeric = numeric or set()
@@ -157,7 +142,7 @@ def _targets_section(doc: Mapping[str, Any]) -> str:
                 _e(t["account"]),
                 _e(t["region"]),
                 _e(last["finishedAt"]) if last else '<span class="none">never</span>',
-                _e(_age(last["ageSeconds"])) if last else "",
+                _e(age(last["ageSeconds"])) if last else "",
                 _e(latest["finishedAt"])
                 + ("" if latest["complete"] else " <span class=muted>(filtered)</span>"),
                 _e(latest["failed"]),
