@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -155,14 +156,18 @@ def _time(value: Any) -> datetime | None:
 
 
 async def _read_marker(store: Store, key: str, modified: datetime | None) -> LockInfo | None:
-    name = key[len(LOCK_PREFIX) :]
-    kind = name.split("-", 1)[0]
     try:
         raw: bytes | None = await get_small(store, key, MAX_MARKER_BYTES, what="lock marker")
     except ObjectNotFound:
         return None
     except ObjectTooLarge:
         raw = None  # not a marker we wrote: judged by its age alone
+    return _parse_marker(key, raw, modified)
+
+
+def _parse_marker(key: str, raw: bytes | None, modified: datetime | None) -> LockInfo:
+    name = key[len(LOCK_PREFIX) :]
+    kind = name.split("-", 1)[0]
     try:
         doc: dict[str, Any] = load_json_object(raw, f"lock marker {key}") if raw is not None else {}
     except ValueError:
@@ -182,15 +187,69 @@ async def _read_marker(store: Store, key: str, modified: datetime | None) -> Loc
     )
 
 
+class _Known:
+    """What this process knows of one store's markers, so that a look costs a listing, not a read each.
+
+    Every target of an org-wide run holds a marker and looks at all the others': read each time,
+    that was N reads per target and N squared per run (2,500 for 50 targets; GET requests on S3).
+    A marker this process wrote is known as it wrote it (``own``: nobody else writes that key). One
+    written elsewhere is read once per version, by one reader while the others wait for it: ``seen``
+    keeps it with the size and modification time the listing gave, and a listing showing either
+    changed reads it again (a refresh rewrites it later, an end rewrites it shorter). Keys no
+    longer listed are forgotten.
+    """
+
+    def __init__(self) -> None:
+        self.own: dict[str, LockInfo] = {}  # as parsed, with no modification time
+        self.seen: dict[str, tuple[tuple[int, datetime], LockInfo]] = {}
+        self.reading: dict[tuple[str, int, datetime], asyncio.Task[LockInfo | None]] = {}
+
+    async def marker(self, store: Store, key: str, size: int, modified: datetime | None) -> LockInfo | None:
+        own = self.own.get(key)
+        if own is not None:
+            return dataclasses.replace(own, modified=modified)
+        if modified is None:  # a store that gives no modification time: nothing to tell versions by
+            return await _read_marker(store, key, modified)
+        version = (size, modified)
+        seen = self.seen.get(key)
+        if seen is not None and seen[0] == version:
+            return seen[1]
+        reading = self.reading.get((key, *version))
+        if reading is None or reading.get_loop() is not asyncio.get_running_loop():
+            reading = asyncio.create_task(_read_marker(store, key, modified), name=f"read {key}")
+            self.reading[(key, *version)] = reading
+            reading.add_done_callback(lambda _: self.reading.pop((key, *version), None))
+        marker = await asyncio.shield(reading)
+        if marker is not None:
+            self.seen[key] = (version, marker)
+        return marker
+
+    def forget_unlisted(self, prefix: str, listed: set[str]) -> None:
+        for keys in (self.own, self.seen):
+            for key in [k for k in keys if k.startswith(prefix) and k not in listed]:
+                del keys[key]
+
+
+_KNOWN: dict[str, _Known] = {}  # by store URL
+
+
+def _known(store: Store) -> _Known:
+    return _KNOWN.setdefault(store.url, _Known())
+
+
 async def list_locks(store: Store, kind: LockKind | None = None) -> list[LockInfo]:
     """Every marker in the store (of one kind), live or not."""
     prefix = LOCK_PREFIX + (f"{kind}-" if kind else "")
+    known = _known(store)
     found = []
+    listed: set[str] = set()
     async for info in store.list(prefix):
         if info.key.endswith(".json"):
-            marker = await _read_marker(store, info.key, info.modified)
+            listed.add(info.key)
+            marker = await known.marker(store, info.key, info.size, info.modified)
             if marker is not None:
                 found.append(marker)
+    known.forget_unlisted(prefix, listed)
     return found
 
 
@@ -233,8 +292,17 @@ class StoreLock:
             doc["target"] = dict(zip(("partition", "account", "region"), self.target, strict=True))
         return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
 
+    async def _put(self, doc: bytes, *, if_absent: bool) -> bool:
+        """Write the marker; this process then knows its content without reading it (``_Known``)."""
+        known = _known(self.store)
+        known.own.pop(self.key, None)  # until the write is done, the store's copy is what counts
+        written = await self.store.put_bytes(self.key, doc, if_absent=if_absent)
+        if written:
+            known.own[self.key] = _parse_marker(self.key, doc, None)
+        return written
+
     async def acquire(self) -> None:
-        if not await self.store.put_bytes(self.key, self._doc(ended=False), if_absent=True):
+        if not await self._put(self._doc(ended=False), if_absent=True):
             raise StoreError(f"lock marker {self.key} already exists", key=self.key)
         self._last_ok = time.monotonic()
         self._owner = asyncio.current_task()
@@ -244,7 +312,7 @@ class StoreLock:
         while True:
             await asyncio.sleep(self.timing.refresh)
             try:
-                await self.store.put_bytes(self.key, self._doc(ended=False), if_absent=False)
+                await self._put(self._doc(ended=False), if_absent=False)
                 self._last_ok = time.monotonic()
             except asyncio.CancelledError:
                 raise
@@ -270,8 +338,9 @@ class StoreLock:
         try:
             try:
                 await self.store.delete(self.key)
+                _known(self.store).own.pop(self.key, None)
             except ObjectLocked:
-                await self.store.put_bytes(self.key, self._doc(ended=True), if_absent=False)
+                await self._put(self._doc(ended=True), if_absent=False)
         except ArchiverError as exc:
             # Harmless: the marker goes stale after ``stale_after`` and is then ignored and removed.
             log.warning(

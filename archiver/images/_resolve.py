@@ -24,12 +24,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .._aws import AwsSettings, new_session
 from .._errors import redact
 from .._ratelimit import RateLimiter
+from .._tls import aio_config
 from ._refs import EcrImage
 
 __all__ = [
@@ -96,7 +96,7 @@ class EcrResolver:
                         "ecr",
                         region_name=s.region,
                         endpoint_url=s.endpoint_url,
-                        config=Config(
+                        config=aio_config(
                             retries={"mode": "standard", "total_max_attempts": s.max_attempts},
                             user_agent_extra="omics-archiver",
                         ),

@@ -26,10 +26,10 @@ from typing import Any
 
 from aiobotocore.credentials import AioDeferredRefreshableCredentials
 from aiobotocore.session import AioSession
-from botocore.config import Config
 
 from .._aws import AwsSettings, call_aws, new_session
 from .._errors import ArchiverError
+from .._tls import aio_config
 from ._model import SESSION_NAME, Target
 
 __all__ = ["AssumedRoleCredentials", "RoleAssumer"]
@@ -129,7 +129,7 @@ class RoleAssumer:
                         "sts",
                         region_name=region,
                         endpoint_url=s.sts_endpoint_url,
-                        config=Config(
+                        config=aio_config(
                             retries={"mode": "standard", "total_max_attempts": 1},
                             connect_timeout=s.connect_timeout,
                             read_timeout=s.read_timeout,

@@ -30,7 +30,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from .._aws import AwsSettings, OmicsApi, open_omics_api
+from aiobotocore.session import AioSession
+
+from .._aws import AwsSettings, OmicsApi, new_session, open_omics_api
 from .._backup import BackupConfig, run_backup
 from .._download import Downloader
 from .._errors import AccessDenied, ArchiverError, redact
@@ -196,12 +198,13 @@ async def for_each_target(
     """
     results: list[Ran[R] | None] = [None] * len(targets)
     gate = asyncio.Semaphore(max_targets)
+    base_session = new_session(settings.profile, settings.credentials)  # each target's is a copy
     async with RoleAssumer(settings, duration_seconds=session_seconds) as assumer:
 
         async def one(index: int, target: Target) -> None:
             _CURRENT.set(target)
             async with gate:
-                ran = await _one_target(target, work, settings, assumer)
+                ran = await _one_target(target, work, settings, assumer, base_session)
             results[index] = ran
             if on_done is not None:
                 on_done(ran)
@@ -217,12 +220,13 @@ async def _one_target(
     work: Callable[[Target, OmicsApi], Awaitable[R]],
     base: AwsSettings,
     assumer: RoleAssumer,
+    base_session: AioSession,
 ) -> Ran[R]:
     started = time.monotonic()
     try:
         credentials = await assumer.credentials(target) if target.role_arn is not None else None
         settings = dataclasses.replace(base, region=target.region, credentials=credentials)
-        async with open_omics_api(settings) as api:
+        async with open_omics_api(settings, like=base_session) as api:
             if target.role_arn is None:
                 identity = await api.caller_identity()
                 if identity.account != target.account:
