@@ -14,29 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from archiver.cli import main
 from archiver.testing import Emulator, EmulatorConfig
-from tests.emulator_helpers import KNOWN_KEYS, make_zip
+from tests.emulator_helpers import KNOWN_KEYS, make_zip, omics_client
 
 X, Y = "210987654321", "111122223333"
 SANDBOX = "123456789012"  # the base credentials' account (tests/conftest.py)
 REGIONS = ("us-east-1", "us-west-2")
+PROBLEMS: list[str] = []  # responses of the emulator that do not match the service model
 WDL = "version 1.0\ntask hello {\n  command { echo hi }\n}\nworkflow hello { call hello }\n"
 
 
 def _omics(emu: Emulator, account: str, region: str) -> Any:
-    return boto3.client(
-        "omics",
-        endpoint_url=emu.url,
-        region_name=region,
-        aws_access_key_id=account,
-        aws_secret_access_key="testing-secret",
-        config=Config(inject_host_prefix=False),
-    )
+    return omics_client(emu.url, PROBLEMS, account=account, region=region)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +42,7 @@ def emulator() -> Iterator[Emulator]:
                     definitionZip=make_zip({"main.wdl": WDL}),
                 )
         yield emu
+    assert PROBLEMS == []
 
 
 @pytest.fixture
