@@ -108,19 +108,21 @@ async def test_many_targets_read_each_marker_once_and_a_rewrite_again(tmp_path: 
 
         # 20 targets of one process take their locks at once: each sees the 19 others' markers
         # and the foreign one, and reads only the foreign one, once between them all
-        release = asyncio.Event()
+        release, all_held = asyncio.Event(), asyncio.Event()
         held = 0
 
         async def hold(k: int) -> None:
             nonlocal held
             async with backup_lock(store, run_id=f"run-{k}", target=("aws", f"{k:012d}", "us-east-1")):
                 held += 1
+                if held == 20:
+                    all_held.set()
                 await release.wait()
 
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(hold(k)) for k in range(20)]
-            while held < 20 and not any(t.done() for t in tasks):
-                await asyncio.sleep(0.01)
+        async with asyncio.TaskGroup() as tg:  # a lock that fails fails the group, and the test
+            for k in range(20):
+                tg.create_task(hold(k))
+            await asyncio.wait_for(all_held.wait(), timeout=60)
             release.set()
         assert held == 20
         assert reads == [foreign]
