@@ -195,8 +195,8 @@ class _Known:
     A marker this process wrote is known as it wrote it (``own``: nobody else writes that key). One
     written elsewhere is read once per version, by one reader while the others wait for it: ``seen``
     keeps it with the size and modification time the listing gave, and a listing showing either
-    changed reads it again (a refresh rewrites it later, an end rewrites it shorter). Keys no
-    longer listed are forgotten.
+    changed reads it again (a refresh rewrites it later, an end rewrites it shorter); one no longer
+    listed is forgotten.
     """
 
     def __init__(self) -> None:
@@ -225,9 +225,10 @@ class _Known:
         return marker
 
     def forget_unlisted(self, prefix: str, listed: set[str]) -> None:
-        for keys in (self.own, self.seen):
-            for key in [k for k in keys if k.startswith(prefix) and k not in listed]:
-                del keys[key]
+        """Forget what others wrote that is gone (``own`` goes as this process releases its own:
+        a listing that began before one of them was written would not show it)."""
+        for key in [k for k in self.seen if k.startswith(prefix) and k not in listed]:
+            del self.seen[key]
 
 
 _KNOWN: dict[str, _Known] = {}  # by store URL
@@ -293,12 +294,20 @@ class StoreLock:
         return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
 
     async def _put(self, doc: bytes, *, if_absent: bool) -> bool:
-        """Write the marker; this process then knows its content without reading it (``_Known``)."""
+        """Write the marker; this process then knows its content without reading it (``_Known``).
+
+        Known from before the write, since this process's other targets may list the key as soon
+        as it lands; a write that fails or does not happen leaves it to be read from the store.
+        """
         known = _known(self.store)
-        known.own.pop(self.key, None)  # until the write is done, the store's copy is what counts
-        written = await self.store.put_bytes(self.key, doc, if_absent=if_absent)
-        if written:
-            known.own[self.key] = _parse_marker(self.key, doc, None)
+        known.own[self.key] = _parse_marker(self.key, doc, None)
+        try:
+            written = await self.store.put_bytes(self.key, doc, if_absent=if_absent)
+        except BaseException:
+            known.own.pop(self.key, None)
+            raise
+        if not written:
+            known.own.pop(self.key, None)
         return written
 
     async def acquire(self) -> None:
