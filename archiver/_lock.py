@@ -216,11 +216,14 @@ class _Known:
             return seen[1]
         reading = self.reading.get((key, *version))
         if reading is None or reading.get_loop() is not asyncio.get_running_loop():
-            reading = asyncio.create_task(_read_marker(store, key, modified), name=f"read {key}")
+            reading = asyncio.create_task(self._read(store, key, version), name=f"read {key}")
             self.reading[(key, *version)] = reading
             reading.add_done_callback(lambda _: self.reading.pop((key, *version), None))
-        marker = await asyncio.shield(reading)
-        if marker is not None:
+        return await asyncio.shield(reading)
+
+    async def _read(self, store: Store, key: str, version: tuple[int, datetime]) -> LockInfo | None:
+        marker = await _read_marker(store, key, version[1])
+        if marker is not None:  # known before the task is done and no longer found in ``reading``
             self.seen[key] = (version, marker)
         return marker
 
