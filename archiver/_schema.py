@@ -62,6 +62,7 @@ SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_MESSAGE = 300
 
+
 def _is_date_time(instance: object) -> bool:
     return not isinstance(instance, str) or is_rfc3339(instance)
 
