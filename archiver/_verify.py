@@ -59,6 +59,8 @@ class VerifyOptions:
     """How deep to look. ``read_data_percent=None``: structure only; ``100``: read every bundle.
 
     Disk use is at most ``concurrency`` bundles in ``work_dir`` (default: the system temp dir).
+    ``account``/``region`` check only those snapshots and the bundles they list (``verify --account``,
+    ``--source-region``): a bundle no snapshot lists belongs to no account, so is not counted then.
     """
 
     read_data_percent: float | None = None
@@ -66,6 +68,8 @@ class VerifyOptions:
     manifest_concurrency: int = 16
     work_dir: Path | None = None
     seed: int | None = None
+    account: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,10 @@ class VerifyReport:
             "problems": [p.as_dict() for p in sorted(self.problems, key=lambda p: (p.key, p.message))],
             "repairs": [r.as_dict() for r in sorted(self.repairs, key=lambda r: r.key)],
             "images": dict(self.images),
+            "targets": [
+                {"partition": g[0], "account": g[1], "region": g[2], **counts}
+                for g, counts in sorted(self.targets.items())
+            ],
         }
 
 
@@ -325,6 +333,9 @@ class _Verifier:
                         snap.key.key,
                     )
                     break
+        if self.options.account or self.options.region:  # only what the chosen snapshots list
+            report.bundles = report.referenced
+            return sorted(k for k in catalog.bundles if k in self.entries)
         return sorted(catalog.bundles)
 
     async def _missing(self, key: str, refs: list[tuple[SnapshotRecord, Any]]) -> None:
@@ -450,7 +461,7 @@ async def verify_store(
     report = VerifyReport(
         store=store.url, started_at=datetime.now(UTC), read_data_percent=options.read_data_percent
     )
-    catalog = await load_catalog(store)
+    catalog = await load_catalog(store, account=options.account, region=options.region)
     with work_directory("verify", options.work_dir) as tmp:
         verifier = _Verifier(store, options, report, Path(tmp), repairer)
         verifier.notes, note_problems = await load_notes(store)

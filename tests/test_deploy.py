@@ -3,14 +3,15 @@
 - every CloudFormation template passes ``cfn-lint``;
 - the Kubernetes manifest validates against the Kubernetes OpenAPI-derived JSON schemas that
   ``kubernetes-validate`` ships in its wheel (offline), strictly (unknown fields fail);
-- the member roles' IAM actions (template and README) are exactly the operations a real backup and
-  restore call, as the emulator's statistics record them: no more, no fewer;
+- the member roles' IAM actions (template and README) are exactly the operations a real backup,
+  restore and drill call, as the emulator's statistics record them: no more, no fewer;
 - the Dockerfile (it cannot be built here: no Docker engine) is checked for its shape only.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import subprocess
@@ -143,7 +144,7 @@ def _iam(calls: dict[str, int]) -> set[str]:
     return actions
 
 
-def test_member_role_actions_are_exactly_what_backup_and_restore_call(
+def test_member_role_actions_are_exactly_what_backup_restore_and_drill_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     credentials = Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])
@@ -171,7 +172,17 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
         assert main([*restore, *target]) == 0  # into an empty account: creates
         assert main([*restore, *target]) == 0  # again: finds the earlier restore by its tags
         restore_calls = dict(emu.stats().calls)
-    capsys.readouterr()
+        emu.reset_stats()
+        capsys.readouterr()
+        # a drill into the sandbox (the same account, a region of its own): restores, checks, deletes
+        drill = ["drill", "--store", store, "--endpoint-url", emu.url, "--no-rate-limit", "--json"]
+        drill += ["--profile", "target", "--region", "eu-west-1", "--poll-interval", "50ms"]
+        drill += ["--map-account", "123456789012=444455556666", "--map-region", "us-east-1=eu-west-1"]
+        assert main([*drill, "--allow-missing-images"]) == 1  # the images are not there: a failed check
+        drill_calls = dict(emu.stats().calls)
+    drilled = json.loads(capsys.readouterr().out)
+    assert {c["check"] for c in drilled["checks"] if not c["ok"]} == {"image-present"}
+    assert drilled["cleanup"] and all(c["deleted"] for c in drilled["cleanup"])
     assert backup_calls.get("GetCallerIdentity") and restore_calls.get("CreateWorkflowVersion")
     job = {"sts:AssumeRole", "organizations:ListAccounts"}
     assert _iam(org_calls) & job == job  # really called, so the job role's actions are checked too
@@ -182,3 +193,7 @@ def test_member_role_actions_are_exactly_what_backup_and_restore_call(
     assert _role_actions("RestoreRole") == _iam(restore_calls) | RESTORE_ON_FAILURE
     assert _readme_actions("backup") == _iam(backup_calls)
     assert _readme_actions("restore") == _iam(restore_calls) | RESTORE_ON_FAILURE
+    assert {"omics:DeleteWorkflow", "omics:DeleteWorkflowVersion"} <= _iam(drill_calls)
+    assert _iam(drill_calls) >= RESTORE_ON_FAILURE  # a drill reads back (exports) what it restored
+    assert _role_actions("DrillRole") == _iam(drill_calls)
+    assert _readme_actions("drill") == _iam(drill_calls)

@@ -194,6 +194,7 @@ def _add_verify(sub: Any) -> None:
         help="bundles read at once (default: %(default)s)",
     )
     g.add_argument("--work-dir", type=Path, metavar="DIR", help="where bundles are downloaded to be read")
+    add_filter_options(parser, workflows=False)
     g.add_argument(
         "--metrics-file", type=Path, metavar="PATH", help="write Prometheus metrics (node_exporter textfile)"
     )
@@ -220,7 +221,12 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.repair and args.read_data is None:
         raise UsageError("--repair needs --read-data: only reading a bundle's data finds it damaged")
     options = VerifyOptions(
-        read_data_percent=args.read_data, concurrency=args.concurrency, work_dir=args.work_dir, seed=args.seed
+        read_data_percent=args.read_data,
+        concurrency=args.concurrency,
+        work_dir=args.work_dir,
+        seed=args.seed,
+        account=args.account,
+        region=args.source_region,
     )
 
     async def go() -> VerifyReport:
@@ -248,7 +254,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**report.as_dict(), "record": recorded[0]})
     else:
-        _print_verify(report)
+        _print_verify(report, args)
         if recorded[0] is not None:
             print(f"  recorded as {recorded[0]}")
     return EXIT_OK if report.ok else EXIT_FAILURE
@@ -301,7 +307,12 @@ def _repairer(api: OmicsApi, store: Store, dl: Downloader, work_dir: Path | None
     return repair
 
 
-def _print_verify(report: VerifyReport) -> None:
+def _print_verify(report: VerifyReport, args: argparse.Namespace) -> None:
+    chosen = " and ".join(
+        f"{what} {value}"
+        for what, value in (("account", args.account), ("region", args.source_region))
+        if value
+    )
     depth = (
         "structure"
         if report.read_data_percent is None
@@ -309,11 +320,15 @@ def _print_verify(report: VerifyReport) -> None:
     )
     status = "ok" if report.ok else count(len(report.problems), "problem")
     print(
-        f"verify ({depth}) of {report.store}: {status}\n"
+        f"verify ({depth}) of {report.store}{f' ({chosen})' if chosen else ''}: {status}\n"
         f"  {count(report.snapshots, 'snapshot')}, {count(report.bundles, 'bundle')} "
         f"({report.referenced} referenced), "
         f"{report.bundles_read} read ({human_bytes(report.bytes_read)}) in {report.duration:.1f} s"
     )
+    if len(report.targets) > 1:
+        for (_, account, region), n in sorted(report.targets.items()):
+            counts = f"{count(n['snapshots'], 'snapshot')}, {count(n['bundles'], 'bundle')}"
+            print(f"  account {account} {region}: {counts}")
     for p in report.problems:
         via = f" (listed by {p.snapshot})" if p.snapshot else ""
         print(f"  PROBLEM {p.key}: {p.message}{via}")

@@ -42,6 +42,7 @@ from ._restore_targets import (
     add_destination_options,
     check_destination_options,
     drill_targets_command,
+    stored_sources,
     wants_destinations,
 )
 from ._words import count
@@ -55,19 +56,29 @@ def add_parser(sub: Any) -> None:
             "The restore test to schedule (weekly: examples/systemd/omics-archiver-drill.timer). Restores "
             "a snapshot (the latest, --snapshot ID or --at TIME; all its workflows or a random --sample N) "
             "into the sandbox account and region that --profile/--region/--endpoint-url reach, under "
-            "names starting with drill-<id>-, waits for ACTIVE, checks each restored workflow and version "
+            "names starting with drill-<id>-; a store of several accounts or regions has each drilled in "
+            "turn into that sandbox (--account/--source-region narrow them; --targets with --mapping gives "
+            "each its own sandbox). It waits for ACTIVE, checks each restored workflow and version "
             "(definition bytes through an export and SHA-256, parameter template, README, every image "
             "present in the sandbox's ECR), deletes what it created unless --keep, and records the result "
             "in the store (drills/..., shown by `snapshots`). Exit codes: 0 every check held, 1 a check "
-            "failed or the drill could not run, 2 usage error, 3 (--targets) some drills failed, others "
-            "passed."
+            "failed or the drill could not run, 2 usage error, 3 (several sources) some drills failed, "
+            "others passed."
         ),
     )
     add_store_options(parser)
     add_aws_options(parser, what="the sandbox, where the drill restores")
     src = parser.add_argument_group("source state")
-    src.add_argument("--account", metavar="ID", help="the archived account (default: the only one)")
-    src.add_argument("--source-region", metavar="REGION", help="the archived region (default: the only one)")
+    src.add_argument(
+        "--account",
+        metavar="ID",
+        help="only the archive of this account (default: every account in the store)",
+    )
+    src.add_argument(
+        "--source-region",
+        metavar="REGION",
+        help="only the archive of this region (default: every region in the store)",
+    )
     when = src.add_mutually_exclusive_group()
     when.add_argument("--snapshot", metavar="ID", help="drill exactly this snapshot's state")
     when.add_argument(
@@ -133,9 +144,11 @@ def run_command(args: argparse.Namespace) -> int:
         check_writable_file(args.metrics_file, "--metrics-file")
     settings = aws_settings(args, rates=rates_from(args))
     check_destination_options(args)
-    if wants_destinations(args):
+    # several archived account-regions (after --account/--source-region): each drilled in turn
+    many = not wants_destinations(args) and not args.snapshot and len(asyncio.run(stored_sources(args))) > 1
+    if wants_destinations(args) or many:
         return drill_targets_command(
-            args, config=config, settings=settings, progress=progress, render=summary
+            args, config=config, settings=settings, progress=progress, render=summary, into_sandbox=many
         )
 
     async def go() -> DrillReport:

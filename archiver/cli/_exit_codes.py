@@ -89,18 +89,18 @@ EXIT_CODES: dict[str, list[tuple[str, str]]] = {
         (
             "0",
             "every check held (restored, ACTIVE, definition, template, README, images); "
-            "with --targets: in every drill",
+            "with --targets or several account-regions: in every drill",
         ),
         (
             "1",
             f"a check failed, or the drill could not run: {_STORE}, or AWS; the result is recorded when "
-            "it ran; with --targets: every drill",
+            "it ran; with --targets or several account-regions: every drill",
         ),
         ("2", f"{_USAGE}; the snapshot is not found (also when the store holds no snapshot yet)"),
         (
             "3",
-            "partial, with --targets: some drills failed or could not run, others passed "
-            "(each is recorded when it ran)",
+            "partial, with --targets or several account-regions: some drills failed or could not run, "
+            "others passed (each is recorded when it ran)",
         ),
     ],
     "emulator": [("0", "stopped cleanly"), ("1", "could not start"), ("2", _USAGE)],

@@ -5,7 +5,9 @@ roles to assume there, in the format ``backup --targets`` reads; ``--mapping`` s
 account and region goes where (``archiver.targets._pairs``). This module checks the combination
 before the first AWS call, prints each destination's plan or result and one summary row per
 destination, and aggregates the exit code as ``backup --targets`` does: 0 every destination ok,
-3 some partial or failed while others ran, 1 none could run.
+3 some partial or failed while others ran, 1 none could run. ``drill`` without ``--targets`` over
+a store of several account-regions goes the same way, into the one sandbox the AWS options reach.
+While it runs, :class:`~archiver.cli._across_progress.DestinationsProgress` shows the progress.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .._aws import AwsSettings
+from .._aws import AwsSettings, open_omics_api
 from .._errors import UsageError
 from ..drill import DrillConfig, DrillReport, DrillRun, write_drills_metrics
 from ..mapping import MappingFile, load_mapping
@@ -27,20 +30,23 @@ from ..restore import RestoreConfig, RestoreReport
 from ..store import Store, open_archive
 from ..targets import (
     Destination,
-    DestinationResult,
+    DestinationRun,
     Pairing,
-    SandboxResult,
+    Source,
     Target,
     TargetLogFilter,
     archived_sources,
     check_sources,
+    chosen_sources,
     drill_targets,
+    into_one,
     load_targets,
     pair_sources,
     restore_targets,
     same_target_pairs,
     select_by_tags,
 )
+from ._across_progress import DestinationsProgress
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
 from ._words import count
 
@@ -51,9 +57,13 @@ __all__ = [
     "drill_targets_command",
     "label_logs",
     "restore_targets_command",
+    "sandbox_of",
+    "stored_sources",
     "table",
     "wants_destinations",
 ]
+
+D = TypeVar("D", bound=DestinationRun[Any])
 
 log = logging.getLogger("archiver.targets")
 
@@ -172,6 +182,89 @@ def unmatched_lines(pairing: Pairing, verb: str) -> list[str]:
     ]
 
 
+async def stored_sources(args: argparse.Namespace) -> list[Source]:
+    """The account-regions the store holds snapshots of that ``--account``/``--source-region`` leave."""
+    async with open_archive(args.store, store_options(args), create=False) as store:
+        return chosen_sources(await archived_sources(store), args.account, args.source_region)
+
+
+async def sandbox_of(args: argparse.Namespace, settings: AwsSettings, store: Store) -> Pairing:
+    """``drill`` across a store without ``--targets``: every source the filters leave, into the one
+    sandbox the AWS options reach (its account: ``--account-id``, else the caller's)."""
+    sources = await archived_sources(store)
+    async with open_omics_api(settings) as api:
+        identity = await api.caller_identity()
+    sandbox = Target(account=args.account_id or identity.account, region=identity.region)
+    return into_one(sources, sandbox, account=args.account, source_region=args.source_region)
+
+
+def across(
+    args: argparse.Namespace,
+    progress: Progress | None,
+    *,
+    pair: Callable[[Store], Awaitable[Pairing]],
+    run: Callable[..., Awaitable[list[D]]],
+    config: RestoreConfig | DrillConfig,
+    settings: AwsSettings,
+    verb: str,
+    what: str,
+    ok: Callable[[Any], bool],
+) -> tuple[Pairing, list[D]]:
+    """The run of ``restore``/``drill`` across destinations: the store opened, the sources paired
+    with their destinations (``pair``, which refuses what cannot be right before any AWS call),
+    then ``run`` (``restore_targets``, ``drill_targets``) with ``config`` and the live progress view."""
+
+    async def go() -> tuple[Pairing, list[D]]:
+        async with open_archive(args.store, store_options(args), create=False) as store:
+            pairing = await pair(store)
+            _log_pairs(pairing.destinations)
+            view = DestinationsProgress(progress, pairing.destinations, verb=verb, what=what, ok=ok)
+            results = await run(
+                pairing.destinations,
+                store,
+                config,
+                settings=settings,
+                max_targets=args.max_targets,
+                on_source=view.source,
+                on_done=view.destination,
+            )
+            return pairing, results
+
+    try:
+        return asyncio.run(go())
+    finally:
+        if progress is not None:
+            progress.clear()
+
+
+async def _refuse(store: Store, pairing: Pairing, config: RestoreConfig) -> None:
+    """What ``restore --targets`` refuses before the first AWS call (exit 2)."""
+    refused = same_target_pairs(pairing.destinations, config)
+    if refused:
+        raise UsageError(
+            f"{', '.join(refused)}: a destination is its source's own account and region; the "
+            "restore would create second workflows beside the originals under the same names. Pass "
+            "--allow-same-target to do that, or give the copies other names (--name-prefix, --rename)"
+        )
+    regions = {d.target.region for d in pairing.destinations}
+    if config.staging is not None and "{region}" not in config.staging.url and len(regions) > 1:
+        raise UsageError(
+            f"the staging bucket {config.staging.url} is in one region, but the destinations are in "
+            f"{', '.join(sorted(regions))}: name {{region}} in it (e.g. s3://staging-{{account}}-{{region}})"
+        )
+    checked = await check_sources(store, pairing.destinations, config)
+    if checked.unmatched:
+        raise UsageError(f"{', '.join(checked.unmatched)}: no workflow of any source matches")
+    if checked.collisions:
+        raise UsageError(
+            f"sources merged into one destination hold workflows of the same name, which would "
+            f"become two workflows of that name there: {'; '.join(checked.collisions[:5])}"
+            + (f" and {len(checked.collisions) - 5} more" if len(checked.collisions) > 5 else "")
+            + ". Restore those sources in separate runs (--account, --source-region) with "
+            "--name-prefix or --rename for one of them"
+        )
+
+
 def restore_targets_command(
     args: argparse.Namespace,
     *,
@@ -184,43 +277,23 @@ def restore_targets_command(
     label_logs(args, progress)
     mapping = _loaded(args)
 
-    async def go() -> tuple[Pairing, list[DestinationResult]]:
-        async with open_archive(args.store, store_options(args), create=False) as store:
-            pairing = await destinations_of(args, settings, store, mapping)
-            refused = same_target_pairs(pairing.destinations, config)
-            if refused:
-                raise UsageError(
-                    f"{', '.join(refused)}: a destination is its source's own account and region; the "
-                    "restore would create second workflows beside the originals under the same names. Pass "
-                    "--allow-same-target to do that, or give the copies other names (--name-prefix, --rename)"
-                )
-            regions = {d.target.region for d in pairing.destinations}
-            if config.staging is not None and "{region}" not in config.staging.url and len(regions) > 1:
-                raise UsageError(
-                    f"the staging bucket {config.staging.url} is in one region, but the destinations are in "
-                    f"{', '.join(sorted(regions))}: name {{region}} in it (e.g. s3://staging-{{account}}-{{region}})"
-                )
-            checked = await check_sources(store, pairing.destinations, config)
-            if checked.unmatched:
-                raise UsageError(f"{', '.join(checked.unmatched)}: no workflow of any source matches")
-            if checked.collisions:
-                raise UsageError(
-                    f"sources merged into one destination hold workflows of the same name, which would "
-                    f"become two workflows of that name there: {'; '.join(checked.collisions[:5])}"
-                    + (f" and {len(checked.collisions) - 5} more" if len(checked.collisions) > 5 else "")
-                    + ". Restore those sources in separate runs (--account, --source-region) with "
-                    "--name-prefix or --rename for one of them"
-                )
-            _log_pairs(pairing.destinations)
-            results = await restore_targets(
-                pairing.destinations, store, config, settings=settings, max_targets=args.max_targets
-            )
-            return pairing, results
+    async def pair(store: Store) -> Pairing:
+        pairing = await destinations_of(args, settings, store, mapping)
+        await _refuse(store, pairing, config)
+        return pairing
 
     started = time.monotonic()
-    pairing, results = asyncio.run(go())
-    if progress is not None:
-        progress.clear()
+    pairing, results = across(
+        args,
+        progress,
+        pair=pair,
+        run=restore_targets,
+        config=config,
+        settings=settings,
+        verb="restoring",
+        what="destination",
+        ok=lambda row: row.outcome == "ok",
+    )
     code = exit_code([r.outcome for r in results])
     if args.json:
         doc = {
@@ -307,27 +380,33 @@ def drill_targets_command(
     settings: AwsSettings,
     progress: Progress | None,
     render: Callable[[DrillReport], str],
+    into_sandbox: bool = False,
 ) -> int:
-    """``drill --targets``: every archived account-region drilled into its sandbox, all at once.
+    """``drill --targets``, or (``into_sandbox``) ``drill`` of every archived account-region the
+    filters leave into the one sandbox the AWS options reach: all at once, one row per drill.
 
-    Exit 0 when every drill passed, 1 when none did, 3 otherwise; one summary row per drill.
+    Exit 0 when every drill passed, 1 when none did, 3 otherwise.
     """
     label_logs(args, progress)
     mapping = _loaded(args)
 
-    async def go() -> tuple[Pairing, list[SandboxResult]]:
-        async with open_archive(args.store, store_options(args), create=False) as store:
-            pairing = await destinations_of(args, settings, store, mapping)
-            _log_pairs(pairing.destinations)
-            results = await drill_targets(
-                pairing.destinations, store, config, settings=settings, max_targets=args.max_targets
-            )
-            return pairing, results
+    async def pair(store: Store) -> Pairing:
+        if into_sandbox:
+            return await sandbox_of(args, settings, store)
+        return await destinations_of(args, settings, store, mapping)
 
     started = time.monotonic()
-    pairing, results = asyncio.run(go())
-    if progress is not None:
-        progress.clear()
+    pairing, results = across(
+        args,
+        progress,
+        pair=pair,
+        run=drill_targets,
+        config=config,
+        settings=settings,
+        verb="drilling",
+        what="sandbox",
+        ok=lambda row: row.ok,
+    )
     drills = [(r, d) for r in results for d in r.drills()]
     code = exit_code(["ok" if d.ok else "failed" for _, d in drills])
     if args.metrics_file is not None:

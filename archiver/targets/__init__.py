@@ -13,17 +13,19 @@ job or a Kubernetes Indexed Job (``--shard``) without any coordination between t
 - ``_runner``: every target concurrently, each failure its own; one :class:`TargetResult` each;
 - ``_pairs``: which archived account-region goes to which destination (``restore``/``drill``
   ``--targets`` with the restore mapping);
+- ``_destinations``: many destinations at once, each through its sources one after the other;
 - ``_restore``, ``_drill``: restore and drill into many destinations at once.
 """
 
 from __future__ import annotations
 
 from ._credentials import AssumedRoleCredentials, RoleAssumer
+from ._destinations import DestinationRun, SourceHook, SourceRun, for_each_destination
 from ._drill import DrillResult, SandboxResult, drill_targets
 from ._file import load_targets, parse_targets, select_by_tags
 from ._model import SESSION_NAME, Filters, Target, role_arn_for
 from ._organization import organization_targets
-from ._pairs import Destination, Pairing, Source, archived_sources, pair_sources
+from ._pairs import Destination, Pairing, Source, archived_sources, chosen_sources, into_one, pair_sources
 from ._restore import (
     DestinationResult,
     SourceCheck,
@@ -40,6 +42,7 @@ __all__ = [
     "AssumedRoleCredentials",
     "Destination",
     "DestinationResult",
+    "DestinationRun",
     "DrillResult",
     "Filters",
     "Pairing",
@@ -49,7 +52,9 @@ __all__ = [
     "Shard",
     "Source",
     "SourceCheck",
+    "SourceHook",
     "SourceResult",
+    "SourceRun",
     "Target",
     "TargetLogFilter",
     "TargetResult",
@@ -57,8 +62,11 @@ __all__ = [
     "archived_sources",
     "check_sources",
     "checked",
+    "chosen_sources",
     "drill_targets",
+    "for_each_destination",
     "for_each_target",
+    "into_one",
     "load_targets",
     "organization_targets",
     "pair_sources",

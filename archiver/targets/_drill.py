@@ -13,30 +13,22 @@ and never stops the others.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._aws import AwsSettings, OmicsApi
-from .._errors import ArchiverError
 from ..drill import DrillConfig, DrillReport, run_drill
 from ..store import Store
+from ._destinations import DestinationRun, SourceHook, SourceRun, for_each_destination
 from ._model import Target
 from ._pairs import Destination, Source
-from ._runner import Ran, for_each_target
 
 __all__ = ["DrillResult", "SandboxResult", "drill_targets"]
 
-log = logging.getLogger("archiver.targets")
-
 
 @dataclass(kw_only=True)
-class DrillResult:
+class DrillResult(SourceRun[DrillReport]):
     """One source drilled into its sandbox: the drill's report, or why it could not run."""
-
-    source: Source
-    report: DrillReport | None = None
-    error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,14 +36,8 @@ class DrillResult:
 
 
 @dataclass(kw_only=True)
-class SandboxResult:
+class SandboxResult(DestinationRun[DrillResult]):
     """How one sandbox went: each source's drill, or the error that stopped them all (AssumeRole)."""
-
-    target: Target
-    sources: tuple[Source, ...]
-    results: list[DrillResult] = field(default_factory=list)
-    error: str | None = None
-    duration: float = 0.0
 
     def drills(self) -> list[DrillResult]:
         """One per source: a sandbox that could not be reached fails every drill of it."""
@@ -67,50 +53,29 @@ async def drill_targets(
     *,
     settings: AwsSettings,
     max_targets: int = 64,
+    on_source: SourceHook | None = None,
     on_done: Callable[[SandboxResult], None] | None = None,
 ) -> list[SandboxResult]:
     """Drill every source into its sandbox; one result per sandbox, in order."""
-    sources = {d.target: d.sources for d in destinations}
 
-    async def drill(target: Target, api: OmicsApi) -> list[DrillResult]:
-        out: list[DrillResult] = []
-        for source in sources[target]:
-            one = dataclasses.replace(
-                config,
-                source_account=source.account,
-                source_region=source.region,
-                snapshot_id=None,
-                target_account=target.account,
-            )
-            try:
-                report = await run_drill(api, store, one)
-            except ArchiverError as exc:
-                log.error(
-                    "drill of %s into %s could not run: %s",
-                    source.key,
-                    target.key,
-                    exc.message,
-                    extra={"event": "source-failed", "source": source.key, "error": exc.message},
-                )
-                out.append(DrillResult(source=source, error=exc.message))
-            else:
-                out.append(DrillResult(source=source, report=report))
-        return out
-
-    def result(ran: Ran[list[DrillResult]]) -> SandboxResult:
-        return SandboxResult(
-            target=ran.target,
-            sources=sources[ran.target],
-            results=ran.value or [],
-            error=ran.error,
-            duration=ran.duration,
+    async def drill(target: Target, api: OmicsApi, source: Source) -> DrillReport:
+        one = dataclasses.replace(
+            config,
+            source_account=source.account,
+            source_region=source.region,
+            snapshot_id=None,
+            target_account=target.account,
         )
+        return await run_drill(api, store, one)
 
-    ran = await for_each_target(
-        list(sources),
+    return await for_each_destination(
+        destinations,
         drill,
+        row=DrillResult,
+        result=SandboxResult,
+        what="drill",
         settings=settings,
         max_targets=max_targets,
-        on_done=(lambda r: on_done(result(r))) if on_done is not None else None,
+        on_source=on_source,
+        on_done=on_done,
     )
-    return [result(r) for r in ran]

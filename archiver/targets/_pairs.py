@@ -27,7 +27,15 @@ from .._snapshot import list_snapshot_keys
 from ..store import Store
 from ._model import Target
 
-__all__ = ["Destination", "Pairing", "Source", "archived_sources", "pair_sources"]
+__all__ = [
+    "Destination",
+    "Pairing",
+    "Source",
+    "archived_sources",
+    "chosen_sources",
+    "into_one",
+    "pair_sources",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +76,27 @@ async def archived_sources(store: Store) -> list[Source]:
     return sorted(found)
 
 
+def chosen_sources(sources: Sequence[Source], account: str | None, region: str | None) -> list[Source]:
+    """The sources ``--account`` and ``--source-region`` leave (all of them without either)."""
+    return [s for s in sources if account in (None, s.account) and region in (None, s.region)]
+
+
+def into_one(
+    sources: Sequence[Source], target: Target, *, account: str | None = None, source_region: str | None = None
+) -> Pairing:
+    """Every source the filters leave, into the one ``target``: ``drill`` across a store without
+    ``--targets`` (the sandbox the AWS options reach)."""
+    return pair_sources(
+        sources,
+        [target],
+        accounts={s.account: target.account for s in sources},
+        regions={s.region: target.region for s in sources},
+        account=account,
+        source_region=source_region,
+        where=f"the sandbox {target.key}",
+    )
+
+
 def pair_sources(
     sources: Sequence[Source],
     destinations: Sequence[Target],
@@ -82,11 +111,7 @@ def pair_sources(
     if not sources:
         raise UsageError("the store holds no snapshot: nothing to restore")
     held = ", ".join(s.key for s in sources)
-    chosen = [
-        s
-        for s in sources
-        if (account is None or s.account == account) and (source_region is None or s.region == source_region)
-    ]
+    chosen = chosen_sources(sources, account, source_region)
     if not chosen:
         raise UsageError(
             f"the store holds no snapshot of {_filter_text(account, source_region)}; it holds {held}"

@@ -17,18 +17,17 @@ objects are staged with the destination's credentials.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from .._aws import AwsSettings, OmicsApi
-from .._errors import ArchiverError, UsageError
+from .._errors import ArchiverError
 from ..restore import RestoreConfig, RestoreReport, resolve_view, run_restore, select, selectors, target_name
 from ..store import Store
+from ._destinations import DestinationRun, SourceHook, SourceRun, for_each_destination
 from ._model import Target
 from ._pairs import Destination, Source
-from ._runner import Ran, for_each_target
 
 __all__ = [
     "DestinationResult",
@@ -39,18 +38,12 @@ __all__ = [
     "same_target_pairs",
 ]
 
-log = logging.getLogger("archiver.targets")
-
 Outcome = Literal["ok", "partial", "failed"]
 
 
 @dataclass(kw_only=True)
-class SourceResult:
+class SourceResult(SourceRun[RestoreReport]):
     """One source restored into its destination: the restore's report, or why there is none."""
-
-    source: Source
-    report: RestoreReport | None = None
-    error: str | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -58,14 +51,8 @@ class SourceResult:
 
 
 @dataclass(kw_only=True)
-class DestinationResult:
+class DestinationResult(DestinationRun[SourceResult]):
     """How one destination went: each source's result, or the error that stopped it (AssumeRole)."""
-
-    target: Target
-    sources: tuple[Source, ...]
-    results: list[SourceResult] = field(default_factory=list)
-    error: str | None = None
-    duration: float = 0.0
 
     @property
     def outcome(self) -> Outcome:
@@ -174,6 +161,7 @@ async def restore_targets(
     *,
     settings: AwsSettings,
     max_targets: int = 64,
+    on_source: SourceHook | None = None,
     on_done: Callable[[DestinationResult], None] | None = None,
 ) -> list[DestinationResult]:
     """Restore every destination from its sources, concurrently; one result per destination, in order.
@@ -181,51 +169,26 @@ async def restore_targets(
     ``config`` is applied to every source with its account and region, the destination's account,
     and ``unmatched_ok`` (a selector need not match in every source).
     """
-    sources = {d.target: d.sources for d in destinations}
 
-    async def restore(target: Target, api: OmicsApi) -> list[SourceResult]:
-        out: list[SourceResult] = []
-        base = _staging_for(config, target, api)
-        for source in sources[target]:
-            one = dataclasses.replace(
-                base,
-                source_account=source.account,
-                source_region=source.region,
-                snapshot_id=None,
-                target_account=target.account,
-                unmatched_ok=True,
-            )
-            try:
-                report = await run_restore(api, store, one)
-            except ArchiverError as exc:
-                what = "refused" if isinstance(exc, UsageError) else "failed"
-                log.error(
-                    "restore of %s into %s %s: %s",
-                    source.key,
-                    target.key,
-                    what,
-                    exc.message,
-                    extra={"event": "source-failed", "source": source.key, "error": exc.message},
-                )
-                out.append(SourceResult(source=source, error=exc.message))
-            else:
-                out.append(SourceResult(source=source, report=report))
-        return out
-
-    def result(ran: Ran[list[SourceResult]]) -> DestinationResult:
-        return DestinationResult(
-            target=ran.target,
-            sources=sources[ran.target],
-            results=ran.value or [],
-            error=ran.error,
-            duration=ran.duration,
+    async def restore(target: Target, api: OmicsApi, source: Source) -> RestoreReport:
+        one = dataclasses.replace(
+            _staging_for(config, target, api),
+            source_account=source.account,
+            source_region=source.region,
+            snapshot_id=None,
+            target_account=target.account,
+            unmatched_ok=True,
         )
+        return await run_restore(api, store, one)
 
-    ran = await for_each_target(
-        list(sources),
+    return await for_each_destination(
+        destinations,
         restore,
+        row=SourceResult,
+        result=DestinationResult,
+        what="restore",
         settings=settings,
         max_targets=max_targets,
-        on_done=(lambda r: on_done(result(r))) if on_done is not None else None,
+        on_source=on_source,
+        on_done=on_done,
     )
-    return [result(r) for r in ran]
