@@ -297,4 +297,4 @@ def test_the_first_build_streams_with_bounded_read_ahead(
     monkeypatch.setattr(catalog_module, "_index_snapshot", index_snapshot)
     got = asyncio.run(_catalog_docs(generated, tmp_path / "cache"))
     assert got == [d for _, d in snapshot_files(generated)] and state["indexed"] == 5
-    assert max(held) == (1 if read_ahead == 1 else 3)
+    assert max(held) <= (1 if read_ahead == 1 else 3)  # how far reads get ahead depends on the load
