@@ -57,6 +57,7 @@ from ._errors import (
     Throttled,
     UsageError,
 )
+from ._leanreads import LeanReads
 from ._ratelimit import DEFAULT_RATES, RateLimiter
 
 __all__ = [
@@ -249,8 +250,11 @@ class OmicsApi:
     are async generators over every page's items.
     """
 
-    def __init__(self, client: Any, settings: AwsSettings, session: AioSession) -> None:
+    def __init__(
+        self, client: Any, settings: AwsSettings, session: AioSession, lean: LeanReads | None = None
+    ) -> None:
         self._client = client
+        self._lean = lean  # the plain GETs, sent without botocore's per-request work (_leanreads)
         self._settings = settings
         self._session = session
         self.limiter = RateLimiter(settings.rates)
@@ -268,9 +272,15 @@ class OmicsApi:
     async def call(self, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
         """Call one operation by its API name (``GetWorkflow``), paced, retried and translated."""
         method = getattr(self._client, _snake(operation))
-        return await self._retrying(
-            operation, resource, lambda: method(**params), str(self._client.meta.endpoint_url), paced=True
-        )
+        send: Callable[[], Awaitable[dict[str, Any]]] = lambda: method(**params)  # noqa: E731
+        lean = self._lean
+        if lean is not None and lean.wanted(operation):
+            if lean.ready(operation):
+                send = functools.partial(lean.send, operation, params)
+            else:
+                send = functools.partial(lean.observe, operation, params, send)
+        endpoint = str(self._client.meta.endpoint_url)
+        return await self._retrying(operation, resource, send, endpoint, paced=True)
 
     async def _retrying(
         self,
@@ -585,7 +595,7 @@ async def open_omics_api(settings: AwsSettings) -> AsyncIterator[OmicsApi]:
         raise UsageError(f"cannot create the HealthOmics client: {exc}") from exc
     _cache_user_agent(client)
     try:
-        yield OmicsApi(client, settings, session)
+        yield OmicsApi(client, settings, session, LeanReads.for_client(client))
     finally:
         await cm.__aexit__(None, None, None)
 

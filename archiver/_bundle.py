@@ -604,16 +604,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def read_bundle_from(
-    stream: IO[bytes], *, definition_to: Path | None = None, label: str = "bundle"
+    stream: IO[bytes], *, definition_to: Path | IO[bytes] | None = None, label: str = "bundle"
 ) -> BundleContents:
     """Read a whole bundle from ``stream``, checking every member against the manifest as it passes.
 
-    ``definition.zip`` is written to ``definition_to`` if given (and removed again if the bundle turns
-    out to be damaged), otherwise hashed and dropped. Raises :class:`BundleError` naming the problem.
+    ``definition.zip`` is written to ``definition_to`` if given (a path: removed again if the bundle
+    turns out to be damaged; a writable stream: the caller's to discard), otherwise hashed and
+    dropped. Raises :class:`BundleError` naming the problem.
     """
     with _Walk(stream, strict=True, label=label) as walk:
         if definition_to is None:
             return _walk_bundle(walk, _discard)
+        if not isinstance(definition_to, Path):
+            return _walk_bundle(walk, definition_to.write)
         try:
             with open(definition_to, "wb") as sink:
                 return _walk_bundle(walk, sink.write)

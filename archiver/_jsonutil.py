@@ -18,7 +18,9 @@ the time has them, so that one instant has one spelling.
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +51,75 @@ def canonical_json(value: Any) -> bytes:
 
 
 def pretty_json(value: Any) -> bytes:
-    """The stored form: sorted keys, two-space indent, trailing newline, UTF-8."""
-    text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    """The stored form: sorted keys, two-space indent, trailing newline, UTF-8.
+
+    Byte for byte ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False,
+    allow_nan=False)`` plus a newline (tests/test_jsonutil.py holds it to that), written by
+    :func:`_pretty`, which is about twice as fast: with ``indent`` the standard library leaves its C
+    encoder for a generator-based one, and every bundle writes three of these documents. Values it
+    does not know (keys that are not strings, subclasses, custom types) go to ``json.dumps`` itself,
+    which encodes or refuses them as it always did.
+    """
+    parts: list[str] = []
+    try:
+        _pretty(value, "\n", parts.append)
+    except _NotPlain:
+        text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    else:
+        text = "".join(parts)
     return (text + "\n").encode("utf-8")
+
+
+class _NotPlain(Exception):
+    """A value :func:`_pretty` leaves to ``json.dumps``."""
+
+
+_encode_str = json.encoder.encode_basestring  # the C one when available; ensure_ascii=False spelling
+_INFINITY = float("inf")
+
+
+def _pretty(value: Any, pad: str, out: Callable[[str], None]) -> None:
+    kind = type(value)
+    if kind is str:
+        out(_encode_str(value))
+    elif kind is dict:
+        if not value:
+            out("{}")
+            return
+        inner = pad + "  "
+        opener = "{"
+        for key in sorted(value) if all(type(k) is str for k in value) else _not_plain():
+            out(opener + inner + _encode_str(key) + ": ")
+            opener = ","
+            _pretty(value[key], inner, out)
+        out(pad + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out("[]")
+            return
+        inner = pad + "  "
+        opener = "["
+        for item in value:
+            out(opener + inner)
+            opener = ","
+            _pretty(item, inner, out)
+        out(pad + "]")
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif kind is int:
+        out(int.__repr__(value))
+    elif kind is float and value == value and value not in (_INFINITY, -_INFINITY):
+        out(float.__repr__(value))
+    else:
+        _not_plain()
+
+
+def _not_plain() -> Any:
+    raise _NotPlain
 
 
 def load_json_object(data: bytes, what: str, *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import secrets
 import urllib.parse
@@ -117,6 +118,51 @@ def _jsonable(value: Any, path: str) -> Any:
     raise ValueError(f"metadata value at {path} has a type JSON cannot hold: {type(value).__name__}")
 
 
+class _NotPlain(Exception):
+    """A value :func:`_plain` leaves to :func:`_jsonable`."""
+
+
+def _plain(value: Any) -> Any:
+    """:func:`_jsonable` for the exact types botocore returns, without building a path per value.
+
+    Anything else (mappings that are not dicts, subclasses, non-string keys, bad types) raises
+    :class:`_NotPlain`, and the caller takes the careful walk, which converts it or names where it is.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _plain(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if kind is datetime:
+        return rfc3339(value)
+    raise _NotPlain
+
+
+# What JSON text escapes: a received secret holding one of these may not appear verbatim in it.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def _surely_clean(clean: Any, received: set[str]) -> bool:
+    """True when no string of ``clean`` can hold a credential, decided on its JSON text at once.
+
+    Every string (and key) appears verbatim in the JSON text but for the characters JSON escapes,
+    so a received secret without those that is absent from the text is absent from every string,
+    and a text without ``x-amz-`` (in any case) holds no presigned URL. Otherwise (``False``)
+    :func:`_find_secret` walks the document and decides exactly, naming the path.
+    """
+    text = json.dumps(clean, ensure_ascii=False)
+    if "x-amz-" in text.lower():
+        return False
+    return not any(_JSON_ESCAPED.search(secret) or secret in text for secret in received)
+
+
 _URL_WITH_QUERY = re.compile(r"https?://[^\s?#\"'<>]*\?([^\s#\"'<>]+)", re.IGNORECASE)
 _SIGNATURE = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)
 _MIN_SECRET = 16  # received credential values shorter than this are not searched for
@@ -191,8 +237,12 @@ def sanitize_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
     metadata returns an equal dict.
     """
     trimmed = {k: v for k, v in response.items() if k not in _DROPPED}
-    clean: dict[str, Any] = _jsonable(trimmed, "$")
-    hit = _find_secret(clean, "$", _received_secrets(response))
+    try:
+        clean: dict[str, Any] = _plain(trimmed)
+    except _NotPlain:
+        clean = _jsonable(trimmed, "$")  # the careful walk: the same result, or the error naming where
+    received = _received_secrets(response)
+    hit = None if _surely_clean(clean, received) else _find_secret(clean, "$", received)
     if hit:
         raise ValueError(f"metadata still contains a presigned-URL credential at {hit}; refusing to store it")
     return clean

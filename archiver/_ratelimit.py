@@ -16,13 +16,21 @@ botocore's adaptive mode and the AWS SDKs do): a throttle cuts the operation's r
 ``_DECREASE`` (at most once per ``_COOLDOWN`` seconds, so that a burst of throttles answered to
 calls already in flight counts once), and each success adds back ``_INCREASE`` of the ceiling.
 ``_aws.OmicsApi`` reports both, and every retry of a throttled call takes a token like any call.
+
+An operation may be allowed a burst (:meth:`RateLimiter.allow_burst`): the service's quota is
+assumed to be a token bucket holding one second of its rate that is full when the account has
+been idle, so a run whose calls of that operation all come at once (a restore's creates) may
+start with back-to-back calls instead of spacing its first second. The client's bucket holds one
+token less than the service's, so that a call arriving early (network jitter) still finds one;
+after a throttle the operation goes back to a burst of one (the bucket was not full: another
+client is using the quota).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_RATES", "RateLimiter", "RateLimiterStats"]
@@ -53,6 +61,7 @@ _DECREASE = 0.7  # a throttle leaves this share of the current rate
 _COOLDOWN = 1.0  # seconds between two decreases of one operation's rate
 _INCREASE = 0.02  # share of the ceiling a success adds back
 _FLOOR = 0.05  # share of the ceiling the rate never drops below
+_BURST_SECONDS = 1.0  # the service's bucket is assumed to hold this much of the rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +76,21 @@ class RateLimiterStats:
 
 
 class _Pacer:
-    """Spaces acquisitions ``1/current`` seconds apart (a token bucket of capacity one); the
-    current rate moves between a floor and the ceiling ``rate x share`` (AIMD, see above)."""
+    """Spaces acquisitions ``1/current`` seconds apart (a token bucket of capacity ``burst``, one
+    unless allowed more: GCRA, the generic cell rate algorithm); the current rate moves between a
+    floor and the ceiling ``rate x share`` (AIMD, see above)."""
 
-    __slots__ = ("_ceiling", "_current", "_interval", "_last_cut", "_lock", "_next", "lowest", "rate")
+    __slots__ = (
+        "_burst",
+        "_ceiling",
+        "_current",
+        "_interval",
+        "_last_cut",
+        "_lock",
+        "_next",
+        "lowest",
+        "rate",
+    )
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -78,9 +98,13 @@ class _Pacer:
         self._current = rate
         self.lowest = rate
         self._interval = 1.0 / rate
-        self._next = 0.0
+        self._next = 0.0  # the theoretical time of the next call at the steady rate
+        self._burst = 1
         self._last_cut = -_COOLDOWN
         self._lock = asyncio.Lock()
+
+    def allow_burst(self) -> None:
+        self._burst = max(1, int(self._current * _BURST_SECONDS) - 1)
 
     def set_rate(self, rate: float) -> None:
         self._ceiling = rate
@@ -92,6 +116,7 @@ class _Pacer:
         self._interval = 1.0 / self._current
 
     def throttled(self) -> None:
+        self._burst = 1
         now = time.monotonic()
         if now - self._last_cut >= _COOLDOWN:
             self._last_cut = now
@@ -104,7 +129,7 @@ class _Pacer:
     async def acquire(self) -> float:
         async with self._lock:
             now = time.monotonic()
-            wait = self._next - now
+            wait = self._next - (self._burst - 1) * self._interval - now
             self._next = max(now, self._next) + self._interval
         if wait > 0:
             await asyncio.sleep(wait)
@@ -137,6 +162,14 @@ class RateLimiter:
         waited = await pacer.acquire()
         if waited:
             self._waited[operation] = self._waited.get(operation, 0.0) + waited
+
+    def allow_burst(self, operations: Iterable[str]) -> None:
+        """Let each of ``operations`` start with a burst (see the module docstring); for calls that
+        all come together, when the account's quota is presumably unused (a restore's creates)."""
+        for op in operations:
+            pacer = self._pacers.get(op)
+            if pacer is not None:
+                pacer.allow_burst()
 
     def throttled(self, operation: str) -> None:
         """``operation`` was throttled: slow it down."""

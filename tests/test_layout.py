@@ -6,6 +6,8 @@ import base64
 import copy
 import hashlib
 import re
+import types
+import urllib.parse
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -110,6 +112,28 @@ def test_sanitize_refuses_a_credential_of_the_urls_it_received() -> None:
     response["description"] = "signed " + "feedbeef" * 8  # the signature alone, echoed elsewhere
     with pytest.raises(ValueError, match=r"\$\.description"):
         sanitize_metadata(response)
+
+
+@pytest.mark.parametrize("token", ['quote"in+the+token', "back\\slash+in+the+token", "tab\tin+the+token"])
+def test_sanitize_finds_a_received_credential_that_json_text_would_escape(token: str) -> None:
+    # the quick check reads the document's JSON text, where these characters are escaped
+    response = workflow_response()
+    quoted = urllib.parse.quote(token, safe="")
+    response["readme"] = f"https://b.s3.amazonaws.com/k?X-Amz-Security-Token={quoted}&X-Amz-Signature=0"
+    response["tags"]["leak"] = f"token {token}"
+    with pytest.raises(ValueError, match=r"\$\.tags\.leak"):
+        sanitize_metadata(response)
+
+
+def test_sanitize_of_a_mapping_or_subclass_converts_as_before() -> None:
+    class Text(str):
+        pass
+
+    response = workflow_response()
+    response["tags"] = types.MappingProxyType({"k": Text("v"), "when": datetime(2026, 1, 2, tzinfo=UTC)})
+    assert sanitize_metadata(response)["tags"] == {"k": "v", "when": "2026-01-02T00:00:00Z"}
+    with pytest.raises(ValueError, match=r"\$\.tags \(a key\)|\$\.tags: .*not a string|at \$\.tags"):
+        sanitize_metadata({**response, "tags": {1: "x"}})
 
 
 @pytest.mark.parametrize(

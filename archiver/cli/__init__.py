@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -21,16 +22,38 @@ from types import FrameType
 
 from .._errors import ArchiverError, UsageError
 from .._version import __version__
-from . import _archive, _backup, _delete, _drill, _emulator, _report, _restore, _unlock
 from ._common import EXIT_FAILURE, EXIT_USAGE, print_error
 from ._exit_codes import HelpFormatter, epilog
 
 __all__ = ["main"]
 
-_COMMANDS = (_backup, _restore, _delete, _drill, _archive, _report, _unlock, _emulator)
+# The command modules, in the order ``--help`` lists them, and the commands each registers. Only
+# the module of the command being run is imported (each brings its own dependencies: a restore
+# need not load the emulator or the archive browser); without a known command, all of them.
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "_backup": ("backup",),
+    "_restore": ("restore",),
+    "_delete": ("delete",),
+    "_drill": ("drill",),
+    "_archive": ("verify", "list", "snapshots", "show", "diff", "prune"),
+    "_report": ("report",),
+    "_unlock": ("unlock",),
+    "_emulator": ("emulator",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules(argv: Sequence[str] | None) -> list[str]:
+    """The module of the command ``argv`` starts with (the top level takes only ``--help`` and
+    ``--version``, which come before any command), or every module."""
+    if argv:
+        for module, names in _COMMANDS.items():
+            if argv[0] in names:
+                return [module]
+    return list(_COMMANDS)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser: of every command, or (``argv`` given) of the command ``argv`` runs only."""
     parser = argparse.ArgumentParser(
         prog="omics-archiver",
         description=(
@@ -41,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"omics-archiver {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _COMMANDS:
-        module.add_parser(sub)
+    for name in _command_modules(argv):
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     for name, command in sub.choices.items():
         command.formatter_class = HelpFormatter
         command.epilog = "\n".join(filter(None, [command.epilog, epilog(name)]))
@@ -96,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     received: list[int] = []

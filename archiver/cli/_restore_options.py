@@ -125,8 +125,9 @@ def add_wait_options(group: argparse._ArgumentGroup) -> None:
         type=positive_duration_arg,
         default=1.0,
         metavar="DURATION",
-        help="status poll interval; one List call answers for every workflow awaited, one per workflow "
-        "for its versions (default: 1s)",
+        help="longest gap between status polls (the first comes 0.1 s after a create, then the gaps "
+        "double up to this); one List call answers for every workflow awaited, one per workflow for "
+        "its versions (default: 1s)",
     )
 
 

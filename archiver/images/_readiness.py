@@ -97,17 +97,23 @@ async def check_readiness(
     items: Iterable[tuple[str, Mapping[str, Any]]],
     map_uri: Callable[[str], str],
     settings: EcrSettings,
+    inventories: Mapping[str, Any] | None = None,
 ) -> Readiness:
-    """``items``: ``(label, snapshot entry)`` of every planned create; ``map_uri`` the mapping."""
+    """``items``: ``(label, snapshot entry)`` of every planned create; ``map_uri`` the mapping;
+    ``inventories``: the manifests' ``images`` members already read, by bundle key (the others
+    are read from the store)."""
     readiness = Readiness()
     for label, entry in items:
         key = str(entry["key"])
-        try:
-            manifest = await read_bundle_manifest(store, key)
-        except (BundleError, StoreError) as exc:
-            readiness.unreadable.append(f"{key}: {exc.message}")
-            continue
-        inventory = manifest.get("images")
+        if inventories is not None and key in inventories:
+            inventory = inventories[key]
+        else:
+            try:
+                manifest = await read_bundle_manifest(store, key)
+            except (BundleError, StoreError) as exc:
+                readiness.unreadable.append(f"{key}: {exc.message}")
+                continue
+            inventory = manifest.get("images")
         entries = inventory.get("entries") if isinstance(inventory, dict) else None
         for found in entries if isinstance(entries, list) else []:
             if not isinstance(found, dict) or found.get("status") != "resolved":
@@ -237,15 +243,19 @@ async def prepare_images(
     settings: EcrSettings,
     target_account: str,
     reissue: Callable[[Any], None],
+    inventories: Mapping[str, Any] | None = None,
 ) -> tuple[Readiness, list[str]]:
     """The restore's image step: check, push (``policy == "push"``, not in a dry run), point.
 
     ``items`` are the plan items to be created (``label``, ``entry``, ``params``, ``warnings``);
     ``policy`` is ``require`` (missing images are problems: nothing is created), ``push`` or
     ``allow-missing`` (each item is warned). ``reissue(item)`` recomputes an item's request id
-    after its container registry map changed. Returns the readiness and the problems.
+    after its container registry map changed; ``inventories`` as for :func:`check_readiness`.
+    Returns the readiness and the problems.
     """
-    readiness = await check_readiness(store, [(i.label, i.entry) for i in items], map_uri, settings)
+    readiness = await check_readiness(
+        store, [(i.label, i.entry) for i in items], map_uri, settings, inventories
+    )
     problems = [f"cannot read the image inventory of bundle {u}" for u in readiness.unreadable]
     if readiness.missing and policy == "push":
         unarchived = sorted({f"{i.source}@{i.digest}" for i in readiness.missing if not i.archived})

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import _layout
-from .._bundle import read_bundle
-from .._errors import BundleError, StoreError, UsageError
+from .._errors import BundleError, RestoreError, StoreError, UsageError
 from .._jsonutil import canonical_json
 from .._snapshot import list_snapshot_keys, load_snapshot
-from .._zipsafe import ZIP_ERRORS, zip_problem
+from .._zipsafe import ZIP_ERRORS
 from ..repair import load_notes
 from ..store import Store
+from ._read import MemoryBudget, read_for_plan
 from ._rewrite import (
     EcrMapping,
     EcrReference,
@@ -69,6 +69,10 @@ log = logging.getLogger("archiver.restore")
 
 DEFINITION_ZIP_MAX_BYTES = 4_400_000  # inline definitionZip: "4.4 MB"
 DEFINITION_URI_MAX_BYTES = 100_000_000  # definitionUri: "100 MB"
+# Definitions kept in memory between planning and creation, in all (each at most the inline limit,
+# so a staged one is always a file); the rest wait in the work directory.
+DEFINITIONS_IN_MEMORY = 64 << 20
+_NO_MEMORY = MemoryBudget(0, 0)
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -123,8 +127,10 @@ class Staging:
 class RestoreConfig:
     """What to restore, where from, how to rewrite it, and how long to wait.
 
-    Disk: every selected definition sits in ``work_dir`` between planning and creation (a plan is
-    checked whole before anything is created). Memory: one ZIP member at a time when rewriting.
+    Every selected definition waits between planning and creation (a plan is checked whole before
+    anything is created): in memory up to :data:`DEFINITIONS_IN_MEMORY` bytes in all, each at most
+    the inline limit, the rest (and every rewritten one) in ``work_dir``. Memory when rewriting:
+    one ZIP member at a time.
     """
 
     source_account: str | None = None
@@ -185,7 +191,8 @@ class ItemPlan:
     source_arn: str
     creation_time: str
     params: dict[str, Any] = field(default_factory=dict)
-    definition: Path | None = None
+    definition: Path | None = None  # the definition to send: this file, or
+    definition_data: bytes | None = field(default=None, repr=False)  # these bytes
     definition_size: int = 0
     definition_sha256: str = ""
     source_sha256: str = ""
@@ -201,6 +208,7 @@ class ItemPlan:
     error: str | None = None
     status_message: str | None = None
     created: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+    images: Any = field(default=None, repr=False)  # the bundle manifest's image inventory
 
     @property
     def expected_digests(self) -> frozenset[str]:
@@ -638,6 +646,7 @@ class _Context:
     target_region: str
     problems: list[str]
     sem: asyncio.Semaphore
+    memory: MemoryBudget
 
 
 Selection = tuple[list[list[Mapping[str, Any]]], list[str]]
@@ -685,6 +694,7 @@ async def plan_restore(
         target_region=target_region,
         problems=problems,
         sem=asyncio.Semaphore(config.download_concurrency),
+        memory=MemoryBudget(DEFINITIONS_IN_MEMORY, min(config.inline_limit, DEFINITION_ZIP_MAX_BYTES)),
     )
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(_plan_workflow(ctx, group)) for group in groups]
@@ -707,20 +717,28 @@ async def _plan_workflow(ctx: _Context, group: list[Mapping[str, Any]]) -> Workf
 async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> ItemPlan | None:
     key = str(entry["key"])
     stem = str(entry["uuid"]) + "-" + str(entry["stateId"])
-    bundle = ctx.work / f"{stem}.tar.zst"
-    original = ctx.work / f"{stem}.source.zip"
+    config = ctx.config
+    original = ctx.work / f"{stem}.source.zip" if config.rewrite_images else ctx.work / f"{stem}.zip"
     try:
         async with ctx.sem:
-            await ctx.store.download(key, bundle)
-            sha = await asyncio.to_thread(_sha256_file, bundle)
-            if entry.get("sha256") and sha != entry["sha256"] and not await _repaired_to(ctx.store, key, sha):
-                raise BundleError(f"bundle {key} does not match the SHA-256 its snapshot records", key=key)
-            contents = await asyncio.to_thread(read_bundle, bundle, definition_to=original)
-    except (StoreError, BundleError) as exc:
+            read = await read_for_plan(
+                ctx.store,
+                key,
+                spill=original,
+                memory=_NO_MEMORY if config.rewrite_images else ctx.memory,
+                references=not config.rewrite_images,
+            )
+        recorded = entry.get("sha256")
+        if recorded and read.sha256 != recorded and not await _repaired_to(ctx.store, key, read.sha256):
+            read.discard()
+            raise BundleError(f"bundle {key} does not match the SHA-256 its snapshot records", key=key)
+        if read.error is not None:
+            raise read.error
+    except (StoreError, BundleError, RestoreError) as exc:
         ctx.problems.append(f"cannot read bundle {key}: {exc.message}")
         return None
-    finally:
-        bundle.unlink(missing_ok=True)
+    assert read.contents is not None
+    contents = read.contents
     meta = contents.metadata
     item = ItemPlan(
         kind="workflow" if entry["kind"] == "workflow" else "workflow-version",
@@ -730,35 +748,33 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
         source_arn=str(meta.get("arn", contents.manifest["source"]["arn"])),
         creation_time=str(meta.get("creationTime", "")),
     )
-    config = ctx.config
+    item.images = contents.manifest.get("images")
     registry, reg_changes = rewrite_registry_map(meta.get("containerRegistryMap"), config.mapping)
     item.rewrites.extend(reg_changes)
-    definition = ctx.work / f"{stem}.zip"
-    try:
-        why = await asyncio.to_thread(zip_problem, original)
-        if why:
-            ctx.problems.append(f"{item.label}: the definition in bundle {key} {why}")
-            original.unlink(missing_ok=True)
-            return None
-        item.source_sha256 = await asyncio.to_thread(_sha256_file, original)
-        if config.rewrite_images:
-            changes = await asyncio.to_thread(rewrite_definition, original, definition, config.mapping)
-            item.rewrites.extend(changes)
-            original.unlink(missing_ok=True)
-        else:
-            original.replace(definition)
-        item.definition = definition
-        item.definition_size = definition.stat().st_size
-        item.definition_sha256 = (
-            item.source_sha256
-            if not config.rewrite_images
-            else await asyncio.to_thread(_sha256_file, definition)
-        )
-        await _warn_references(ctx, item, registry)
-        item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
-    except ZIP_ERRORS as exc:
-        ctx.problems.append(f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}")
+    if read.zip_problem:
+        ctx.problems.append(f"{item.label}: the definition in bundle {key} {read.zip_problem}")
         return None
+    item.source_sha256 = read.definition_sha256
+    refs = read.references
+    if config.rewrite_images:
+        definition = ctx.work / f"{stem}.zip"
+        try:
+            changes, item.definition_sha256, refs = await asyncio.to_thread(
+                _rewritten, original, definition, config.mapping
+            )
+        except ZIP_ERRORS as exc:
+            ctx.problems.append(
+                f"{item.label}: the definition in bundle {key} cannot be read as a ZIP: {exc}"
+            )
+            return None
+        item.rewrites.extend(changes)
+        item.definition = definition
+        item.definition_size = await asyncio.to_thread(lambda: definition.stat().st_size)
+    else:
+        item.definition, item.definition_data = read.definition, read.data
+        item.definition_size, item.definition_sha256 = read.size, read.definition_sha256
+    _warn_references(ctx, item, registry, refs)
+    item.warnings.extend(_credential_warnings(registry, ctx.target_account, ctx.target_region))
     repository = meta.get("definitionRepositoryDetails")
     if isinstance(repository, Mapping):
         item.warnings.append(_repository_warning(repository, ctx.target_account, ctx.target_region))
@@ -825,10 +841,10 @@ def _repository_warning(repository: Mapping[str, Any], account: str, region: str
     )
 
 
-async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str, Any] | None) -> None:
-    assert item.definition is not None
-    refs: list[EcrReference] = registry_map_references(registry)
-    refs += await asyncio.to_thread(find_references, item.definition)
+def _warn_references(
+    ctx: _Context, item: ItemPlan, registry: Mapping[str, Any] | None, found: list[EcrReference]
+) -> None:
+    refs: list[EcrReference] = registry_map_references(registry) + found
     source_account = ctx.view.account
     seen: set[str] = set()
     for ref in refs:
@@ -861,12 +877,23 @@ async def _warn_references(ctx: _Context, item: ItemPlan, registry: Mapping[str,
             item.warnings.append(warning)
 
 
-def _sha256_file(path: Path) -> str:
+def _rewritten(
+    source: Path, target: Path, mapping: EcrMapping
+) -> tuple[list[Rewrite], str, list[EcrReference]]:
+    """``source`` rewritten to ``target`` (``source`` is removed): the changes, the SHA-256 of
+    ``target`` and the image references left in it."""
+    try:
+        changes = rewrite_definition(source, target, mapping)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        source.unlink(missing_ok=True)
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(target, "rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+    return changes, digest.hexdigest(), find_references(target)
 
 
 async def _repaired_to(store: Store, key: str, sha256: str) -> bool:

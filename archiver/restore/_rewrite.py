@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .._zipsafe import open_zip, read_member
 
@@ -229,7 +229,7 @@ def _members(archive: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, str | 
         yield info, None if data is None else _text(data)
 
 
-def find_references(definition: Path) -> list[EcrReference]:
+def find_references(definition: Path | IO[bytes]) -> list[EcrReference]:
     """Every private ECR URI in the text files of a definition ZIP, with file and line."""
     refs: list[EcrReference] = []
     with open_zip(definition) as archive:

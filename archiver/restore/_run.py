@@ -44,6 +44,7 @@ from .._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceErro
 from .._workdir import work_directory
 from ..images import ecr_settings, prepare_images
 from ..store import Store
+from ._board import Board
 from ._plan import (
     ItemPlan,
     RestoreConfig,
@@ -63,6 +64,13 @@ __all__ = ["RestoreReport", "run_restore"]
 log = logging.getLogger("archiver.restore")
 
 _PART_SIZE = 16 * 1024 * 1024
+_BURSTS = (
+    "ListWorkflows",
+    "ListWorkflowVersions",
+    "ListTagsForResource",
+    "CreateWorkflow",
+    "CreateWorkflowVersion",
+)
 _REQUEST_ATTEMPTS = 4
 
 
@@ -424,156 +432,18 @@ class _Stager:
             await self.remove(key)
 
 
-# -- awaiting status --------------------------------------------------------------------------------
-
-_PENDING = {"CREATING", "UPDATING"}
-_PAGE = 100
-
-
-@dataclass(eq=False)
-class _Waiter:
-    item: ItemPlan
-    deadline: float
-    future: asyncio.Future[dict[str, Any]]
-    seen: dict[str, Any] | None = None
-
-
-class _Board:
-    """Awaits the status of created workflows and versions with List calls, never a Get per item.
-
-    Every workflow awaited at a moment is answered by one listing (``ListWorkflows``, 100 a page,
-    or one call filtered by name per workflow when that is fewer calls), every version of one
-    workflow by one ``ListWorkflowVersions`` listing, polled every ``interval`` seconds while
-    anything is awaited. An item missing from a listing is the service's lag after a create and is
-    waited for until the waiter's deadline, never read as "deleted"; only status DELETED is.
-    """
-
-    def __init__(self, api: OmicsApi, interval: float, listed_workflows: int) -> None:
-        self.api = api
-        self.interval = interval
-        self.listed = listed_workflows
-        self.workflows: dict[str, list[_Waiter]] = {}
-        self.versions: dict[str, dict[str, list[_Waiter]]] = {}
-        self.pollers: dict[str, asyncio.Task[None]] = {}
-
-    async def settled(self, item: ItemPlan, deadline: float) -> dict[str, Any]:
-        """The item's listing once no longer CREATING or UPDATING; RestoreError at ``deadline``."""
-        waiter = _Waiter(item, deadline, asyncio.get_running_loop().create_future())
-        if item.version_name is None:
-            self.workflows.setdefault(str(item.target_id), []).append(waiter)
-            self._start("", self._poll_workflows)
-        else:
-            wf = str(item.target_id)
-            self.versions.setdefault(wf, {}).setdefault(item.version_name, []).append(waiter)
-            self._start(wf, lambda: self._poll_versions(wf))
-        return await waiter.future
-
-    def _start(self, key: str, poll: Any) -> None:
-        task = self.pollers.get(key)
-        if task is None or task.done():
-            self.pollers[key] = asyncio.create_task(poll())
-
-    async def close(self) -> None:
-        for task in self.pollers.values():
-            task.cancel()
-        await asyncio.gather(*self.pollers.values(), return_exceptions=True)
-
-    async def _poll_workflows(self) -> None:
-        waiting = self.workflows
-        while waiting:
-            await asyncio.sleep(self.interval)
-            try:
-                listed = await self._list_workflows({w[0].item.name for w in waiting.values() if w})
-            except Exception as exc:  # an unexpected one too: the waiters must never hang on a dead poller
-                _fail_all(waiting, exc)
-                return
-            _answer(waiting, {str(w.get("id")): w for w in listed})
-
-    async def _list_workflows(self, names: set[str]) -> list[dict[str, Any]]:
-        pages = max(1, -(-self.listed // _PAGE))
-        if len(names) < pages:
-            found: list[dict[str, Any]] = []
-            for name in sorted(names):
-                found += [w async for w in self.api.list_workflows(name=name)]
-            return found
-        found = [w async for w in self.api.list_workflows()]
-        self.listed = len(found)
-        return found
-
-    async def _poll_versions(self, workflow_id: str) -> None:
-        waiting = self.versions[workflow_id]
-        while waiting:
-            await asyncio.sleep(self.interval)
-            try:
-                listed = [v async for v in self.api.list_workflow_versions(workflow_id)]
-            except ResourceNotFound:
-                listed = []  # the workflow is not readable yet (the lag)
-            except Exception as exc:  # an unexpected one too: the waiters must never hang on a dead poller
-                _fail_all(waiting, exc)
-                return
-            _answer(waiting, {str(v.get("versionName")): v for v in listed})
-
-
-def _answer(waiting: dict[str, list[_Waiter]], listed: Mapping[str, dict[str, Any]]) -> None:
-    """Resolve the waiters whose item the listing shows settled, or whose deadline has passed."""
-    now = time.monotonic()
-    for key in list(waiting):
-        kept = []
-        for waiter in waiting[key]:
-            if waiter.future.done():
-                continue
-            got = listed.get(key)
-            if got is not None and (not got.get("arn") or got.get("arn") == waiter.item.target_arn):
-                waiter.seen = got
-                if got.get("status") not in _PENDING:
-                    waiter.future.set_result(got)
-                    continue
-            if now >= waiter.deadline:
-                waiter.future.set_exception(_timed_out(waiter))
-                continue
-            kept.append(waiter)
-        if kept:
-            waiting[key] = kept
-        else:
-            del waiting[key]
-
-
-def _fail_all(waiting: dict[str, list[_Waiter]], exc: Exception) -> None:
-    for waiters in waiting.values():
-        for waiter in waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(exc)
-    waiting.clear()
-
-
-def _timed_out(waiter: _Waiter) -> RestoreError:
-    item = waiter.item
-    if waiter.seen is None:
-        return RestoreError(
-            f"{item.label}: {item.target_arn} (requestId {item.request_id}) was created but the "
-            "service still does not list it after the wait timeout; rerun the restore later (it reuses "
-            "the same requestIds and creates nothing twice)",
-            workflow=item.target_id,
-        )
-    return RestoreError(
-        f"{item.label}: still {waiter.seen.get('status')} after the wait timeout; rerun the restore "
-        "later to wait for it again (nothing will be created twice)",
-        workflow=item.target_id,
-    )
-
-
 # -- creating ---------------------------------------------------------------------------------------
 
 
 class _Restorer:
-    """Creates each workflow, then its versions oldest first; waits through the :class:`_Board`.
+    """Creates each workflow, then its versions oldest first; waits through the :class:`Board`.
 
     Creates of each kind go ``workflow_concurrency`` at a time (each holds its definition in
     memory until the call is paced through); waiting holds nothing, so creates never stall behind
     workflows that are still CREATING.
     """
 
-    def __init__(self, api: OmicsApi, config: RestoreConfig, stager: _Stager | None, board: _Board) -> None:
+    def __init__(self, api: OmicsApi, config: RestoreConfig, stager: _Stager | None, board: Board) -> None:
         self.api = api
         self.config = config
         self.stager = stager
@@ -649,23 +519,26 @@ class _Restorer:
         finally:
             if self.stager is not None and item.staged_key:
                 await self.stager.remove(item.staged_key)
+            item.definition_data = None
             if item.definition is not None:
                 await asyncio.to_thread(item.definition.unlink, missing_ok=True)
         if item.result == "planned":
             item.result = "created" if item.action == "create" else "skipped"
 
     async def _create(self, item: ItemPlan, operation: str, extra: dict[str, Any]) -> None:
-        assert item.definition is not None
         params: dict[str, Any] = {**item.params, **extra}
         staging = self.config.staging
         slots = self.workflow_slots if operation == "CreateWorkflow" else self.version_slots
         async with slots:
-            if item.staged_key:
-                assert self.stager is not None and staging is not None
+            if item.staged_key:  # over the inline limit: always a file (see RestoreConfig)
+                assert self.stager is not None and staging is not None and item.definition is not None
                 params["definitionUri"] = await self.stager.put(item.staged_key, item.definition)
                 if staging.owner_id:
                     params["workflowBucketOwnerId"] = staging.owner_id
+            elif item.definition_data is not None:
+                params["definitionZip"] = item.definition_data
             else:
+                assert item.definition is not None
                 params["definitionZip"] = await asyncio.to_thread(item.definition.read_bytes)
             try:
                 response = await self.api.call(
@@ -743,6 +616,9 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     planning is in the report's ``problems`` and means nothing was created.
     """
     report = RestoreReport(dry_run=config.dry_run, started_at=datetime.now(UTC))
+    # The target's reads (finding earlier restores) and then the creates each come all at once,
+    # into an account-region whose quotas this run presumably has to itself: start at full bucket.
+    api.limiter.allow_burst(_BURSTS)
     target = _Target(api)
     target.workflows()  # the target's listing starts at once: it needs nothing from the store
     try:
@@ -783,9 +659,10 @@ async def _images(api: OmicsApi, store: Store, config: RestoreConfig, report: Re
         if item.staged_key and config.staging is not None:
             item.staged_key = config.staging.key(item.request_id)
 
+    creates = [i for i in report.items() if i.action == "create"]
     readiness, problems = await prepare_images(
         store,
-        [i for i in report.items() if i.action == "create"],
+        creates,
         policy=config.images,
         dry_run=config.dry_run,
         rewrite_images=config.rewrite_images,
@@ -793,6 +670,7 @@ async def _images(api: OmicsApi, store: Store, config: RestoreConfig, report: Re
         settings=ecr_settings(api.settings, region),
         target_account=account,
         reissue=reissue,
+        inventories={str(i.entry["key"]): i.images for i in creates},  # read while planning
     )
     report.images = readiness.as_dict()
     return problems
@@ -856,7 +734,7 @@ async def _execute(api: OmicsApi, config: RestoreConfig, plans: list[WorkflowPla
             client = await stack.enter_async_context(_open_s3(config.staging, api.region))
             stager = _Stager(client, config.staging)
             stack.push_async_callback(stager.remove_all)
-        board = _Board(api, config.poll_interval, listed)
+        board = Board(api, config.poll_interval, listed)
         stack.push_async_callback(board.close)
         restorer = _Restorer(api, config, stager, board)
         async with asyncio.TaskGroup() as tg:

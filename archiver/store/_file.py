@@ -311,6 +311,24 @@ class FileStore:
         with _errors(f"read {key}", key=key, reading=True):
             return await in_thread(read)
 
+    async def read_with(self, key: str, reader: Callable[[BinaryIO], T]) -> T:
+        """Open the object and return ``reader(stream)``, in one thread hop and without a copy.
+
+        For readers that take the object whole (restore planning reads each bundle this way).
+        The stream is the object's own file, opened as :meth:`open_read` opens it; a file-system
+        error while opening or reading it is a store error (the reader should turn its own, such
+        as writing elsewhere, into errors of its kind), and the reader's other errors propagate.
+        """
+        path = self._path(key)
+
+        def work() -> T:
+            with _errors(f"read {key}", key=key, reading=True):
+                f = self._open_object(key, path)
+            with f, _errors(f"read {key}", key=key):
+                return reader(f)
+
+        return await in_thread(work)
+
     async def download(self, key: str, path: Path) -> None:
         source = self._path(key)
         with _errors(f"download {key} to {path}", key=key, reading=True):

@@ -1,0 +1,146 @@
+"""The lean reads (archiver._leanreads) send what botocore would, sign as botocore does, answer
+what botocore answers, and stand aside whenever they cannot prove it (issue 11, point 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+from unittest import mock
+
+import pytest
+from aiobotocore.session import AioSession
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from archiver._aws import AwsSettings, OmicsApi, open_omics_api
+from archiver._errors import AuthenticationError, ResourceNotFound
+from archiver._leanreads import LeanReads
+from archiver.testing import Credential, Emulator, EmulatorConfig
+from tests.test_backup_e2e import SEED
+
+ACCOUNT = "123456789012"
+SECRET = "lean-secret"
+KNOWN = {ACCOUNT: Credential(secret_access_key=SECRET, account_id=ACCOUNT)}
+WORKFLOW = "1048576"  # seeded, with versions (tests/test_backup_e2e.OURS)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCOUNT)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+
+@pytest.mark.parametrize("token", [None, "session-token/with+odd=chars"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://workflows-omics.us-east-1.amazonaws.com/workflow/123/version/1.0.0?type=PRIVATE&export=README&export=DEFINITION",
+        "https://Workflows-Omics.us-east-1.amazonaws.com:443/workflow/a%2Fb%20c/version/%C3%A9%7E?b=2&a=1&a=0",
+        "http://127.0.0.1:8080/prefix/workflow/1/version?startingToken=x%2By%3D&maxResults=100",
+        "http://localhost/workflow",
+    ],
+)
+async def test_the_signature_is_the_one_botocore_computes(url: str, token: str | None) -> None:
+    session = AioSession()
+    async with session.create_client(
+        "omics", region_name="eu-west-2", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s3cr3t",
+        aws_session_token=token, endpoint_url="http://127.0.0.1:1",
+    ) as client:  # fmt: skip
+        lean = LeanReads.for_client(client)
+        assert lean is not None
+        moment = dt.datetime(2026, 12, 1, 3, 4, 5)
+        with mock.patch("archiver._leanreads.time.gmtime", return_value=moment.timetuple()):
+            ours = await lean._signed_headers(url)
+        request = AWSRequest(method="GET", url=url, headers={})
+        with mock.patch("botocore.auth.get_current_datetime", return_value=moment):
+            SigV4Auth(Credentials("AKIDEXAMPLE", "s3cr3t", token), "omics", "eu-west-2").add_auth(request)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["X-Amz-Date"] == request.headers["X-Amz-Date"] == "20261201T030405Z"
+    assert ours.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
+
+
+def _without_metadata(answer: dict[str, Any]) -> dict[str, Any]:
+    # presigned URLs carry their own signing time; everything else must be equal
+    return {k: v for k, v in answer.items() if k not in ("ResponseMetadata", "definition", "readme")}
+
+
+async def _botocore(api: OmicsApi, operation: str, **params: Any) -> dict[str, Any]:
+    method = getattr(api._client, {"GetWorkflow": "get_workflow"}.get(operation, "get_workflow_version"))
+    answer: dict[str, Any] = await method(**params)
+    return answer
+
+
+async def test_after_one_botocore_call_an_operation_goes_lean_and_answers_the_same(env: None) -> None:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
+        async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:
+            lean = api._lean
+            assert lean is not None and not lean.ready("GetWorkflow")
+            agents: list[Any] = []
+            api._client.meta.events.register_last(
+                "before-send.omics", lambda request, **_: agents.append(request.headers["User-Agent"])
+            )
+            versions = [v["versionName"] async for v in api.list_workflow_versions(WORKFLOW)]
+            assert lean._user_agent is not None and lean._user_agent().encode() == agents[0]
+            first = await api.get_workflow(WORKFLOW, export=True)  # botocore, observed
+            assert lean.ready("GetWorkflow") and lean.ready("ListWorkflowVersions")
+            sent = emu.stats().calls
+            again = await api.get_workflow(WORKFLOW, export=True)  # lean
+            assert _without_metadata(again) == _without_metadata(first)
+            assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+            for name in versions:
+                export = ["DEFINITION", "README"]
+                by_botocore = await _botocore(
+                    api, "GetWorkflowVersion", workflowId=WORKFLOW, versionName=name, export=export
+                )
+                lean_answer = await api.get_workflow_version(WORKFLOW, name, export=True)
+                assert _without_metadata(lean_answer) == _without_metadata(by_botocore)
+                assert isinstance(lean_answer["creationTime"], dt.datetime)
+            assert lean.ready("GetWorkflowVersion")
+            assert [v["versionName"] async for v in api.list_workflow_versions(WORKFLOW)] == versions
+            # a lean answer's error is botocore's, translated like any other
+            with pytest.raises(ResourceNotFound) as caught:
+                await api.get_workflow("999999", export=True)
+            assert caught.value.code == "ResourceNotFoundException"
+        stats = emu.stats()
+    # the emulator checked every signature (it knows the secret): none was refused
+    assert set(stats.errors) == {"GetWorkflow"} and stats.errors["GetWorkflow"] == 1
+    assert stats.calls["GetWorkflow"] == sent["GetWorkflow"] + 2
+
+
+async def test_a_wrong_secret_is_refused_on_the_lean_path_too(env: None) -> None:
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
+        async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:
+            await api.get_workflow(WORKFLOW)
+            assert api._lean is not None and api._lean.ready("GetWorkflow")
+            api._lean._signer._credentials = Credentials(ACCOUNT, "not-the-secret")
+            with pytest.raises(AuthenticationError) as caught:
+                await api.get_workflow(WORKFLOW)
+    assert caught.value.code == "InvalidSignatureException"
+
+
+async def test_throttled_lean_calls_are_retried_through_the_pacer(env: None) -> None:
+    with Emulator(EmulatorConfig(quotas={"GetWorkflow": 5.0}), seed_dir=SEED) as emu:
+        async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:
+            await api.get_workflow(WORKFLOW)
+            started = time.monotonic()
+            answers = await asyncio.gather(*(api.get_workflow(WORKFLOW) for _ in range(20)))
+            assert api._lean is not None and api._lean.ready("GetWorkflow")
+    assert {a["id"] for a in answers} == {WORKFLOW}
+    assert api.throttles > 0 and time.monotonic() - started > 1.0
+
+
+async def test_an_operation_whose_request_the_lean_path_cannot_reproduce_stays_with_botocore(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LeanReads, "_path_and_query", lambda self, model, params: "/elsewhere")
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:
+            for _ in range(3):
+                assert (await api.get_workflow(WORKFLOW))["id"] == WORKFLOW
+            lean = api._lean
+            assert lean is not None and not lean.ready("GetWorkflow") and not lean.wanted("GetWorkflow")
+            # ListShares is a POST with a body: never lean
+            assert not lean.wanted("ListShares") and not lean.wanted("CreateWorkflow")
