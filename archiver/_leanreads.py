@@ -99,6 +99,7 @@ class LeanReads:
         self._base: dict[str, str] = {}  # operation -> scheme://host[/path prefix], once proven
         self._refused: set[str] = set()  # operations whose botocore request the lean one did not match
         self._models: dict[str, Any] = {}
+        self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, day) -> signing key
         self._user_agent: Callable[[], str] | None = None
         creator = getattr(client, "_user_agent_creator", None)
@@ -196,7 +197,10 @@ class LeanReads:
         if access is None or secret is None:
             raise NoCredentialsError()
         parts = urlsplit(url)
-        host = _host_from_url(url)  # botocore's: lower case, no default port
+        base = f"{parts.scheme}://{parts.netloc}"
+        host = self._hosts.get(base)
+        if host is None:
+            host = self._hosts[base] = _host_from_url(base)  # botocore's: lower case, no default port
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = stamp[:8]
         signed = {"host": host, "x-amz-date": stamp}

@@ -20,10 +20,10 @@ calls already in flight counts once), and each success adds back ``_INCREASE`` o
 An operation may be allowed a burst (:meth:`RateLimiter.allow_burst`): the service's quota is
 assumed to be a token bucket holding one second of its rate that is full when the account has
 been idle, so a run whose calls of that operation all come at once (a restore's creates) may
-start with back-to-back calls instead of spacing its first second. The client's bucket holds one
-token less than the service's, so that a call arriving early (network jitter) still finds one;
-after a throttle the operation goes back to a burst of one (the bucket was not full: another
-client is using the quota).
+start with back-to-back calls instead of spacing its first second. The client's bucket holds
+fewer tokens than the service's (at least one less), so that calls bunched on their way (network
+jitter, a busy event loop at either end) still find one; after a throttle the operation goes back
+to a burst of one (the bucket was not full: another client is using the quota).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class _Pacer:
         self._last_cut = -_COOLDOWN
         self._lock = asyncio.Lock()
 
-    def allow_burst(self) -> None:
-        self._burst = max(1, int(self._current * _BURST_SECONDS) - 1)
+    def allow_burst(self, spare: int) -> None:
+        self._burst = max(1, int(self._current * _BURST_SECONDS) - spare)
 
     def set_rate(self, rate: float) -> None:
         self._ceiling = rate
@@ -163,13 +163,15 @@ class RateLimiter:
         if waited:
             self._waited[operation] = self._waited.get(operation, 0.0) + waited
 
-    def allow_burst(self, operations: Iterable[str]) -> None:
-        """Let each of ``operations`` start with a burst (see the module docstring); for calls that
-        all come together, when the account's quota is presumably unused (a restore's creates)."""
+    def allow_burst(self, operations: Iterable[str], *, spare: int = 1) -> None:
+        """Let each of ``operations`` start with a burst (see the module docstring): the service's
+        bucket less ``spare`` tokens (at least one), kept for calls that reach the service sooner
+        than their turn; for calls that all come together, when the account's quota is presumably
+        unused (a restore's creates)."""
         for op in operations:
             pacer = self._pacers.get(op)
             if pacer is not None:
-                pacer.allow_burst()
+                pacer.allow_burst(max(1, spare))
 
     def throttled(self, operation: str) -> None:
         """``operation`` was throttled: slow it down."""

@@ -32,14 +32,15 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match, relevance
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ._errors import MetadataInvalid, SchemaProblem
 from ._jsonutil import is_rfc3339
 from ._schema_fast import Check, Unsupported, compile_schema
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain a document the compiled checks reject
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -61,14 +62,18 @@ SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_MESSAGE = 300
 
-_FORMATS = FormatChecker(formats=())
-
 
 def _is_date_time(instance: object) -> bool:
     return not isinstance(instance, str) or is_rfc3339(instance)
 
 
-_FORMATS.checks("date-time")(_is_date_time)
+@functools.cache
+def _formats() -> FormatChecker:
+    from jsonschema import FormatChecker
+
+    formats = FormatChecker(formats=())
+    formats.checks("date-time")(_is_date_time)
+    return formats
 
 
 def _schema_text(name: str) -> str:
@@ -90,7 +95,9 @@ def _schema(name: SchemaName) -> dict[str, Any]:
 
 @functools.cache
 def _validator(name: SchemaName) -> Draft202012Validator:
-    return Draft202012Validator(_schema(name), format_checker=_FORMATS)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema(name), format_checker=_formats())
 
 
 def _fast_validator(name: SchemaName) -> Draft202012Validator:
@@ -132,7 +139,9 @@ def _compiled(name: SchemaName, pointer: tuple[str, ...] = ()) -> Check | None:
 
 @functools.cache
 def _part_validator(name: SchemaName, pointer: tuple[str, ...]) -> Draft202012Validator:
-    return Draft202012Validator(_inlined(name, pointer), format_checker=_FORMATS)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_inlined(name, pointer), format_checker=_formats())
 
 
 def _clean(name: SchemaName, document: object, pointer: tuple[str, ...] = ()) -> bool:
@@ -261,6 +270,8 @@ def classify(name: SchemaName, document: object) -> tuple[list[SchemaProblem], l
 def _ranked(errors: list[ValidationError]) -> list[SchemaProblem]:
     if not errors:
         return []
+    from jsonschema.exceptions import best_match, relevance
+
     best = best_match(errors)
     assert best is not None
     rest = sorted(errors, key=relevance, reverse=True)

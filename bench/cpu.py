@@ -5,7 +5,10 @@ Each round runs, in turn: (c) ``bench/threaded.py`` (16 threads, export, downloa
 uncompressed) into a fresh directory, and (d) ``omics-archiver backup --no-rate-limit`` into a
 fresh store, once with ``--processes 1`` and once with the default ``auto``. Wall time is from
 just before the child starts to its exit; CPU time is the child's user + system (``rusage``, its
-worker processes included); CPU per item divides it by the items exported (600 here).
+worker processes included); CPU per item divides it by the items exported (600 here). Then (c) and
+(d) with one process run again over twice the corpus (400 x 2, a fresh emulator): the CPU they
+added, over the 600 items they added, is the CPU per item once the process has started (imports,
+clients and the snapshot are paid once a run, whatever its size).
 
     .venv/bin/python -m bench.cpu [--rounds 3] [--corpus 200x2] [--profile FILE] [--out FILE]
 
@@ -76,7 +79,34 @@ def measure(
                 }
                 figures[name].append(entry)
                 print(f"[cpu] round {r} {name}: {json.dumps(entry)}", flush=True)
-        if profile is not None:
+    # The same two commands over a corpus twice as large, in a fresh emulator: the difference of
+    # CPU between the two sizes, over the difference of items, is the CPU an item costs once the
+    # process has started (imports, clients, the snapshot) -- what decides how many account-regions
+    # one process keeps busy. The figures above include the start, spread over 600 items.
+    big_seed = work / "seed-2x"
+    seeds.write_corpus(big_seed, workflows=2 * workflows, versions=versions)
+    big: dict[str, list[float]] = {"threaded": [], "pipeline-1": []}
+    with Emulator(big_seed, latency_ms=LATENCY_MS, log=work / "emulator-2x.log") as emu:
+        emu.configure(quotas=None)
+        for r in range(rounds):
+            for name in big:
+                dest = work / f"{name}-2x-{r}"
+                cmd = (
+                    [sys.executable, str(_THREADED), "--endpoint-url", emu.url, "--out", str(dest)]
+                    if name == "threaded"
+                    else [
+                        *CLI, "backup", "--endpoint-url", emu.url, "--no-rate-limit", "--processes", "1",
+                        "--store", str(dest), "--log-level", "ERROR",
+                    ]
+                )  # fmt: skip
+                time.sleep(1.0)
+                done = run(cmd, log_dir=logs, name=f"{name}-2x-{r}", timeout=_TIMEOUT)
+                _check(done, f"{name} (2x corpus)")
+                big[name].append(done.cpu_seconds)
+                print(f"[cpu] round {r} {name} 2x corpus: {done.cpu_seconds:.3f} s CPU", flush=True)
+    if profile is not None:
+        with Emulator(seed, latency_ms=LATENCY_MS, log=work / "emulator-profile.log") as emu:
+            emu.configure(quotas=None)
             cmd = [
                 sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "archiver.cli", "backup",
                 "--endpoint-url", emu.url, "--no-rate-limit", "--processes", "1",
@@ -86,6 +116,11 @@ def measure(
     out: dict[str, Any] = {"corpus": f"{workflows}x{versions}", "items": items, "runs": figures}
     for name, runs in figures.items():
         out[name] = {k: statistics.median(e[k] for e in runs) for k in runs[0]}
+    for name, cpus in big.items():
+        # rounds pair up: each 2x run with the same round's run at the smaller size
+        slopes = [1000 * (c2 - e["cpu_s"]) / items for c2, e in zip(cpus, figures[name], strict=True)]
+        out[f"{name}-marginal-ms"] = statistics.median(slopes)
+        out[f"{name}-marginal-runs"] = [round(x, 3) for x in slopes]
     for name in ("pipeline-1", "pipeline-auto"):
         out[f"{name}-speedup"] = statistics.median(
             t["seconds"] / p["seconds"] for t, p in zip(figures["threaded"], figures[name], strict=True)
@@ -105,6 +140,12 @@ def table(result: dict[str, Any]) -> str:
             f"| {name} | {m['seconds']:.2f} s | {m['cpu_s']:.2f} s | {m['cpu_ms_per_item']:.2f} ms "
             f"| {m['maxrss_mb']:.0f} MB | {speed} |"
         )
+    lines.append("")
+    lines.append(
+        f"CPU per item past the start (twice the corpus, the difference over the {result['items']} "
+        f"more items): script {result['threaded-marginal-ms']:.2f} ms, pipeline --processes 1 "
+        f"{result['pipeline-1-marginal-ms']:.2f} ms"
+    )
     return "\n".join(lines)
 
 

@@ -157,3 +157,33 @@ def test_a_command_imports_only_its_own_module() -> None:
     loaded = json.loads(out.replace("'", '"'))
     assert "archiver.cli._restore" in loaded
     assert not {"archiver.cli._backup", "archiver.cli._archive", "archiver.cli._emulator"} & set(loaded)
+
+
+def test_the_bundles_are_read_while_the_target_account_is_asked(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from archiver.restore import _read, _run
+
+    reads: list[str] = []
+    real_read, real_account = _read.read_for_plan, _run._target_account
+
+    async def read_for_plan(opened: Any, key: str, **kwargs: Any) -> Any:
+        reads.append(key)
+        return await real_read(opened, key, **kwargs)
+
+    async def target_account(api: Any, config: Any) -> str:
+        for _ in range(500):  # the account is known only once every bundle has been read
+            if len(reads) == ITEMS:
+                return await real_account(api, config)
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(reads)} bundles read while the account was asked")
+
+    monkeypatch.setattr(_read, "read_for_plan", read_for_plan)
+    monkeypatch.setattr(_run, "_target_account", target_account)
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN_KEYS), seed_dir=SEED) as emu:
+        where = ["--store", str(store), "--endpoint-url", emu.url, "--region", "us-west-2"]
+        code = main(["restore", "--all", *where, "--no-rate-limit", "--allow-missing-images", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["problems"]
+    assert report["stats"]["workflowsCreated"] + report["stats"]["versionsCreated"] == ITEMS
+    assert sorted(reads) == sorted(set(reads))  # each once

@@ -40,7 +40,7 @@ from .._snapshot import list_snapshot_keys, load_snapshot
 from .._zipsafe import ZIP_ERRORS
 from ..repair import load_notes
 from ..store import Store
-from ._read import MemoryBudget, read_for_plan
+from ._read import BundleReads
 from ._rewrite import (
     EcrMapping,
     EcrReference,
@@ -72,7 +72,6 @@ DEFINITION_URI_MAX_BYTES = 100_000_000  # definitionUri: "100 MB"
 # Definitions kept in memory between planning and creation, in all (each at most the inline limit,
 # so a staged one is always a file); the rest wait in the work directory.
 DEFINITIONS_IN_MEMORY = 64 << 20
-_NO_MEMORY = MemoryBudget(0, 0)
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -645,8 +644,7 @@ class _Context:
     target_account: str
     target_region: str
     problems: list[str]
-    sem: asyncio.Semaphore
-    memory: MemoryBudget
+    reads: BundleReads
 
 
 Selection = tuple[list[list[Mapping[str, Any]]], list[str]]
@@ -667,6 +665,19 @@ async def selection(
     return groups, problems
 
 
+def bundle_reads(store: Store, config: RestoreConfig, work: Path) -> BundleReads:
+    """The reads of a plan's bundles for ``config``, whose definitions wait in memory or ``work``
+    (see :class:`RestoreConfig`); start them early with ``start(entries)``, close them after."""
+    return BundleReads(
+        store,
+        work,
+        concurrency=config.download_concurrency,
+        memory=DEFINITIONS_IN_MEMORY,
+        per_item=min(config.inline_limit, DEFINITION_ZIP_MAX_BYTES),
+        rewrite=config.rewrite_images,
+    )
+
+
 async def plan_restore(
     store: Store,
     config: RestoreConfig,
@@ -676,10 +687,13 @@ async def plan_restore(
     target_account: str,
     target_region: str,
     selected: Selection | None = None,
+    reads: BundleReads | None = None,
 ) -> tuple[list[WorkflowPlan], list[str]]:
-    """Read every selected bundle into ``work`` and plan its create; return the plan and its problems.
+    """Read every selected bundle and plan its create; return the plan and its problems.
 
     A plan with problems must not be executed: each problem would stop the restore part-way.
+    ``reads``: the reads already started (:func:`bundle_reads`, the caller's to close), else
+    they are made here, their definitions kept in memory or ``work``.
     """
     groups, problems = selected or await selection(
         store, config, view, target_account=target_account, target_region=target_region
@@ -693,11 +707,15 @@ async def plan_restore(
         target_account=target_account,
         target_region=target_region,
         problems=problems,
-        sem=asyncio.Semaphore(config.download_concurrency),
-        memory=MemoryBudget(DEFINITIONS_IN_MEMORY, min(config.inline_limit, DEFINITION_ZIP_MAX_BYTES)),
+        reads=reads or bundle_reads(store, config, work),
     )
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(_plan_workflow(ctx, group)) for group in groups]
+    ctx.reads.start(entry for group in groups for entry in group)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(_plan_workflow(ctx, group)) for group in groups]
+    finally:
+        if reads is None:
+            await ctx.reads.close()
     plans = [p for p in (t.result() for t in tasks) if p is not None]
     plans.sort(key=lambda p: (p.workflow.name, str(p.workflow.entry["workflowUuid"])))
     return plans, problems
@@ -718,16 +736,8 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     key = str(entry["key"])
     stem = str(entry["uuid"]) + "-" + str(entry["stateId"])
     config = ctx.config
-    original = ctx.work / f"{stem}.source.zip" if config.rewrite_images else ctx.work / f"{stem}.zip"
     try:
-        async with ctx.sem:
-            read = await read_for_plan(
-                ctx.store,
-                key,
-                spill=original,
-                memory=_NO_MEMORY if config.rewrite_images else ctx.memory,
-                references=not config.rewrite_images,
-            )
+        read = await ctx.reads.take(entry)
         recorded = entry.get("sha256")
         if recorded and read.sha256 != recorded and not await _repaired_to(ctx.store, key, read.sha256):
             read.discard()
@@ -759,8 +769,9 @@ async def _plan_item(ctx: _Context, entry: Mapping[str, Any], name: str) -> Item
     if config.rewrite_images:
         definition = ctx.work / f"{stem}.zip"
         try:
+            assert read.definition is not None  # rewriting: always a file (BundleReads)
             changes, item.definition_sha256, refs = await asyncio.to_thread(
-                _rewritten, original, definition, config.mapping
+                _rewritten, read.definition, definition, config.mapping
             )
         except ZIP_ERRORS as exc:
             ctx.problems.append(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from .._bundle import BundleContents, read_bundle_from
 from .._errors import BundleError, RestoreError
@@ -28,7 +29,7 @@ from .._zipsafe import ZIP_ERRORS, zip_problem
 from ..store import FileStore, Store
 from ._rewrite import EcrReference, find_references
 
-__all__ = ["BundleRead", "MemoryBudget", "read_for_plan"]
+__all__ = ["BundleRead", "BundleReads", "MemoryBudget", "read_for_plan"]
 
 _CHUNK = 1 << 20
 
@@ -208,3 +209,51 @@ async def _downloaded(store: Store, key: str, spill: Path, limit: int, reference
             bundle.unlink(missing_ok=True)
 
     return await asyncio.to_thread(work)
+
+
+class BundleReads:
+    """The reads of a plan's bundles, ``concurrency`` at a time: started as soon as the selection
+    is known (while the target's account is still being asked), taken by the plan as it needs them.
+
+    Definitions are kept in memory within ``memory`` bytes in all, each at most ``per_item``; with
+    ``rewrite`` all go to ``work`` (as ``<stem>.source.zip``, to be rewritten to ``<stem>.zip``)
+    and image references are not searched (the rewritten definition is).
+    """
+
+    def __init__(
+        self, store: Store, work: Path, *, concurrency: int, memory: int, per_item: int, rewrite: bool
+    ) -> None:
+        self.store = store
+        self.work = work
+        self.rewrite = rewrite
+        self.memory = MemoryBudget(0 if rewrite else memory, 0 if rewrite else per_item)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, asyncio.Task[BundleRead]] = {}
+
+    def spill(self, entry: Mapping[str, Any]) -> Path:
+        stem = str(entry["uuid"]) + "-" + str(entry["stateId"])
+        return self.work / (f"{stem}.source.zip" if self.rewrite else f"{stem}.zip")
+
+    def start(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        for entry in entries:
+            key = str(entry["key"])
+            if key not in self.tasks:
+                self.tasks[key] = asyncio.ensure_future(self._read(key, self.spill(entry)))
+
+    async def _read(self, key: str, spill: Path) -> BundleRead:
+        async with self.slots:
+            return await read_for_plan(
+                self.store, key, spill=spill, memory=self.memory, references=not self.rewrite
+            )
+
+    async def take(self, entry: Mapping[str, Any]) -> BundleRead:
+        """The read of ``entry``'s bundle (started now if it was not); raises as :func:`read_for_plan`."""
+        self.start([entry])
+        return await self.tasks[str(entry["key"])]
+
+    async def close(self) -> None:
+        """Stop the reads no one took (a plan that stopped early); their files go with ``work``."""
+        pending = [t for t in self.tasks.values() if not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)

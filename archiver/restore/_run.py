@@ -51,26 +51,22 @@ from ._plan import (
     SnapshotView,
     Staging,
     WorkflowPlan,
+    bundle_reads,
     matches_bundle,
     plan_restore,
     request_id,
     resolve_view,
+    select,
     selection,
     target_name,
 )
+from ._read import BundleReads
 
 __all__ = ["RestoreReport", "run_restore"]
 
 log = logging.getLogger("archiver.restore")
 
 _PART_SIZE = 16 * 1024 * 1024
-_BURSTS = (
-    "ListWorkflows",
-    "ListWorkflowVersions",
-    "ListTagsForResource",
-    "CreateWorkflow",
-    "CreateWorkflowVersion",
-)
 _REQUEST_ATTEMPTS = 4
 
 
@@ -618,33 +614,43 @@ async def run_restore(api: OmicsApi, store: Store, config: RestoreConfig) -> Res
     report = RestoreReport(dry_run=config.dry_run, started_at=datetime.now(UTC))
     # The target's reads (finding earlier restores) and then the creates each come all at once,
     # into an account-region whose quotas this run presumably has to itself: start at full bucket.
-    api.limiter.allow_burst(_BURSTS)
+    api.limiter.allow_burst(("CreateWorkflow", "CreateWorkflowVersion"))  # the bound: one spare
+    api.limiter.allow_burst(("ListWorkflows", "ListWorkflowVersions", "ListTagsForResource"), spare=5)
     target = _Target(api)
     target.workflows()  # the target's listing starts at once: it needs nothing from the store
+    account = asyncio.ensure_future(_target_account(api, config))
     try:
-        view, target_account = await asyncio.gather(resolve_view(store, config), _target_account(api, config))
+        view = await resolve_view(store, config)
         report.snapshots = view.keys
         report.source = {"partition": view.partition, "account": view.account, "region": view.region}
-        report.target_account, report.target_region = target_account, api.region
         with work_directory("restore", config.work_dir) as tmp:
-            plans = await _plan_while_listing(store, config, view, report, target, Path(tmp), target_account)
-            if not report.problems and config.adopt_earlier:
-                report.problems.extend(
-                    await find_earlier_restores(target, plans, provenance=config.provenance_tags)
-                )
-                earlier = sum(1 for i in report.items() if i.action != "create")
-                log.info(
-                    "%d items were restored before",
-                    earlier,
-                    extra={"event": "earlier-restores", "items": earlier},
-                )
-            if not report.problems:
-                report.problems.extend(await _images(api, store, config, report))
-            if report.problems or config.dry_run:
-                report.finished_at = datetime.now(UTC)
-                return report
-            await _execute(api, config, plans, len(await target.workflows()))
+            reads = bundle_reads(store, config, Path(tmp))
+            try:
+                # the bundles are read while the target's account is still being asked
+                reads.start(entry for group in select(view, config)[0] for entry in group)
+                report.target_account, report.target_region = await account, api.region
+                plans = await _plan_while_listing(store, config, view, report, target, reads)
+                if not report.problems and config.adopt_earlier:
+                    report.problems.extend(
+                        await find_earlier_restores(target, plans, provenance=config.provenance_tags)
+                    )
+                    earlier = sum(1 for i in report.items() if i.action != "create")
+                    log.info(
+                        "%d items were restored before",
+                        earlier,
+                        extra={"event": "earlier-restores", "items": earlier},
+                    )
+                if not report.problems:
+                    report.problems.extend(await _images(api, store, config, report))
+                if report.problems or config.dry_run:
+                    report.finished_at = datetime.now(UTC)
+                    return report
+                await _execute(api, config, plans, len(await target.workflows()))
+            finally:
+                await reads.close()
     finally:
+        account.cancel()
+        await asyncio.gather(account, return_exceptions=True)
         await target.close()
     report.finished_at = datetime.now(UTC)
     return report
@@ -686,13 +692,12 @@ async def _plan_while_listing(
     view: SnapshotView,
     report: RestoreReport,
     target: _Target,
-    work: Path,
-    target_account: str,
+    reads: BundleReads,
 ) -> list[WorkflowPlan]:
     """Plan the restore while the target's reads that find earlier restores are made (the plan is
     CPU and store work, those are API calls); a plan that raises (nothing to do, usage) stops them."""
     started = time.monotonic()
-    region = target.api.region
+    region, target_account = target.api.region, report.target_account
     selected = await selection(store, config, view, target_account=target_account, target_region=region)
     prefetch = asyncio.ensure_future(
         _prefetch(target, selected[0], config) if config.adopt_earlier else asyncio.sleep(0)
@@ -702,10 +707,11 @@ async def _plan_while_listing(
             store,
             config,
             view,
-            work=work,
+            work=reads.work,
             target_account=target_account,
             target_region=region,
             selected=selected,
+            reads=reads,
         )
     except BaseException:
         prefetch.cancel()

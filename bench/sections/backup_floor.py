@@ -93,6 +93,19 @@ def cpu_per_item(suite: Suite) -> None:
         target="<= 3",
     )
     suite.measure(
+        "cpu.pipeline_marginal_ms",
+        f"pipeline --processes 1: CPU per item past the start ({label} -> twice that)",
+        got["pipeline-1-marginal-ms"],
+        "ms",
+        target="<= 3",
+    )
+    suite.measure(
+        "cpu.script_marginal_ms",
+        f"16-thread boto3 script: CPU per item past the start ({label} -> twice that)",
+        got["threaded-marginal-ms"],
+        "ms",
+    )
+    suite.measure(
         "cpu.pipeline_1_ms",
         f"pipeline --processes 1 {label}: CPU per item",
         got["pipeline-1"]["cpu_ms_per_item"],
