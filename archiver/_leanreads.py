@@ -31,9 +31,11 @@ lean and botocore sends everything, as before.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import hmac
 import inspect
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -48,6 +50,7 @@ from botocore.utils import normalize_url_path, percent_encode_sequence
 
 __all__ = ["LeanReads"]
 
+_Parse = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _ALGORITHM = "AWS4-HMAC-SHA256"
 # What botocore's before-send saw for the call in flight, for :meth:`LeanReads.observe`.
@@ -99,6 +102,7 @@ class LeanReads:
         self._base: dict[str, str] = {}  # operation -> scheme://host[/path prefix], once proven
         self._refused: set[str] = set()  # operations whose botocore request the lean one did not match
         self._models: dict[str, Any] = {}
+        self._converters: dict[str, _Parse | None] = {}
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, day) -> signing key
         self._user_agent: Callable[[], str] | None = None
@@ -179,12 +183,30 @@ class LeanReads:
         request = AWSPreparedRequest("GET", url, headers, None, False)
         http_response = await self._http.send(request)
         response = await convert_to_response_dict(http_response, model)
+        status = http_response.status_code
+        converter = self._converter(operation, model) if status < 300 else None
+        quick = converter(response) if converter is not None else None
+        if quick is not None:
+            return quick
         parsed: dict[str, Any] = await self._parser.parse(response, model.output_shape)
-        if http_response.status_code >= 300:
+        if status >= 300:
             error = parsed.get("Error", {})
             code = error.get("QueryErrorCode") or error.get("Code")
             raise self._client.exceptions.from_code(code)(parsed, operation)
         return parsed
+
+    def _converter(
+        self, operation: str, model: Any
+    ) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+        """The compiled parser of ``operation``'s successful answers (None: botocore's parser)."""
+        if operation not in self._converters:
+            try:
+                body = _compile(model.output_shape, self._parser, 0) if model.output_shape else None
+            except _Unsupported:
+                self._converters[operation] = None
+            else:
+                self._converters[operation] = functools.partial(_answer, body)
+        return self._converters[operation]
 
     async def _signed_headers(self, url: str) -> dict[str, str]:
         credentials = self._signer._credentials
@@ -244,6 +266,84 @@ class LeanReads:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._keys[(secret, day)] = key
         return key
+
+
+class _Unsupported(Exception):
+    """An output shape :func:`_compile` does not reproduce botocore's parse of: botocore parses it."""
+
+
+_Convert = Callable[[Any], Any]
+
+
+def _compile(shape: Any, parser: Any, depth: int) -> _Convert | None:
+    """botocore's rest-json body parse of ``shape`` as plain functions; ``None``: the value as is.
+
+    What botocore's ``BaseJSONParser`` does, without looking the handler up by name for every
+    value: a structure keeps only its modelled members (by their wire name) whose value is not
+    null, a list converts its non-null items, a map its keys and values, timestamps and blobs go
+    through the parser's own timestamp and blob parsers, and every other scalar is kept as it came.
+    Document types, tagged unions and very deep shapes are left to botocore (:class:`_Unsupported`).
+    tests/test_leanreads.py holds the result to botocore's parse.
+    """
+    if depth > 32:
+        raise _Unsupported
+    kind = shape.type_name
+    if kind == "structure":
+        if shape.is_document_type or shape.is_tagged_union:
+            raise _Unsupported
+        members = tuple(
+            (name, member.serialization.get("name", name), _compile(member, parser, depth + 1))
+            for name, member in shape.members.items()
+        )
+
+        def structure(value: Any) -> Any:
+            if value is None:
+                return None
+            out: dict[str, Any] = {}
+            for name, wire, convert in members:
+                raw = value.get(wire)
+                if raw is not None:
+                    out[name] = raw if convert is None else convert(raw)
+            return out
+
+        return structure
+    if kind == "list":
+        item = _compile(shape.member, parser, depth + 1)
+        if item is None:
+            return list
+        return lambda node: [None if value is None else item(value) for value in node]
+    if kind == "map":
+        key, value = _compile(shape.key, parser, depth + 1), _compile(shape.value, parser, depth + 1)
+        return lambda node: {
+            (k if key is None else key(k)): (v if value is None else value(v)) for k, v in node.items()
+        }
+    if kind == "timestamp":
+        return parser._timestamp_parser  # type: ignore[no-any-return]
+    if kind == "blob":
+        return parser._blob_parser  # type: ignore[no-any-return]
+    return None
+
+
+def _answer(body: _Convert | None, response: dict[str, Any]) -> dict[str, Any] | None:
+    """A successful answer parsed as botocore's parser would, or None to let botocore parse it."""
+    raw = response["body"]
+    try:
+        document = json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    parsed: dict[str, Any] = body(document) if body is not None else {}
+    headers = response["headers"]
+    metadata: dict[str, Any] = {}
+    if "x-amzn-requestid" in headers:
+        metadata["RequestId"] = headers["x-amzn-requestid"]
+    elif "x-amz-request-id" in headers:
+        metadata["RequestId"] = headers["x-amz-request-id"]
+        metadata["HostId"] = headers.get("x-amz-id-2", "")
+    metadata["HTTPStatusCode"] = response["status_code"]
+    metadata["HTTPHeaders"] = {str(k).lower(): v for k, v in headers.items()}
+    return {"ResponseMetadata": metadata, **parsed}
 
 
 def _record(request: Any, **_: Any) -> None:

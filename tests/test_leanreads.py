@@ -4,7 +4,10 @@ what botocore answers, and stand aside whenever they cannot prove it (issue 11, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
+import random
 import time
 from typing import Any
 from unittest import mock
@@ -15,7 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from archiver._aws import AwsSettings, OmicsApi, open_omics_api
+from archiver._aws import AwsSettings, OmicsApi, _parse_timestamp, open_omics_api
 from archiver._errors import AuthenticationError, ResourceNotFound
 from archiver._leanreads import LeanReads
 from archiver.testing import Credential, Emulator, EmulatorConfig
@@ -144,3 +147,67 @@ async def test_an_operation_whose_request_the_lean_path_cannot_reproduce_stays_w
             assert lean is not None and not lean.ready("GetWorkflow") and not lean.wanted("GetWorkflow")
             # ListShares is a POST with a body: never lean
             assert not lean.wanted("ListShares") and not lean.wanted("CreateWorkflow")
+
+
+def _wire(shape: Any, rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON value for ``shape`` as a service might send it: members missing or null,
+    members the model does not know, null list items, timestamps in the spellings botocore takes."""
+    kind = shape.type_name
+    if kind == "structure":
+        out: dict[str, Any] = {}
+        for name, member in shape.members.items():
+            roll = rng.random()
+            if roll < 0.15 or depth > 4:
+                continue
+            out[member.serialization.get("name", name)] = (
+                None if roll < 0.25 else _wire(member, rng, depth + 1)
+            )
+        if rng.random() < 0.3:
+            out[f"newMember{rng.randrange(9)}"] = {"nested": [1, None, "x"]}
+        return out
+    if kind == "list":
+        return [
+            None if rng.random() < 0.1 else _wire(shape.member, rng, depth + 1)
+            for _ in range(rng.randrange(4))
+        ]
+    if kind == "map":
+        return {f"k{i}": _wire(shape.value, rng, depth + 1) for i in range(rng.randrange(3))}
+    if kind == "timestamp":
+        return rng.choice(
+            ["2026-11-30T12:34:56.123456Z", "2026-11-30T12:34:56Z", "2026-11-30T12:34:56+02:00", 1764505496]
+        )
+    if kind == "blob":
+        return base64.b64encode(rng.randbytes(rng.randrange(8))).decode()
+    if kind in ("integer", "long"):
+        return rng.randrange(-5, 10**12)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind in ("float", "double"):
+        return rng.random() * 1e6
+    return rng.choice(["", "plain", "é 漢字", 'with "quotes"'])
+
+
+@pytest.mark.parametrize(
+    "operation", ["GetWorkflow", "GetWorkflowVersion", "ListWorkflowVersions", "ListWorkflows"]
+)
+async def test_the_compiled_parse_is_botocores_parse(operation: str) -> None:
+    session = AioSession()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_parse_timestamp)
+    async with session.create_client(
+        "omics", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    ) as client:
+        lean = LeanReads.for_client(client)
+        assert lean is not None
+        model = client.meta.service_model.operation_model(operation)
+        convert = lean._converter(operation, model)
+        assert convert is not None  # these outputs compile
+        rng = random.Random(operation)
+        for _ in range(150):
+            body = json.dumps(_wire(model.output_shape, rng)).encode()
+            headers = {"x-amzn-requestid": "req-1", "content-type": "application/json"}
+            response = {"headers": headers, "status_code": 200, "body": body, "context": {}}
+            expected = await lean._parser.parse(dict(response), model.output_shape)
+            assert convert(dict(response)) == expected
+        # what it cannot read is left to botocore's parser
+        assert convert({**response, "body": b"not json"}) is None
+        assert convert({**response, "body": b"[1, 2]"}) is None

@@ -219,15 +219,16 @@ def across(
             pairing = await pair(store)
             _log_pairs(pairing.destinations)
             view = DestinationsProgress(progress, pairing.destinations, verb=verb, what=what, ok=ok)
-            results = await run(
-                pairing.destinations,
-                store,
-                config,
-                settings=settings,
-                max_targets=args.max_targets,
-                on_source=view.source,
-                on_done=view.destination,
-            )
+            with view.watching():
+                results = await run(
+                    pairing.destinations,
+                    store,
+                    config,
+                    settings=settings,
+                    max_targets=args.max_targets,
+                    on_source=view.source,
+                    on_done=view.destination,
+                )
             return pairing, results
 
     try:

@@ -1,13 +1,14 @@
-"""``drill --targets``: drill every archived account-region into its sandbox, in one run.
+"""``drill --targets``, or ``drill`` over a store of many: every archived account-region drilled.
 
-The sandboxes are the destinations of a :class:`~archiver.targets._pairs.Pairing` (a targets file
-of sandbox accounts and regions with their roles; the mapping sends each archived account-region
-to one). Each source is drilled as ``drill`` drills one (``archiver.drill.run_drill``: its state
-at ``at`` or now, restored under ``drill-<id>-`` names, checked, cleaned up, recorded in the store
-under the source's account and region), the sandboxes concurrently with their own credentials and
-pacers, the sources of one sandbox one after the other. A sandbox whose role cannot be assumed
-fails its sources' drills without a record (nothing was restored); a drill that fails is recorded
-and never stops the others.
+The sandboxes are the destinations of a :class:`~archiver.targets._pairs.Pairing`: a targets file
+of sandbox accounts and regions with their roles, the mapping sending each archived account-region
+to one; or, without a targets file, the one sandbox the AWS options reach, for every source
+(:func:`~archiver.targets._pairs.into_one`). Each source is drilled as ``drill`` drills one
+(``archiver.drill.run_drill``: its state at ``at`` or now, restored under ``drill-<id>-`` names,
+checked, cleaned up, recorded in the store under the source's account and region), the sandboxes
+concurrently with their own credentials and pacers, the sources of one sandbox one after the
+other. A sandbox whose role cannot be assumed fails its sources' drills without a record (nothing
+was restored); a drill that fails is recorded and never stops the others.
 """
 
 from __future__ import annotations
