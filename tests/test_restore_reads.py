@@ -156,7 +156,9 @@ def test_a_command_imports_only_its_own_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = json.loads(out.replace("'", '"'))
     assert "archiver.cli._restore" in loaded
+    # nor what only a run across destinations needs (the targets file, the drill, the mapping file)
     assert not {"archiver.cli._backup", "archiver.cli._archive", "archiver.cli._emulator"} & set(loaded)
+    assert "archiver.cli._restore_targets" not in loaded
 
 
 def test_the_bundles_are_read_while_the_target_account_is_asked(

@@ -13,7 +13,6 @@ from typing import Any
 
 from .._aws import open_omics_api
 from .._errors import UsageError
-from ..mapping import MappingFile, load_mapping
 from ..restore import ItemPlan, RestoreConfig, RestoreReport, Staging, run_restore
 from ..store import open_archive
 from ._common import (
@@ -34,6 +33,7 @@ from ._common import (
     setup_logging,
     store_options,
 )
+from ._destination_options import add_destination_options, check_destination_options, wants_destinations
 from ._restore_options import (
     add_images_options,
     add_mapping_options,
@@ -42,12 +42,6 @@ from ._restore_options import (
     ecr_mapping,
     images_mode,
     timestamp,
-)
-from ._restore_targets import (
-    add_destination_options,
-    check_destination_options,
-    restore_targets_command,
-    wants_destinations,
 )
 from ._words import count
 
@@ -205,6 +199,8 @@ def _staging(args: argparse.Namespace) -> Staging | None:
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
+    from ..mapping import MappingFile, load_mapping  # only here: a restore with --mapping needs it
+
     loaded = load_mapping(args.mapping) if getattr(args, "mapping", None) is not None else MappingFile()
     if loaded.staging_bucket and not args.staging_bucket:
         args.staging_bucket = loaded.staging_bucket
@@ -248,6 +244,8 @@ def run_command(args: argparse.Namespace) -> int:
         check_writable_dir(args.work_dir, "--work-dir")
     check_destination_options(args)
     if wants_destinations(args):
+        from ._restore_targets import restore_targets_command  # only a run across destinations
+
         return restore_targets_command(
             args, config=config, settings=settings, progress=progress, render=summary
         )

@@ -12,12 +12,15 @@ import argparse
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._errors import UsageError
-from ..mapping import MappingFile
 from ..restore import EcrMapping
 from ._common import key_value
 from ._duration import positive_duration_arg
+
+if TYPE_CHECKING:
+    from ..mapping import MappingFile
 
 __all__ = [
     "ACCOUNT_ID",
