@@ -50,8 +50,11 @@ test-lowest: $(LOWEST_STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py --archive ./archive
 
+# Generated archives for the browse and verify sections (~1.5 GB, minutes to write) are kept here
+# and reused by later runs (bench/README.md); set it empty to generate them in the run's temp dir.
+BENCH_ARCHIVE_CACHE ?= $(HOME)/.cache/omics-archiver-bench
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	BENCH_ARCHIVE_CACHE="$(BENCH_ARCHIVE_CACHE)" $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) $(LOWEST) archive archive-report.html .pytest_cache .mypy_cache .ruff_cache

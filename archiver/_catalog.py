@@ -27,6 +27,7 @@ import json
 import re
 import secrets
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _UUID_STATE = re.compile(r"^(?P<uuid>[0-9a-fA-F-]{36})@(?P<state>[0-9a-f]{4,32})$")
 _WORKFLOW = re.compile(r"^(?P<id>[0-9]{1,18})(?::(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,63}))?$")
 _LOAD_CONCURRENCY = 8
+_READ_AHEAD = 8 << 20
+"""Snapshot bytes read ahead of the one being indexed (a first index build holds about this much)."""
 SNAPSHOT_LIMIT = 64 << 20
 """The largest snapshot any reader accepts: 64 MiB is ~100,000 bundle entries (an account at
 HealthOmics' quotas holds far fewer). Larger objects under ``snapshots/`` are refused unread."""
@@ -315,11 +318,11 @@ def _check_key(key: str, doc: Mapping[str, Any]) -> None:
 
 def _index_snapshot(index: SnapshotIndex, key: str, raw: bytes, volatile_ok: VolatileCheck) -> None:
     """Validate a snapshot's bytes as :func:`parse_snapshot` does, piece by piece, and index it."""
+    size, sha = len(raw), hashlib.sha256(raw).hexdigest()
     doc = _parse(key, raw)
     if light_ok(doc):
         _check_key(key, doc)
-        sha = hashlib.sha256(raw).hexdigest()
-        if index.add(key, len(raw), sha, doc, stable_ok=stable_ok, volatile_ok=volatile_ok):
+        if index.add(key, size, sha, doc, stable_ok=stable_ok, volatile_ok=volatile_ok):
             return
     found = _schema.problems("snapshot", doc)
     if found:
@@ -348,8 +351,8 @@ def _schema_fingerprint() -> str:
 
 
 def open_index(cache: Cache) -> SnapshotIndex:
-    """The snapshot index kept in ``cache`` (in memory without one); a damaged one is deleted and
-    started afresh, and one that cannot be written is replaced by one in memory."""
+    """The snapshot index kept in ``cache`` (a private temporary one without); a damaged one is deleted and
+    started afresh, and one that cannot be written is replaced by a private temporary one."""
     cache.discard(_INDEX_NAMESPACE, _OLD_INDEX_KEY)  # the index before SQLite
     path = cache.file(_INDEX_NAMESPACE, _INDEX_KEY)
     if path is not None:
@@ -363,28 +366,53 @@ def open_index(cache: Cache) -> SnapshotIndex:
 
 
 async def _fill(store: Store, index: SnapshotIndex, listed: list[ObjectInfo]) -> list[tuple[str, str]]:
-    """Read, validate and index the snapshots of ``listed`` the index lacks; their problems."""
+    """Read, validate and index the snapshots of ``listed`` the index lacks; their problems.
+
+    A stream, one snapshot indexed at a time: reads run ahead of the indexing only while the bytes
+    read and not yet indexed stay within :data:`_READ_AHEAD` (always at least one read), so a first
+    build over a year of nightly snapshots holds one parsed document and a few raw ones, however
+    many snapshots there are (each snapshot's entries are inserted in one transaction).
+    """
     rows = index.rows(i.key for i in listed)
-    missing = [i for i in listed if i.key not in rows or rows[i.key].size != i.size]
-    sem = asyncio.Semaphore(_LOAD_CONCURRENCY)
+    missing = deque(i for i in listed if i.key not in rows or rows[i.key].size != i.size)
+    del rows
     volatile_ok = VolatileCheck()
     problems: list[tuple[str, str]] = []
 
-    async def load(info: ObjectInfo) -> None:
-        async with sem:
-            try:
-                raw = await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
-            except ObjectNotFound:
-                return  # deleted (pruned) since it was listed
-            except StoreError as exc:
-                problems.append((info.key, exc.message))
-                return
+    async def read(info: ObjectInfo) -> bytes | None:
         try:
-            _index_snapshot(index, info.key, raw, volatile_ok)
-        except BundleError as exc:
+            return await get_small(store, info.key, SNAPSHOT_LIMIT, what="snapshot")
+        except ObjectNotFound:
+            return None  # deleted (pruned) since it was listed
+        except StoreError as exc:
             problems.append((info.key, exc.message))
+            return None
 
-    await asyncio.gather(*(load(i) for i in missing))
+    reading: deque[tuple[ObjectInfo, asyncio.Task[bytes | None]]] = deque()
+    ahead = 0
+    try:
+        while missing or reading:
+            while missing and (
+                not reading or (len(reading) < _LOAD_CONCURRENCY and ahead + missing[0].size <= _READ_AHEAD)
+            ):
+                info = missing.popleft()
+                reading.append((info, asyncio.ensure_future(read(info))))
+                ahead += info.size
+            info, task = reading.popleft()
+            raw = await task
+            del task
+            ahead -= info.size
+            if raw is None:
+                continue
+            try:
+                _index_snapshot(index, info.key, raw, volatile_ok)
+            except BundleError as exc:
+                problems.append((info.key, exc.message))
+    finally:
+        for _, task in reading:
+            task.cancel()
+        if reading:
+            await asyncio.gather(*(t for _, t in reading), return_exceptions=True)
     return problems
 
 

@@ -144,21 +144,23 @@ def load_json_object(data: bytes, what: str, *, max_depth: int = MAX_DEPTH) -> d
 
 
 def json_depth(value: Any) -> int:
-    """How deeply a parsed JSON value nests objects and arrays (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """How deeply a parsed JSON value nests objects and arrays (a scalar is 0), without recursion.
+
+    Level by level: one list of the containers at each depth (a snapshot's ~20,000 containers are
+    walked in a few milliseconds).
+    """
+    containers = (dict, list)  # a tuple: isinstance with a union type is several times slower
+    level = [value] if isinstance(value, containers) else []
+    depth = 0
+    while level:
         depth += 1
-        deepest = max(deepest, depth)
-        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
-    return deepest
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, containers):
+                    below.append(child)
+        level = below
+    return depth
 
 
 def rfc3339(moment: datetime) -> str:

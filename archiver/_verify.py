@@ -29,9 +29,11 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from array import array
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,87 @@ def _hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+class _References:
+    """Bundle key -> the ``(snapshot, entry)`` pairs that list it, oldest snapshot first.
+
+    A year of nightly snapshots lists ~1.5 million entries, nearly all the same few thousand stable
+    entries again, so the pairs are kept as two numbers each (the snapshot's position, the entry's
+    number) and built into a list only for the key asked for. Snapshots from the snapshot index are
+    walked by entry id (the bundle key is a column) and their entries read per key, not all kept.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._snaps = catalog.snapshots
+        self._index = catalog.index
+        self._distinct: list[Mapping[str, Any]] = []  # without the index: entries by number
+        self._pairs: dict[str, array[int]] = {}
+        self.group_keys: dict[tuple[str, str, str], int] = {}
+        """How many distinct bundle keys each account/region's snapshots list."""
+        ids = [s.entry_ids() for s in self._snaps]
+        if self._index is None or any(i is None for i in ids):
+            self._index = None
+            self._plain()
+        else:
+            self._indexed([i for i in ids if i is not None])
+
+    def _add(self, key: str, position: int, number: int) -> None:
+        pairs = self._pairs.get(key)
+        if pairs is None:
+            pairs = self._pairs[key] = array("I")
+        pairs.append(position)
+        pairs.append(number)
+
+    def _plain(self) -> None:
+        numbers: dict[int, int] = {}  # id() of an entry -> its number (entries stay alive in _distinct)
+        groups: dict[tuple[str, str, str], set[str]] = {}
+        for position, snap in enumerate(self._snaps):
+            keys = groups.setdefault(snap.group, set())
+            for entry in snap.entries():
+                number = numbers.get(id(entry))
+                if number is None:
+                    number = numbers[id(entry)] = len(self._distinct)
+                    self._distinct.append(entry)
+                key = str(entry["key"])
+                keys.add(key)
+                self._add(key, position, number)
+        self.group_keys = {g: len(k) for g, k in groups.items()}
+
+    def _indexed(self, lists: list[Sequence[int]]) -> None:
+        assert self._index is not None
+        key_of: dict[int, str] = {}
+        groups: dict[tuple[str, str, str], set[int]] = {}
+        for position, (snap, ids) in enumerate(zip(self._snaps, lists, strict=True)):
+            fresh = [i for i in set(ids) if i not in key_of]
+            if fresh:
+                key_of.update(self._index.bundle_keys(fresh))
+            groups.setdefault(snap.group, set()).update(ids)
+            for entry_id in ids:
+                self._add(key_of[entry_id], position, entry_id)
+        self.group_keys = {g: len({key_of[i] for i in ids}) for g, ids in groups.items()}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pairs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pairs)
+
+    def get(self, key: str) -> list[tuple[SnapshotRecord, Any]]:
+        """The pairs listing ``key`` (empty if none)."""
+        pairs = self._pairs.get(key)
+        if pairs is None:
+            return []
+        snaps = self._snaps
+        if self._index is not None:
+            read = self._index.read_entries(pairs[1::2])
+            return [(snaps[pairs[i]], read[pairs[i + 1]]) for i in range(0, len(pairs), 2)]
+        distinct = self._distinct
+        return [(snaps[pairs[i]], distinct[pairs[i + 1]]) for i in range(0, len(pairs), 2)]
+
+    def first_snapshot(self, key: str) -> str | None:
+        pairs = self._pairs.get(key)
+        return self._snaps[pairs[0]].key.key if pairs else None
+
+
 Repairer = Callable[[str, list[tuple[SnapshotRecord, Any]]], Awaitable[RepairOutcome]]
 """Repairs one damaged bundle, given its key and the snapshot entries that list it."""
 
@@ -207,13 +290,12 @@ class _Verifier:
     ) -> None:
         self.store, self.options, self.report, self.work = store, options, report, work
         self.repairer = repairer
-        self.entries: dict[str, list[tuple[SnapshotRecord, Any]]] = {}
+        self.entries = _References(Catalog([], {}))
         self.listed_all = True
         self.notes: dict[str, list[RepairNote]] = {}
 
     def first_snapshot(self, key: str) -> str | None:
-        refs = self.entries.get(key)
-        return refs[0][0].key.key if refs else None
+        return self.entries.first_snapshot(key)
 
     async def structure(self, catalog: Catalog) -> list[str]:
         """Check snapshots and references; return the keys of bundles that exist."""
@@ -221,20 +303,17 @@ class _Verifier:
         for key, message in catalog.problems:
             report.add(key, message)
         self.listed_all = catalog.complete
-        for snap in catalog.snapshots:
-            for entry in snap.entries():
-                self.entries.setdefault(str(entry["key"]), []).append((snap, entry))
+        self.entries = _References(catalog)
         report.snapshots = len(catalog.snapshots)
-        listed: dict[tuple[str, str, str], set[str]] = {}
         for snap in catalog.snapshots:
-            listed.setdefault(snap.group, set()).update(str(e["key"]) for e in snap.entries())
             counts = report.targets.setdefault(snap.group, {"snapshots": 0, "bundles": 0})
             counts["snapshots"] += 1
-        for group, keys in listed.items():
-            report.targets[group]["bundles"] = len(keys)
+        for group, count in self.entries.group_keys.items():
+            report.targets[group]["bundles"] = count
         report.bundles = len(catalog.bundles)
         report.referenced = len([k for k in self.entries if k in catalog.bundles])
-        for key, refs in sorted(self.entries.items()):
+        for key in sorted(self.entries):
+            refs = self.entries.get(key)
             info = catalog.bundles.get(key)
             if info is None:
                 await self._missing(key, refs)
@@ -280,7 +359,7 @@ class _Verifier:
         except (BundleError, StoreError) as exc:
             self.report.add(key, f"the manifest cannot be read: {exc.message}", self.first_snapshot(key))
             return
-        for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
+        for message in _manifest_problems(key, manifest, self.entries.get(key)):
             self.report.add(key, message, self.first_snapshot(key))
 
     async def read_and_repair(self, key: str) -> None:
@@ -288,9 +367,10 @@ class _Verifier:
         before = len(self.report.problems)
         await self.read_data(key)
         damaged = [p for p in self.report.problems[before:] if p.key == key]
-        if not damaged or self.repairer is None or not self.entries.get(key):
+        refs = self.entries.get(key)
+        if not damaged or self.repairer is None or not refs:
             return
-        outcome = await self.repairer(key, self.entries[key])
+        outcome = await self.repairer(key, refs)
         if outcome.repaired:
             again = VerifyReport(store=self.report.store, started_at=self.report.started_at)
             checker = _Verifier(self.store, self.options, again, self.work)
@@ -323,7 +403,7 @@ class _Verifier:
             self.report.bytes_read += size
             wrong = [
                 (snap, entry)
-                for snap, entry in self.entries.get(key, [])
+                for snap, entry in self.entries.get(key)
                 if (int(entry["size"]), str(entry["sha256"])) != (size, sha256)
                 and not accepted(self.notes, key, size, sha256)
             ]
@@ -341,7 +421,7 @@ class _Verifier:
                 self.report.add(key, message, self.first_snapshot(key))
             if not problems:
                 manifest = await asyncio.to_thread(read_manifest, local)
-                for message in _manifest_problems(key, manifest, self.entries.get(key, [])):
+                for message in _manifest_problems(key, manifest, self.entries.get(key)):
                     self.report.add(key, message, self.first_snapshot(key))
         finally:
             local.unlink(missing_ok=True)
@@ -354,16 +434,17 @@ def _sample(keys: list[str], percent: float, seed: int | None) -> list[str]:
     return sorted(random.Random(seed).sample(keys, count))
 
 
-async def _bounded(limit: int, jobs: list[Any]) -> None:
-    sem = asyncio.Semaphore(limit)
+async def _bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``jobs`` with at most ``limit`` at once: ``limit`` workers, not a task per job."""
+    pending = iter(jobs)
 
-    async def run(job: Any) -> None:
-        async with sem:
+    async def worker() -> None:
+        for job in pending:
             await job()
 
     async with asyncio.TaskGroup() as tg:
-        for job in jobs:
-            tg.create_task(run(job))
+        for _ in range(max(1, limit)):
+            tg.create_task(worker())
 
 
 async def verify_store(
@@ -404,11 +485,9 @@ async def verify_store(
         heads = [k for k in keys if k not in sampled]
         await _bounded(
             options.manifest_concurrency,
-            [(lambda k=k: verifier.manifest(k, catalog.bundles[k].size)) for k in heads],
+            (partial(verifier.manifest, k, catalog.bundles[k].size) for k in heads),
         )
-        await _bounded(
-            options.concurrency, [(lambda k=k: verifier.read_and_repair(k)) for k in sorted(sampled)]
-        )
+        await _bounded(options.concurrency, (partial(verifier.read_and_repair, k) for k in sorted(sampled)))
     report.finished_at = datetime.now(UTC)
     report.duration = time.monotonic() - clock
     report.problems.sort(key=lambda p: (p.key, p.message))

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from archiver.testing import DEFAULT_QUOTAS
 from . import seed as seeds
 from . import targets as targets_bench
 from ._proc import CLI, ROOT, Emulator, Finished, compile_code, export_revision, run, use_code
-from .measure import SECTIONS, Metric, Target, section
+from .measure import SECTIONS, Metric, Section, Target, section
 from .restore import restore_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -452,6 +453,46 @@ def _memory(suite: Suite) -> None:
     suite.memory_benchmark()
 
 
+def run_sections(
+    suite: Suite, chosen: Sequence[Section]
+) -> tuple[list[str], dict[str, str], dict[str, float]]:
+    """Run ``chosen`` in order: the sections run, those that failed (name -> error), their seconds.
+
+    A section that fails (a child that exits badly, a figure that cannot be read) is reported and
+    the next one runs: one run of ``make bench`` measures every target it can, side by side.
+    """
+    ran: list[str] = []
+    failed: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    for sec in chosen:
+        suite.current_section = sec.name
+        suite.say(f"section {sec.name}")
+        ran.append(sec.name)
+        clock = time.monotonic()
+        try:
+            sec.run(suite)
+        except Exception as exc:  # any failure of one section is reported, and the rest run
+            failed[sec.name] = f"{type(exc).__name__}: {exc}"
+            suite.say(f"ERROR in section {sec.name}: {failed[sec.name]}")
+            suite.logs.mkdir(parents=True, exist_ok=True)
+            with open(suite.logs / f"section-{sec.name}.traceback", "w", encoding="utf-8") as fh:
+                traceback.print_exc(file=fh)
+        seconds[sec.name] = round(time.monotonic() - clock, 1)
+        suite.say(f"section {sec.name} took {seconds[sec.name]:.0f} s")
+    return ran, failed, seconds
+
+
+def section_summary(ran: Sequence[str], seconds: Mapping[str, float], failed: Mapping[str, str]) -> str:
+    """One line per section run: its duration, and its error if it failed."""
+    lines = ["section       seconds  result"]
+    for name in ran:
+        got = seconds.get(name)
+        shown = f"{got:7.0f}" if got is not None else "      -"
+        lines.append(f"{name:12}  {shown}  {('FAILED: ' + failed[name]) if name in failed else 'ran'}")
+    lines.append(f"{'total':12}  {sum(seconds.values()):7.0f}")
+    return "\n".join(lines)
+
+
 def load_sections() -> None:
     """Import every module of ``bench/sections/``: each registers its sections with ``@section``."""
     import importlib
@@ -566,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no section {', '.join(unknown)}; there are: {', '.join(s.name for s in ordered)}")
     chosen = [sec for sec in ordered if not args.only or sec.name in args.only]
     ran: list[str] = []
+    failed_sections: dict[str, str] = {}
+    durations: dict[str, float] = {}
 
     quick = args.quick
     sizes = Sizes(
@@ -590,16 +633,12 @@ def main(argv: list[str] | None = None) -> int:
             use_code(work / "code")
             suite.say(f"benchmarking revision {code['commit']}")
         compile_code()
-        for sec in chosen:
-            suite.current_section = sec.name
-            suite.say(f"section {sec.name}")
-            ran.append(sec.name)
-            sec.run(suite)
+        ran, failed_sections, durations = run_sections(suite, chosen)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc)
         suite.say(f"ERROR: {exc}")
     finally:
-        if not args.keep and error is None:
+        if not args.keep and error is None and not failed_sections:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
@@ -608,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = list(suite.metrics.values())
     print()
     print(table(metrics))
+    print()
+    print(section_summary(ran, durations, failed_sections))
     if quick:
         print(
             "\n--quick: targets in parentheses are set for the full corpus and are not compared here "
@@ -619,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": quick,
         "notComparedInQuick": [k for k, m in suite.metrics.items() if m.target and not m.compared],
         "sections": ran,
+        "sectionSeconds": durations,
+        "sectionErrors": failed_sections,
         "code": code,
         "machine": machine(),
         "loadAverage": {"before": load_before, "after": os.getloadavg()},
@@ -647,7 +690,9 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     print(f"\nresults: {', '.join(str(p) for p in paths)}")
-    if error:
+    if error or failed_sections:
+        if failed_sections:
+            print(f"sections that failed: {', '.join(failed_sections)}", file=sys.stderr)
         print(f"logs kept in {work}", file=sys.stderr)
         return 1
     failed = [m.name for m in metrics if m.passed is False]

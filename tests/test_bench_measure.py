@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure import SECTIONS, Target, section
-from bench.suite import Sizes, Suite, table
+from bench.measure import SECTIONS, Section, Target, section
+from bench.suite import Sizes, Suite, run_sections, section_summary, table
 
 
 def _suite(tmp_path: Path, *, quick: bool) -> Suite:
@@ -64,3 +64,23 @@ def test_sections_register_once_by_name() -> None:
             section("test-only-section")(lambda suite: None)
     finally:
         SECTIONS.pop("test-only-section")
+
+
+def test_a_failing_section_is_reported_and_the_next_one_runs(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, quick=False)
+
+    def broken(suite: Suite) -> None:
+        suite.measure("first.s", "first: wall time", 1.0, "s", target="<= 5")
+        raise KeyError("stdout held no JSON")
+
+    def fine(suite: Suite) -> None:
+        suite.measure("second.s", "second: wall time", 9.0, "s", target="<= 5")
+
+    chosen = [Section("broken", broken, 1, ""), Section("fine", fine, 2, "")]
+    ran, failed, seconds = run_sections(suite, chosen)
+    assert ran == ["broken", "fine"] and list(failed) == ["broken"]
+    assert "KeyError" in failed["broken"] and set(seconds) == {"broken", "fine"}
+    assert suite.metrics["second.s"].result == "FAIL" and suite.metrics["first.s"].result == "PASS"
+    assert "KeyError" in (tmp_path / "logs" / "section-broken.traceback").read_text()
+    summary = section_summary(ran, seconds, failed)
+    assert "FAILED: KeyError" in summary and "total" in summary

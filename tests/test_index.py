@@ -267,3 +267,34 @@ def test_volatile_fields_are_optional_in_the_schema() -> None:
     assert set(VOLATILE) <= set(items["properties"])
     assert "listedRuns" not in json.dumps(items.get("allOf", []))
     assert "confirmedBy" not in json.dumps(items.get("allOf", []))
+
+
+@pytest.mark.parametrize("read_ahead", [1, 1 << 30])
+def test_the_first_build_streams_with_bounded_read_ahead(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_ahead: int
+) -> None:
+    """Reads run ahead of the indexing only within _READ_AHEAD bytes (at least one) and
+    _LOAD_CONCURRENCY reads: a first build holds a few raw snapshots, not the history."""
+    import asyncio
+
+    monkeypatch.setattr(catalog_module, "_READ_AHEAD", read_ahead)
+    monkeypatch.setattr(catalog_module, "_LOAD_CONCURRENCY", 3)
+    held: list[int] = []  # snapshots read and not yet indexed, seen at each read and each index
+    state = {"read": 0, "indexed": 0}
+    real_get, real_index = catalog_module.get_small, catalog_module._index_snapshot
+
+    async def get_small(*args: Any, **kwargs: Any) -> bytes:
+        got = await real_get(*args, **kwargs)
+        state["read"] += 1
+        held.append(state["read"] - state["indexed"])
+        return got
+
+    def index_snapshot(*args: Any) -> None:
+        real_index(*args)
+        state["indexed"] += 1
+
+    monkeypatch.setattr(catalog_module, "get_small", get_small)
+    monkeypatch.setattr(catalog_module, "_index_snapshot", index_snapshot)
+    got = asyncio.run(_catalog_docs(generated, tmp_path / "cache"))
+    assert got == [d for _, d in snapshot_files(generated)] and state["indexed"] == 5
+    assert max(held) <= (1 if read_ahead == 1 else 3)  # how far reads get ahead depends on the load

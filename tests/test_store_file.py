@@ -8,6 +8,7 @@ import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,28 @@ async def test_in_thread_waits_for_the_thread_when_cancelled() -> None:
         await task
     assert finished == ["done"]  # the thread's step was over before the cancellation propagated
     assert closed == ["resource"]  # and its result was handed to cleanup, not leaked
+
+
+async def test_listing_walks_many_directories_per_thread_hop(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of objects per hop, across directories, in key order, whatever the batch boundary."""
+    import archiver.store._file as file_module
+
+    keys = [f"bundles/{w:02d}/{s}.tar.zst" for w in range(7) for s in ("a", "b")] + ["bundles/z"]
+    for key in keys:
+        await store.put_bytes(key, key.encode())
+    hops: list[int] = []
+    real_take = file_module._take
+
+    def take(walk: Any, count: int) -> list[Any]:
+        got = real_take(walk, count)
+        hops.append(len(got))
+        return got
+
+    monkeypatch.setattr(file_module, "_LIST_BATCH", 4)
+    monkeypatch.setattr(file_module, "_take", take)
+    listed = [(i.key, i.size) for i in [info async for info in store.list("bundles/")]]
+    assert listed == [(k, len(k)) for k in sorted(keys)]
+    assert hops == [4, 4, 4, 3]  # 8 directories, 15 objects: 4 hops, not one per directory
+    assert [i.key async for i in store.list("bundles/0")] == sorted(keys)[:14]

@@ -42,9 +42,10 @@ from typing import Any
 
 __all__ = ["VOLATILE", "IndexDamaged", "IndexedSnapshot", "SnapshotIndex"]
 
-_FORMAT = "omics-archiver-index 2"
+_FORMAT = "omics-archiver-index 3"
 _ITEM = "I"  # unsigned 32-bit entry ids
 _MAX_ID = 2**32 - 1
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # as json.dumps(separators=...), one encoder
 VOLATILE = ("confirmedBy", "listedRuns")
 """Entry fields that change night to night for the same bundle (kept per snapshot, not per entry)."""
 
@@ -74,6 +75,11 @@ def _digest(*parts: bytes) -> bytes:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.digest()
+
+
+def _entry_digest(body: str, columns: Iterable[str]) -> bytes:
+    """Of an entry's JSON and its columns: checking it proves both without parsing the JSON."""
+    return _digest(body.encode("utf-8"), *(c.encode("utf-8") for c in columns))
 
 
 def _row_digest(
@@ -108,7 +114,7 @@ class IndexedSnapshot:
 
 
 class SnapshotIndex:
-    """The index in one SQLite database (a file, or memory when there is no cache)."""
+    """The index in one SQLite database (a file in the cache, or a private temporary one without)."""
 
     def __init__(self, conn: sqlite3.Connection, schema: str) -> None:
         self._conn = conn
@@ -121,14 +127,16 @@ class SnapshotIndex:
 
     @classmethod
     def open(cls, path: Path | None, schema: str) -> SnapshotIndex:
-        """Open (or create) the index at ``path`` (``None``: in memory) and check every row.
+        """Open (or create) the index at ``path`` and check every row.
+
+        ``None``: a private temporary database, which SQLite keeps in a temporary file (deleted when
+        it is closed) once it outgrows its page cache, so a command without a cache (``verify``)
+        does not hold a year of history in memory.
 
         :class:`IndexDamaged` if it cannot be trusted; the caller deletes it (:func:`remove`).
         """
         try:
-            conn = sqlite3.connect(
-                ":memory:" if path is None else str(path), timeout=60, isolation_level=None
-            )
+            conn = sqlite3.connect("" if path is None else str(path), timeout=60, isolation_level=None)
         except sqlite3.Error as exc:
             raise IndexDamaged(f"cannot open the index: {exc}") from None
         index = cls(conn, schema)
@@ -180,10 +188,8 @@ class SnapshotIndex:
         ids: set[int] = set()
         query = "SELECT id, digest, bundle, workflow, kind, body FROM entries"
         for entry_id, digest, *columns, body in conn.execute(query):
-            if not isinstance(body, str) or _digest(body.encode("utf-8")) != digest:
+            if not isinstance(body, str) or _entry_digest(body, columns) != digest:
                 raise IndexDamaged(f"index entry {entry_id} does not match its digest")
-            if columns != list(_columns(json.loads(body))):
-                raise IndexDamaged(f"index entry {entry_id} does not match its columns")
             ids.add(entry_id)
         lists: set[int] = set()
         for list_id, digest, blob in conn.execute("SELECT id, digest, ids FROM lists"):
@@ -242,8 +248,8 @@ class SnapshotIndex:
             for name, value in vol.items():
                 if not volatile_ok(name, value):
                     return False
-            body = json.dumps(stable, separators=(",", ":"))
-            digest = _digest(body.encode("utf-8"))
+            body = _COMPACT.encode(stable)
+            digest = _entry_digest(body, _columns(stable))
             prepared.append((digest, None if digest in known else body, stable))
             volatile.append(vol)
         vblob = zlib.compress(json.dumps(volatile, separators=(",", ":")).encode("utf-8"), 6)
@@ -366,16 +372,16 @@ class SnapshotIndex:
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT id, digest, body FROM entries WHERE id IN ({marks})"
-            for entry_id, digest, body in self._conn.execute(query, chunk):
-                cache[entry_id] = self._entry(entry_id, digest, body)
+            query = f"SELECT id, digest, body, bundle, workflow, kind FROM entries WHERE id IN ({marks})"
+            for entry_id, digest, body, *columns in self._conn.execute(query, chunk):
+                cache[entry_id] = self._entry(entry_id, digest, body, columns)
         if len(missing) and any(i not in cache for i in missing):
             raise IndexDamaged("an index list names an entry the index does not hold")
         return cache
 
     @staticmethod
-    def _entry(entry_id: int, digest: bytes, body: str) -> dict[str, Any]:
-        if _digest(body.encode("utf-8")) != digest:
+    def _entry(entry_id: int, digest: bytes, body: str, columns: Iterable[str]) -> dict[str, Any]:
+        if _entry_digest(body, columns) != digest:
             raise IndexDamaged(f"index entry {entry_id} does not match its digest")
         entry = json.loads(body)
         if not isinstance(entry, dict):
@@ -395,12 +401,40 @@ class SnapshotIndex:
             raise IndexDamaged("an index list names an entry the index does not hold")
         return out
 
+    def bundle_keys(self, ids: Iterable[int]) -> dict[int, str]:
+        """The bundle key of the entries ``ids``, without reading the entries whole."""
+        wanted = sorted(set(ids))
+        out: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self._conn.execute(f"SELECT id, bundle FROM entries WHERE id IN ({marks})", chunk))
+        if len(out) != len(wanted):
+            raise IndexDamaged("an index list names an entry the index does not hold")
+        return out
+
+    def read_entries(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The stable entries of ``ids``, for a caller that walks each once: those not already at
+        hand are read and not kept (see :meth:`entries`)."""
+        wanted = set(ids)
+        out = {i: self._entries[i] for i in wanted if i in self._entries}
+        missing = sorted(wanted - out.keys())
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, digest, body, bundle, workflow, kind FROM entries WHERE id IN ({marks})"
+            for entry_id, digest, body, *columns in self._conn.execute(query, chunk):
+                out[entry_id] = self._entry(entry_id, digest, body, columns)
+        if len(out) != len(wanted):
+            raise IndexDamaged("an index list names an entry the index does not hold")
+        return out
+
     def ids_of_key(self, key: str) -> set[int]:
         """The ids of the stable entries of the bundle ``key`` (one, unless its writers disagreed)."""
         out = set()
-        query = "SELECT id, digest, body FROM entries WHERE bundle = ?"
-        for entry_id, digest, body in self._conn.execute(query, (key,)):
-            entry = self._entries.get(entry_id) or self._entry(entry_id, digest, body)
+        query = "SELECT id, digest, body, bundle, workflow, kind FROM entries WHERE bundle = ?"
+        for entry_id, digest, body, *columns in self._conn.execute(query, (key,)):
+            entry = self._entries.get(entry_id) or self._entry(entry_id, digest, body, columns)
             if entry.get("key") == key:
                 out.add(entry_id)
         return out

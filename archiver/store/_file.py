@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import itertools
 import os
 import stat as stat_mod
 import time
@@ -56,6 +57,7 @@ from ._open import check_prefix, is_key_segment
 __all__ = ["FileStore"]
 
 _READ_ALL_LIMIT = 1 << 30
+_LIST_BATCH = 2000  # objects listed per thread hop
 T = TypeVar("T")
 
 
@@ -90,6 +92,30 @@ def _scan(directory: Path, start: str, refused: builtins.list[str], rel: str) ->
                 refused.append(rel + e.name)
     entries.sort()
     return entries
+
+
+def _walk(root: Path, base: str, start: str, refused: builtins.list[str]) -> Iterator[ObjectInfo]:
+    """Every object below the directory ``base`` whose name there starts with ``start``, in key
+    order (depth first); what is not a directory or regular file goes to ``refused``."""
+    if base:
+        _check_path(root, base, final=True)
+    top = base + "/" if base else ""
+    stack = [(top, iter(_scan(root / base if base else root, start, refused, top)))]
+    while stack:
+        rel, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        key = rel + entry.name
+        if entry.is_dir:
+            stack.append((key + "/", iter(_scan(root / key, "", refused, key + "/"))))
+        else:
+            yield ObjectInfo(key=key, size=entry.size, modified=_mtime(entry.mtime))
+
+
+def _take(walk: Iterator[ObjectInfo], count: int) -> builtins.list[ObjectInfo]:
+    return builtins.list(itertools.islice(walk, count))
 
 
 def _refusal(root: Path, rel: str, key: str | None) -> StoreError:
@@ -339,36 +365,18 @@ class FileStore:
         return self._list(prefix)
 
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        # Depth-first, one directory per thread hop: memory is bounded by depth x directory size.
+        # The walk runs in worker threads, up to _LIST_BATCH objects a hop (however many
+        # directories that takes): memory is bounded by depth x directory size plus one batch.
         base, _, start = prefix.rpartition("/")
         refused: builtins.list[str] = []
-        stack: builtins.list[tuple[str, Iterator[_Entry]]] = []
-        with _errors(f"list {prefix!r}"):
-            if base:
-                await in_thread(partial(_check_path, self._root, base, final=True))
-            top = await in_thread(
-                partial(
-                    _scan,
-                    self._root / base if base else self._root,
-                    start,
-                    refused,
-                    base + "/" if base else "",
-                )
-            )
-        stack.append((base + "/" if base else "", iter(top)))
-        while stack:
-            rel, entries = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
-                stack.pop()
-                continue
-            key = rel + entry.name
-            if not entry.is_dir:
-                yield ObjectInfo(key=key, size=entry.size, modified=_mtime(entry.mtime))
-                continue
+        walk = _walk(self._root, base, start, refused)
+        while True:
             with _errors(f"list {prefix!r}"):
-                children = await in_thread(partial(_scan, self._root / key, "", refused, key + "/"))
-            stack.append((key + "/", iter(children)))
+                batch = await in_thread(partial(_take, walk, _LIST_BATCH))
+            for info in batch:
+                yield info
+            if len(batch) < _LIST_BATCH:
+                break
         if refused:
             first = await in_thread(partial(_refusal, self._root, refused[0], refused[0]))
             more = f" ({len(refused) - 1} more such entries)" if len(refused) > 1 else ""

@@ -15,6 +15,7 @@ distorts less) and peak RSS are recorded for each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,6 +32,24 @@ MB = 1_000_000
 RSS_TARGET = "<= 150"
 _CACHE_ENV = "BENCH_ARCHIVE_CACHE"
 _DONE = "GENERATED.json"
+_SHOWN = {
+    "list_cold": "list, index cold (reads, validates and indexes every snapshot)",
+    "list": "list, index built",
+    "snapshots": "snapshots, index built",
+    "list_after_prune": "list after prune",
+}
+"""How each run is named in the table (the others by their command)."""
+
+
+def _fingerprint() -> str:
+    """Of the generator and the snapshot schema: a cached archive is used only if both are the same."""
+    from archiver import _schema
+
+    from .. import archive
+
+    h = hashlib.sha256(Path(archive.__file__).read_bytes())
+    h.update(json.dumps(_schema.schema("snapshot"), sort_keys=True).encode("utf-8"))
+    return h.hexdigest()[:12]
 
 
 def _sizes(quick: bool) -> dict[str, dict[str, int]]:
@@ -50,7 +69,7 @@ def archive_copy(store: Path, size: dict[str, int]) -> Generated:
     cache = os.environ.get(_CACHE_ENV)
     if not cache:
         return write_archive(store, **size)
-    name = "archive-{workflows}x{versions}x{nights}x{changes_per_night}".format(**size)
+    name = "archive-{workflows}x{versions}x{nights}x{changes_per_night}-".format(**size) + _fingerprint()
     source = Path(cache) / name
     done = source / _DONE
     if not done.is_file():
@@ -99,7 +118,7 @@ def browse(suite: Suite) -> None:
             suite.say(
                 f"{label} {name}: {done.seconds:.2f} s, CPU {done.cpu_seconds:.2f} s, peak RSS {rss:.0f} MB"
             )
-            shown = " ".join(args[:1])
+            shown = _SHOWN.get(name, name)
             suite.measure(
                 f"browse.{label}.{name}_s",
                 f"{shown}, {what}: wall time",
