@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from aiobotocore.credentials import AioCredentials
 from archiver._aws import AwsSettings, new_session, open_omics_api
 from archiver._errors import StoreError
 from archiver._lock import backup_lock
-from archiver._tls import aio_config
 from archiver.store import StoreOptions, open_archive
 from archiver.testing import Emulator, EmulatorConfig
 
@@ -29,33 +27,6 @@ from archiver.testing import Emulator, EmulatorConfig
 def emulator() -> Iterator[Emulator]:
     with Emulator(EmulatorConfig(quotas=None)) as emu:
         yield emu
-
-
-def _tls_context(client: Any) -> ssl.SSLContext:
-    """The context of the connection pool the client opened (aiobotocore's and aiohttp's internals)."""
-    (session,) = client._endpoint.http_session._sessions.values()
-    context: ssl.SSLContext = session.connector._ssl
-    return context
-
-
-async def test_clients_share_one_tls_context_per_verify_setting(emulator: Emulator) -> None:
-    settings = AwsSettings(region="us-east-1", endpoint_url=emulator.url)
-    async with open_omics_api(settings) as one, open_omics_api(settings) as two:
-        for api in (one, two):
-            assert [w async for w in api.list_workflows()] == []
-        shared = _tls_context(one._client)
-        assert _tls_context(two._client) is shared
-    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
-    # a client that does not verify gets a context of its own: never the verifying one, weakened
-    session = new_session(None)
-    config = aio_config(retries={"mode": "standard", "total_max_attempts": 1}, inject_host_prefix=False)
-    async with session.create_client(
-        "omics", region_name="us-east-1", endpoint_url=emulator.url, verify=False, config=config
-    ) as client:
-        await client.list_workflows()
-        loose = _tls_context(client)
-    assert loose is not shared and loose.verify_mode == ssl.CERT_NONE
-    assert shared.verify_mode == ssl.CERT_REQUIRED
 
 
 async def test_a_copied_session_signs_with_its_own_credentials(emulator: Emulator) -> None:
