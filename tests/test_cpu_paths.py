@@ -5,6 +5,9 @@ directory sync makes every new entry durable before the run goes on."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +111,16 @@ async def test_deferred_directory_syncs_happen_before_the_block_goes_on(
     synced.clear()
     await store.put_bytes("bundles/x/w/three", b"3")
     assert root / "bundles/x/w" in synced, "outside the block every write syncs at once again"
+
+
+def test_a_backup_of_one_account_region_does_not_load_the_targets_machinery() -> None:
+    code = (
+        "import sys; from archiver.cli import build_parser; build_parser(['backup', '--help']); "
+        "import archiver._backup, archiver._pipeline; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('archiver', 'yaml', 'jsonschema')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out.replace("'", '"')))
+    assert "archiver.cli._backup_targets" in loaded  # its options are on the parser
+    assert not {m for m in loaded if m.startswith(("archiver.targets", "archiver.drill", "archiver.restore"))}
+    assert not {"yaml", "jsonschema"} & loaded  # targets files; schema explanations only on failure

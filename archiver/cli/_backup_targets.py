@@ -17,30 +17,19 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._aws import AwsSettings
 from .._backup import BackupConfig
 from .._errors import ArchiverError, UsageError
 from .._metrics import TargetRun, write_metrics, write_targets_metrics
 from ..store import open_archive
-from ..targets import (
-    Shard,
-    Target,
-    TargetLogFilter,
-    TargetResult,
-    TargetsConfig,
-    checked,
-    load_targets,
-    organization_targets,
-    parse_shard,
-    run_targets,
-    select_by_tags,
-    select_shard,
-)
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
 from ._progress import TargetsProgress
 from ._words import count
+
+if TYPE_CHECKING:  # a backup of one account-region does not load the targets machinery
+    from ..targets import Shard, Target, TargetResult
 
 __all__ = ["add_target_options", "run_targets_command", "wants_targets"]
 
@@ -125,6 +114,8 @@ def wants_targets(args: argparse.Namespace) -> bool:
 
 def shard_from(args: argparse.Namespace, env: Mapping[str, str]) -> Shard | None:
     """``--shard``, else the index of an array or indexed job with ``--shard-count`` or the env count."""
+    from ..targets import Shard, checked, parse_shard
+
     if args.shard:
         return parse_shard(args.shard)
     for name in INDEX_ENVS:
@@ -179,6 +170,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 async def _targets(args: argparse.Namespace, settings: AwsSettings, env: Mapping[str, str]) -> list[Target]:
+    from ..targets import load_targets, organization_targets, select_by_tags
+
     regions = _default_regions(args, settings)
     if args.targets is not None:
         targets = load_targets(args.targets, default_regions=regions)
@@ -207,6 +200,8 @@ def run_targets_command(
     who: str = "default credentials",
     env: Mapping[str, str] | None = None,
 ) -> int:
+    from ..targets import TargetLogFilter, TargetsConfig, run_targets, select_shard
+
     env = os.environ if env is None else env
     _check_options(args)
     shard = shard_from(args, env)
