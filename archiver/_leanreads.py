@@ -16,8 +16,11 @@ decides how many account-regions one process keeps busy (issue 11, point 5).
   very credentials object the client signs with, so refreshable (assumed-role) credentials are
   refreshed as before;
 * it travels over the client's own aiobotocore HTTP session (its connection pool, TLS settings,
-  proxies and exception mapping), and the answer is parsed by botocore's own parser, errors
-  included, raised as the client's modelled ``ClientError`` classes.
+  proxies and exception mapping);
+* a successful answer is parsed by plain functions compiled once from the operation's output shape
+  (:func:`_compile`, held to botocore's parse by tests/test_leanreads.py); an error, or an answer
+  they cannot read, goes to botocore's own parser, and errors are raised as the client's modelled
+  ``ClientError`` classes.
 
 Nothing is assumed about the endpoint. An operation goes lean only after botocore has sent one
 request for it in this client and the lean serializer reproduced that request's URL exactly, for
@@ -195,9 +198,7 @@ class LeanReads:
             raise self._client.exceptions.from_code(code)(parsed, operation)
         return parsed
 
-    def _converter(
-        self, operation: str, model: Any
-    ) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    def _converter(self, operation: str, model: Any) -> _Parse | None:
         """The compiled parser of ``operation``'s successful answers (None: botocore's parser)."""
         if operation not in self._converters:
             try:

@@ -24,7 +24,8 @@ from .._backup import BackupConfig
 from .._errors import ArchiverError, UsageError
 from .._metrics import TargetRun, write_metrics, write_targets_metrics
 from ..store import open_archive
-from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, key_value, positive_int, store_options
+from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, positive_int, store_options
+from ._destination_options import add_target_tag_option
 from ._progress import TargetsProgress
 from ._words import count
 
@@ -78,14 +79,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="regions to back up in every account of --organization, or of a targets file account "
         "that lists none (repeatable, or comma-separated; default: --region or the profile's region)",
     )
-    g.add_argument(
-        "--target-tag",
-        action="append",
-        default=[],
-        type=key_value,
-        metavar="KEY=VALUE",
-        help="only the targets file's accounts tagged so (repeatable; all must match)",
-    )
+    add_target_tag_option(g, help="only the targets file's accounts tagged so")
     g.add_argument(
         "--shard",
         metavar="INDEX/COUNT",

@@ -12,7 +12,12 @@ from pathlib import Path
 from .._errors import UsageError
 from ._common import key_value, positive_int
 
-__all__ = ["add_destination_options", "check_destination_options", "wants_destinations"]
+__all__ = [
+    "add_destination_options",
+    "add_target_tag_option",
+    "check_destination_options",
+    "wants_destinations",
+]
 
 
 def add_destination_options(parser: argparse.ArgumentParser, *, what: str) -> None:
@@ -29,20 +34,25 @@ def add_destination_options(parser: argparse.ArgumentParser, *, what: str) -> No
         "the one --mapping maps it to (unmapped: the same); accounts listing no regions take --region; see "
         "examples/restore-targets.yaml",
     )
-    g.add_argument(
-        "--target-tag",
-        action="append",
-        default=[],
-        type=key_value,
-        metavar="KEY=VALUE",
-        help="with --targets: only the file's accounts tagged so (repeatable; all must match)",
-    )
+    add_target_tag_option(g, help="with --targets: only the file's accounts tagged so")
     g.add_argument(
         "--max-targets",
         type=positive_int,
         default=16,
         metavar="N",
         help=f"with --targets: {what}s worked on at once (default: %(default)s)",
+    )
+
+
+def add_target_tag_option(group: argparse._ArgumentGroup, *, help: str) -> None:
+    """``--target-tag KEY=VALUE``: the targets file's accounts to keep (backup's, restore's, drill's)."""
+    group.add_argument(
+        "--target-tag",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="KEY=VALUE",
+        help=f"{help} (repeatable; all must match)",
     )
 
 
