@@ -278,10 +278,7 @@ class OmicsApi:
         send: Callable[[], Awaitable[dict[str, Any]]] = lambda: method(**params)  # noqa: E731
         lean = self._lean
         if lean is not None and lean.wanted(operation):
-            if lean.ready(operation):
-                send = functools.partial(lean.send, operation, params)
-            else:
-                send = functools.partial(lean.observe, operation, params, send)
+            send = functools.partial(lean.call, operation, params, send)
         endpoint = str(self._client.meta.endpoint_url)
         return await self._retrying(operation, resource, send, endpoint, paced=True)
 

@@ -33,6 +33,7 @@ lean and botocore sends everything, as before.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import hashlib
@@ -104,6 +105,7 @@ class LeanReads:
         self._service = str(self._model.signing_name)
         self._base: dict[str, str] = {}  # operation -> scheme://host[/path prefix], once proven
         self._refused: set[str] = set()  # operations whose botocore request the lean one did not match
+        self._observing: dict[str, asyncio.Event] = {}  # operation -> set when its first call ends
         self._models: dict[str, Any] = {}
         self._converters: dict[str, _Parse | None] = {}
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
@@ -149,6 +151,29 @@ class LeanReads:
         if query:
             path += "?" + percent_encode_sequence(query)
         return path
+
+    async def call(
+        self, operation: str, params: Mapping[str, Any], send: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Send ``operation`` lean if it is ready, else through botocore's ``send`` and observe it.
+
+        Decided when the request leaves, not when it was queued (behind a pacer, say). While the
+        first botocore call of an operation is in flight, the others wait for it, so a burst of
+        concurrent calls costs one botocore request, not one each.
+        """
+        if operation not in self._base:
+            first = self._observing.get(operation)
+            if first is None:
+                first = self._observing[operation] = asyncio.Event()
+                try:
+                    return await self.observe(operation, params, send)
+                finally:
+                    first.set()
+                    del self._observing[operation]
+            await first.wait()
+            if operation not in self._base:  # the first call failed or did not match
+                return await self.observe(operation, params, send)
+        return await self.send(operation, params)
 
     async def observe(
         self, operation: str, params: Mapping[str, Any], send: Callable[[], Awaitable[dict[str, Any]]]

@@ -113,6 +113,26 @@ async def test_after_one_botocore_call_an_operation_goes_lean_and_answers_the_sa
     assert stats.calls["GetWorkflow"] == sent["GetWorkflow"] + 2
 
 
+@pytest.mark.parametrize("rates", [None, {"GetWorkflow": 20.0}])
+async def test_a_burst_of_first_calls_costs_one_botocore_request(
+    env: None, rates: dict[str, float] | None
+) -> None:
+    """Concurrent first calls (or calls queued behind the pacer) wait for the one botocore call."""
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
+        settings = AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=rates)
+        async with open_omics_api(settings) as api:
+            by_botocore: list[str] = []
+            api._client.meta.events.register_last(
+                "before-send.omics", lambda request, **_: by_botocore.append(request.url)
+            )
+            answers = await asyncio.gather(*(api.get_workflow(WORKFLOW, export=True) for _ in range(12)))
+            assert api._lean is not None and api._lean.ready("GetWorkflow")
+        stats = emu.stats()
+    assert {a["id"] for a in answers} == {WORKFLOW}
+    assert len(by_botocore) == 1
+    assert stats.calls["GetWorkflow"] == 12 and not stats.errors
+
+
 async def test_a_wrong_secret_is_refused_on_the_lean_path_too(env: None) -> None:
     with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
         async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:
