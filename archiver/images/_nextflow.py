@@ -26,8 +26,9 @@ _ASSIGNMENT = re.compile(r"(?m)^[ \t]*(?:process[ \t]*\.[ \t]*)?container[ \t]*=
 # character whatever it is, or anything but the quote and a newline, to the closing quote or the end
 # of the line, both included), a ``//`` comment to the end of the line, or a ``/* */`` comment (to the
 # text's end if unclosed). Strings are kept; a comment's characters other than newlines are blanked.
+# A string's content is "unrolled" (a run of plain characters, then escapes each followed by a run).
 _TOKEN = re.compile(
-    r"""'(?:\\[\s\S]?|[^\\'\n])*['\n]?|"(?:\\[\s\S]?|[^\\"\n])*["\n]?|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)"""
+    r"""'[^\\'\n]*(?:\\[\s\S]?[^\\'\n]*)*['\n]?|"[^\\"\n]*(?:\\[\s\S]?[^\\"\n]*)*["\n]?|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)"""
 )
 _NOT_NEWLINE = re.compile(r"[^\n]")
 
