@@ -19,12 +19,16 @@ read of each member past its declared size (:func:`read_sound`), which can only 
 full check (:func:`full_zip_problem`: a read to the declared size, then one past it) finds nothing;
 anything else, from a bad CRC to a surprise exception, is judged by the full check, so a verdict
 and its wording never depend on the shortcut. :func:`read_sound` also hands back the members a
-caller asks to keep (the image scan's workflow files), so the ZIP is parsed once per bundle.
+caller asks to keep (the image scan's workflow files), so the ZIP is parsed once per bundle. A ZIP
+in memory (a small definition) is read without zipfile's per-member machinery where the layout is
+plain (:func:`_plain_member`): anything it is not sure of goes through zipfile as above.
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -148,6 +152,83 @@ def _read_past_declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: b
     return b"".join(parts)
 
 
+_LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader: a member's local header
+_MAGIC = b"PK\x03\x04"
+_UTF8_NAME = 0x800
+_PLAIN_MAX = 1 << 20
+"""Members up to this size are inflated at once by :func:`_plain_member` (memory: one such member)."""
+
+
+def _plain_member(buffer: bytes, info: zipfile.ZipInfo, end_limit: int) -> bytes | None:
+    """The bytes of a plainly sound member of the ZIP ``buffer``; ``None`` when not sure.
+
+    Sure only where zipfile's ``open`` and the reads of :func:`_read_past_declared` would succeed
+    with the same bytes, in every Python this runs on: stored or deflated, no flag but UTF-8 (no
+    encryption, patch data or data descriptor), a local header that agrees with the directory
+    (version, flags, method, CRC, sizes; a name that decodes as zipfile decodes it to the same
+    name), data ending by ``end_limit`` (the next local header or the central directory: zipfile
+    3.12+ refuses overlapping entries), and a deflate stream that ends having given exactly the
+    declared size, or stored data of exactly that size, with the declared CRC. zipfile inflates
+    the same stream with the same ``zlib.decompressobj(-15)``, in steps; what follows the stream's
+    end is left unread by both.
+    """
+    size, method = info.file_size, info.compress_type
+    if (
+        method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        or info.flag_bits & ~_UTF8_NAME
+        or size > _PLAIN_MAX
+    ):
+        return None
+    at = info.header_offset
+    header = buffer[at : at + _LOCAL.size]
+    if len(header) != _LOCAL.size:
+        return None
+    magic, version, _, flags, local_method, _, _, crc, compressed, local_size, name_length, extra_length = (
+        _LOCAL.unpack(header)
+    )
+    if (
+        magic != _MAGIC
+        or version > zipfile.MAX_EXTRACT_VERSION
+        or (flags, local_method, crc, compressed, local_size)
+        != (info.flag_bits, method, info.CRC, info.compress_size, size)
+    ):
+        return None
+    start = at + _LOCAL.size + name_length + extra_length
+    end = start + info.compress_size
+    if end > end_limit:
+        return None
+    try:
+        name = buffer[at + _LOCAL.size : at + _LOCAL.size + name_length].decode(
+            "utf-8" if flags & _UTF8_NAME else "cp437"
+        )
+    except UnicodeDecodeError:
+        return None
+    if name != info.orig_filename:
+        return None
+    if method == zipfile.ZIP_STORED:
+        if info.compress_size != size:
+            return None
+        data = buffer[start:end]
+    else:
+        inflate = zlib.decompressobj(-15)
+        try:
+            data = inflate.decompress(buffer[start:end], size + 1)
+        except zlib.error:
+            return None
+        if not inflate.eof or len(data) != size:
+            return None
+    return data if zlib.crc32(data) == info.CRC else None
+
+
+def _end_limits(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], length: int) -> dict[int, int] | None:
+    """Where each member's data must end (by header offset); ``None`` if two members share one."""
+    offsets = sorted(i.header_offset for i in infos)
+    if len(set(offsets)) != len(offsets):
+        return None
+    ends = [*offsets[1:], min(archive.start_dir, length)]
+    return {offset: min(end, archive.start_dir, length) for offset, end in zip(offsets, ends, strict=True)}
+
+
 def read_sound(
     source: Path | IO[bytes], keep: Callable[[int, zipfile.ZipInfo], bool] | None = None
 ) -> SoundZip | None:
@@ -161,12 +242,18 @@ def read_sound(
     try:
         with open_zip(source) as archive:
             infos = archive.infolist()
+            buffer = source.getvalue() if isinstance(source, io.BytesIO) else None
+            limits = None if buffer is None else _end_limits(archive, infos, len(buffer))
             kept: dict[int, bytes] = {}
             for index, info in enumerate(infos):
                 if info.is_dir():
                     continue
                 wanted = keep is not None and keep(index, info)
-                data = _read_past_declared(archive, info, wanted)
+                data = None
+                if buffer is not None and limits is not None:
+                    data = _plain_member(buffer, info, limits[info.header_offset])
+                if data is None:
+                    data = _read_past_declared(archive, info, wanted)
                 if data is None:
                     return None
                 if wanted:

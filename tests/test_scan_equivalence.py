@@ -338,6 +338,84 @@ def test_read_sound_keeps_exactly_what_was_asked_and_leaves_the_infos_as_they_we
     assert _zipsafe.read_sound(io.BytesIO(lying_zip(len(_NF) * 3 - 1, len(_NF) * 3))) is None
 
 
+# --- ZIPs in memory: members read without zipfile's per-member machinery where plainly sound -----
+
+
+def unterminated_zip() -> bytes:
+    """main.wdl deflated without the stream's final block: right size and CRC, no end."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = comp.compress(_WDL) + comp.flush(zlib.Z_SYNC_FLUSH)  # every byte out, but no final block
+    good = zip_files([("main.wdl", _WDL)])
+    old_size = int.from_bytes(good[18:22], "little")
+    name = b"main.wdl"
+    local = bytearray(good[: 30 + len(name)])
+    local[18:22] = u32(len(body))
+    central_at = good.index(b"PK\x01\x02")
+    central = bytearray(good[central_at : good.index(b"PK\x05\x06")])
+    central[20:24] = u32(len(body))
+    end = bytearray(good[good.index(b"PK\x05\x06") :])
+    end[16:20] = u32(len(local) + len(body))
+    assert old_size != len(body)
+    return bytes(local) + body + bytes(central) + bytes(end)
+
+
+def shared_header_zip() -> bytes:
+    """Two directory entries for the one local header (zipfile 3.12+: "Overlapped entries")."""
+    good = zip_files([("a.wdl", _WDL)])
+    central_at, end_at = good.index(b"PK\x01\x02"), good.index(b"PK\x05\x06")
+    central = good[central_at:end_at]
+    end = bytearray(good[end_at:])
+    end[8:10] = end[10:12] = (2).to_bytes(2, "little")
+    end[12:16] = u32(2 * len(central))
+    return good[:central_at] + central + central + bytes(end)
+
+
+def plain_cases() -> dict[str, bytes]:
+    good = zip_files([("a.wdl", _WDL), ("b.nf", _NF)])
+    return {
+        "local CRC differs": patched(good, b"a.wdl", local={14: b"\0\0\0\0"}, central={}),
+        "local size differs": patched(good, b"a.wdl", local={22: u32(len(_WDL) + 1)}, central={}),
+        "local method differs": patched(good, b"a.wdl", local={8: b"\0\0"}, central={}),
+        "data descriptor flag": patched(good, b"a.wdl", local={6: b"\x08\0"}, central={8: b"\x08\0"}),
+        "data into the next header": patched(
+            good, b"a.wdl", local={18: u32(len(good))}, central={20: u32(len(good))}
+        ),
+        "deflate stream without its end": unterminated_zip(),
+        "two entries, one header": shared_header_zip(),
+    }
+
+
+def test_zips_in_memory_skip_zipfiles_member_reads_only_when_plainly_sound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    read_past = _zipsafe._read_past_declared
+
+    def counted(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
+        calls.append(info.filename)
+        return read_past(archive, info, keep)
+
+    monkeypatch.setattr(_zipsafe, "_read_past_declared", counted)
+    write_corpus(tmp_path, workflows=3, versions=1)
+    plain = [deterministic_zip(d) for d in definition_dirs(tmp_path) + definition_dirs(SEED)]
+    utf8 = zip_files([("déjà/main.wdl", _WDL), ("b.nf", _NF)])
+    prefixed = b"#!/bin/sh\nexit 0\n" + zip_files([("a.wdl", _WDL)])  # zipfile allows data before
+    for data in [*plain, sound_zip(), utf8, prefixed]:
+        assert assert_same(data)[0] is None
+    assert calls == []  # every member of these was read the plain way
+    for case, data in plain_cases().items():
+        calls.clear()
+        assert_same(data)
+        assert calls, case  # zipfile read (at least) that member: the plain way was not sure
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            limits = _zipsafe._end_limits(archive, infos, len(data))
+            assert (
+                limits is None
+                or _zipsafe._plain_member(data, infos[0], limits[infos[0].header_offset]) is None
+            )
+
+
 # --- the backup checks a definition once, and still refuses a damaged one ----------------------
 
 
