@@ -206,6 +206,7 @@ def write_bundle(
     level: int = 10,
     threads: int = -1,
     sanitized: bool = False,
+    zip_checked: bool = False,
 ) -> BundleInfo:
     """Write one bundle to ``dest``: a temporary path of the caller's (overwritten if present, removed
     on failure) or a binary file object (written from its current position).
@@ -217,12 +218,13 @@ def write_bundle(
     are compressed at once, in the calling thread, with zstd's parameters sized to them.
     ``images`` is the manifest's image inventory (``archiver.images``); ``None``: not taken.
     ``sanitized``: ``metadata`` is already the result of ``sanitize_metadata`` (the backup
-    pipeline's), so it is not sanitized a second time.
+    pipeline's), so it is not sanitized a second time. ``zip_checked``: ``zip_problem`` already
+    found the definition sound (the pipeline's ``check_and_scan``), so it is not checked again.
     """
     meta = dict(metadata) if sanitized else sanitize_metadata(metadata)
     _check_source(source, meta, state_id, readme)
     with _open_definition(definition) as fh:
-        why = zip_problem(fh)
+        why = None if zip_checked else zip_problem(fh)
         if why:
             raise BundleError(f"the definition of {source.arn} {why}")
         fh.seek(0)
