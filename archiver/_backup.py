@@ -119,7 +119,7 @@ async def _run(
     downloader: Downloader | None = None,
 ) -> AccountState:
     """Run the pipeline; return what the archive held of the account and region before."""
-    with work_directory("archiver", config.work_dir) as tmp:
+    with work_directory("archiver", config.work_dir, sweep=config.sweep_work_dir) as tmp:
         async with (
             (
                 contextlib.nullcontext(downloader)
@@ -210,7 +210,7 @@ async def _copy_images(
     api: OmicsApi, store: Store, config: BackupConfig, report: BackupReport, previous: AccountState
 ) -> dict[str, Any]:
     """``--images copy``: archive the images the snapshot's bundles name (``archiver.images``)."""
-    with work_directory("archiver-images", config.work_dir) as tmp:
+    with work_directory("archiver-images", config.work_dir, sweep=config.sweep_work_dir) as tmp:
         return await archive_images(
             store,
             ecr_settings(api.settings, api.region),

@@ -36,9 +36,12 @@ own result allows (issue 11 point 5, issue 13 point 6):
   botocore exceptions, without the request and response objects botocore wraps an exchange in.
 
 Nothing is assumed about the endpoint. An operation goes lean only after botocore has sent one
-request for it in this client and the lean serializer reproduced that request's URL exactly, for
-the same parameters, and its credential scope's region and service (``observe``); until then, and
-for any operation whose model is not a plain GET of path and query parameters, botocore sends it.
+request for it, in this client or in another whose endpoint-rule inputs are the same (region,
+FIPS, dual-stack, custom endpoint, host-prefix setting: ``_endpoint_key``; a run of many targets
+opens one client per account and region), and the lean serializer reproduced that request's URL
+exactly, for the same parameters, and its credential scope's region and service (``observe``);
+until then, and for any operation whose model is not a plain GET of path and query parameters,
+botocore sends it. While that first request is in flight, the operation's other calls wait for it.
 So a custom endpoint, a FIPS or dual-stack endpoint, a host prefix or a path prefix is whatever
 botocore resolved. If the client lacks the internals used here (another aiobotocore), nothing goes
 lean and botocore sends everything, as before.
@@ -97,6 +100,47 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 _seen: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("lean_seen", default=None)
 
 
+# Endpoints proven by one client, for every client whose endpoint-rule inputs are the same (a run
+# of many targets opens a client per account and region: each would otherwise send every
+# operation through botocore once). Keyed by :func:`_endpoint_key`; bounded.
+_PROVEN: dict[tuple[Any, ...], dict[str, str]] = {}
+_PROVEN_MAX = 256
+
+
+def _endpoint_key(client: Any) -> tuple[Any, ...] | None:
+    """What decides the URL botocore sends an operation to, or None if it is not all known here.
+
+    botocore's endpoint rules are a function of the service's rule-set parameters; when every
+    parameter is a plain built-in value (region, FIPS, dual-stack, a custom endpoint URL), two
+    clients with the same values resolve the same endpoint. Host prefixes follow the client's
+    ``inject_host_prefix``. A parameter that comes from the operation or the credentials (an
+    account id, say) makes the endpoint client-specific: nothing is shared.
+    """
+    resolver = getattr(client, "_ruleset_resolver", None)
+    builtins = getattr(resolver, "_builtins", None)
+    definitions = getattr(resolver, "_param_definitions", None)
+    if not isinstance(builtins, dict) or not isinstance(definitions, dict):
+        return None
+    values: list[tuple[str, Any]] = []
+    for name, definition in definitions.items():
+        builtin = getattr(definition, "builtin", None)
+        if builtin is None:
+            return None
+        value = builtins.get(builtin)
+        if not isinstance(value, (str, bool, type(None))):
+            return None
+        values.append((str(name), value))
+    model = client.meta.service_model
+    config = client.meta.config
+    return (
+        model.service_id,
+        model.api_version,
+        str(client.meta.region_name),
+        bool(getattr(config, "inject_host_prefix", True)),
+        tuple(sorted(values)),
+    )
+
+
 def _plain_get(model: Any) -> bool:
     """True for an operation this module can send: a GET whose input is path and query only."""
     http = model.http
@@ -142,6 +186,11 @@ class LeanReads:
         self._base: dict[str, str] = {}  # operation -> scheme://host[/path prefix], once proven
         self._refused: set[str] = set()  # operations whose botocore request the lean one did not match
         self._observing: dict[str, asyncio.Event] = {}  # operation -> set when its first call ends
+        key = _endpoint_key(client)
+        if key is not None and key not in _PROVEN and len(_PROVEN) >= _PROVEN_MAX:
+            _PROVEN.clear()
+        # operation -> base proven by a client with the same endpoint inputs (this one included)
+        self._shared: dict[str, str] = _PROVEN.setdefault(key, {}) if key is not None else {}
         self._models: dict[str, Any] = {}
         self._converters: dict[str, _Parse | None] = {}
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
@@ -182,8 +231,17 @@ class LeanReads:
         return model
 
     def ready(self, operation: str) -> bool:
-        """Whether ``operation`` goes lean now (botocore has shown its URL and it matched)."""
-        return operation in self._base
+        """Whether ``operation`` goes lean now (botocore has shown its URL and it matched).
+
+        Shown to this client, or to another with the same endpoint inputs (:func:`_endpoint_key`).
+        """
+        if operation in self._base:
+            return True
+        base = self._shared.get(operation)
+        if base is None or operation in self._refused or self._operation(operation) is None:
+            return False
+        self._base[operation] = base
+        return True
 
     def wanted(self, operation: str) -> bool:
         """Whether ``operation`` could go lean once botocore has sent it once."""
@@ -212,7 +270,7 @@ class LeanReads:
         first botocore call of an operation is in flight, the others wait for it, so a burst of
         concurrent calls costs one botocore request, not one each.
         """
-        if operation not in self._base:
+        if not self.ready(operation):
             first = self._observing.get(operation)
             if first is None:
                 first = self._observing[operation] = asyncio.Event()
@@ -222,7 +280,7 @@ class LeanReads:
                     first.set()
                     del self._observing[operation]
             await first.wait()
-            if operation not in self._base:  # the first call failed or did not match
+            if not self.ready(operation):  # the first call failed or did not match
                 return await self.observe(operation, params, send)
         return await self.send(operation, params)
 
@@ -247,7 +305,7 @@ class LeanReads:
         base = url[: len(url) - len(ours)]
         parts = urlsplit(base)
         if parts.scheme in ("http", "https") and parts.netloc and not parts.query and not parts.fragment:
-            self._base[operation] = base
+            self._base[operation] = self._shared[operation] = base
         else:
             self._refused.add(operation)
         return response

@@ -93,6 +93,7 @@ class BackupConfig:
     export_attempts: int = 6
     dry_run: bool = False
     work_dir: Path | None = None
+    sweep_work_dir: bool = True  # False: the caller swept work_dir already (a targets run, once)
     lock_wait: float = 0.0  # seconds to wait for another backup of the same account and region
     # Incremental by listing: an unchanged item is read in full once every ``full_every`` runs
     # (1: every run); ``full`` reads everything this run.

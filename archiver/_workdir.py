@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["STALE_AFTER", "sweep_work_dirs", "work_directory"]
+__all__ = ["STALE_AFTER", "sweep_work_dirs", "work_base", "work_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,21 @@ def sweep_work_dirs(base: Path, *, now: float | None = None) -> list[Path]:
     return removed
 
 
+def work_base(base: Path | None) -> Path:
+    """Where work directories go: ``base`` (``--work-dir``) or the system's temporary directory."""
+    return Path(base) if base is not None else Path(tempfile.gettempdir())
+
+
 @contextmanager
-def work_directory(what: str, base: Path | None = None) -> Iterator[Path]:
-    """A fresh private work directory for command ``what``, removed on exit; stale ones go first."""
-    where = Path(base) if base is not None else Path(tempfile.gettempdir())
-    sweep_work_dirs(where)
+def work_directory(what: str, base: Path | None = None, *, sweep: bool = True) -> Iterator[Path]:
+    """A fresh private work directory for command ``what``, removed on exit; stale ones go first.
+
+    ``sweep=False`` when the caller has swept ``base`` already in this command (a run of many
+    targets sweeps once, not once a target).
+    """
+    where = work_base(base)
+    if sweep:
+        sweep_work_dirs(where)
     path = Path(tempfile.mkdtemp(prefix=f"omics-{what}-{_host()}-{os.getpid()}-", dir=where))
     try:
         yield path

@@ -137,6 +137,30 @@ async def test_a_burst_of_first_calls_costs_one_botocore_request(
     assert stats.calls["GetWorkflow"] == 12 and not stats.errors
 
 
+async def test_a_client_with_the_same_endpoint_inputs_goes_lean_at_once(env: None) -> None:
+    """What one client proved serves a client of the same endpoint inputs, not another endpoint's."""
+    with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
+        by_botocore: list[str] = []
+
+        async def botocore_sends(endpoint: str) -> int:
+            before = len(by_botocore)
+            settings = AwsSettings(region="us-east-1", endpoint_url=endpoint, rates=None)
+            async with open_omics_api(settings) as api:
+                api._client.meta.events.register_last(
+                    "before-send.omics", lambda request, **_: by_botocore.append(request.url)
+                )
+                assert (await api.get_workflow(WORKFLOW, export=True))["id"] == WORKFLOW
+            return len(by_botocore) - before
+
+        other = emu.url.replace("127.0.0.1", "localhost")
+        assert other != emu.url
+        assert await botocore_sends(emu.url) == 1
+        assert await botocore_sends(emu.url) == 0  # proven by the first client
+        assert await botocore_sends(other) == 1  # another endpoint is proven on its own
+        assert await botocore_sends(other) == 0
+        assert emu.stats().calls["GetWorkflow"] == 4 and not emu.stats().errors
+
+
 async def test_a_wrong_secret_is_refused_on_the_lean_path_too(env: None) -> None:
     with Emulator(EmulatorConfig(quotas=None, credentials=KNOWN), seed_dir=SEED) as emu:
         async with open_omics_api(AwsSettings(region="us-east-1", endpoint_url=emu.url, rates=None)) as api:

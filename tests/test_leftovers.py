@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -92,6 +93,43 @@ def test_the_next_backup_removes_what_a_killed_one_left_and_keeps_what_a_live_on
     assert young_tmp.exists()
     assert main(["prune", "--keep-last", "5", "--store", str(store)]) == 0  # prune writes: it cleans
     assert not young_tmp.exists()
+
+
+def test_a_run_of_many_targets_sweeps_the_work_directory_once(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from archiver import _workdir
+
+    from .test_targets import DONE_WHEN_TARGETS
+
+    targets, work = tmp_path / "targets.yaml", tmp_path / "work"
+    targets.write_text(DONE_WHEN_TARGETS)
+    work.mkdir()
+    dead = work / f"omics-archiver-{_host()}-{dead_pid()}-abcdef12"
+    dead.mkdir()
+    scans: list[str] = []
+    real_scandir = os.scandir
+
+    def counted(path: Any = ".") -> Any:
+        if not isinstance(path, int):
+            scans.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(_workdir.os, "scandir", counted)  # the os module: every caller is counted
+    argv = [
+        "backup",
+        "--store",
+        str(tmp_path / "store"),
+        "--endpoint-url",
+        emulator.url,
+        "--work-dir",
+        str(work),
+    ]
+    assert main([*argv, "--targets", str(targets), "--json", "--log-level", "ERROR"]) == 3  # one role refused
+    report = json.loads(capsys.readouterr().out)
+    assert sum(t["outcome"] == "ok" for t in report["targets"]) == 4
+    assert not dead.exists() and list(work.iterdir()) == []
+    assert scans.count(str(work)) == 1  # once for the run, not once per target
 
 
 def test_a_writer_aborts_the_unfinished_uploads_of_a_killed_run_on_s3(

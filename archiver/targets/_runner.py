@@ -37,6 +37,7 @@ from .._backup import BackupConfig, run_backup
 from .._download import Downloader
 from .._errors import AccessDenied, ArchiverError, redact
 from .._report import BackupReport
+from .._workdir import sweep_work_dirs, work_base
 from ..store import Store
 from ._credentials import RoleAssumer
 from ._model import Target
@@ -130,10 +131,13 @@ async def run_targets(
     and its report whenever that report changes (``run_backup``'s progress callback).
     """
     done: list[TargetResult] = []
+    # What killed runs left in the work directory is swept once for the run, not once a target.
+    await asyncio.to_thread(sweep_work_dirs, work_base(config.backup.work_dir))
+    base_config = dataclasses.replace(config.backup, sweep_work_dir=False)
     async with Downloader(concurrency=config.backup.download_concurrency) as downloader:
 
         async def backup(target: Target, api: OmicsApi) -> BackupReport:
-            base = config.backup
+            base = base_config
             backup = dataclasses.replace(
                 base,
                 workflow_ids=(*base.workflow_ids, *target.filters.workflow_ids),
