@@ -105,6 +105,8 @@ _seen: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("l
 # operation through botocore once). Keyed by :func:`_endpoint_key`; bounded.
 _PROVEN: dict[tuple[Any, ...], dict[str, str]] = {}
 _PROVEN_MAX = 256
+# The first calls in flight, by the same key: operation -> set when it ends (then removed).
+_OBSERVING: dict[tuple[Any, ...], dict[str, asyncio.Event]] = {}
 
 
 def _endpoint_key(client: Any) -> tuple[Any, ...] | None:
@@ -185,12 +187,14 @@ class LeanReads:
         self._service = str(self._model.signing_name)
         self._base: dict[str, str] = {}  # operation -> scheme://host[/path prefix], once proven
         self._refused: set[str] = set()  # operations whose botocore request the lean one did not match
-        self._observing: dict[str, asyncio.Event] = {}  # operation -> set when its first call ends
         key = _endpoint_key(client)
         if key is not None and key not in _PROVEN and len(_PROVEN) >= _PROVEN_MAX:
             _PROVEN.clear()
+            _OBSERVING.clear()
         # operation -> base proven by a client with the same endpoint inputs (this one included)
         self._shared: dict[str, str] = _PROVEN.setdefault(key, {}) if key is not None else {}
+        # operation -> set when the first call in flight (of any client with this key) ends
+        self._observing: dict[str, asyncio.Event] = _OBSERVING.setdefault(key, {}) if key is not None else {}
         self._models: dict[str, Any] = {}
         self._converters: dict[str, _Parse | None] = {}
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
@@ -278,7 +282,8 @@ class LeanReads:
                     return await self.observe(operation, params, send)
                 finally:
                     first.set()
-                    del self._observing[operation]
+                    if self._observing.get(operation) is first:
+                        del self._observing[operation]
             await first.wait()
             if not self.ready(operation):  # the first call failed or did not match
                 return await self.observe(operation, params, send)

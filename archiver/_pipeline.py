@@ -49,7 +49,7 @@ from ._errors import (
 )
 from ._jsonutil import pretty_json
 from ._report import BackupReport
-from .images import EcrResolver, build_inventory
+from .images import EcrResolver, build_inventory, check_and_scan
 from .incremental import Sweep, confirmed_entry, listing_matches, seen_fields
 from .store import Store
 from .store._hotpath import put_built
@@ -573,7 +573,7 @@ class Pipeline:
         readme: bytes | None,
     ) -> dict[str, Any]:
         definition = await self._definition(item, response)
-        images = await self._image_inventory(item, definition, meta)
+        images, zip_sound = await self._image_inventory(item, definition, meta)
         source = BundleSource(
             kind=item.kind,
             partition=self.run.identity.partition,
@@ -601,6 +601,7 @@ class Pipeline:
             images=images,
             threads=self.config.compression_threads,
             sanitized=True,
+            zip_checked=zip_sound,
         )
         info: BundleInfo | None
         if definition.data is not None:
@@ -642,23 +643,31 @@ class Pipeline:
 
     async def _image_inventory(
         self, item: Item, definition: Downloaded, meta: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """The manifest's image inventory (``archiver.images``); a failure is recorded, never raised."""
+    ) -> tuple[dict[str, Any], bool]:
+        """The manifest's image inventory (``archiver.images``), and whether the definition is a sound
+        ZIP (checked on the scan's read: write_bundle need not check it again); a failure is
+        recorded, never raised."""
+        source = definition.data if definition.data is not None else _path(definition)
         try:
-            return await build_inventory(
-                definition.data if definition.data is not None else _path(definition),
+            # a small definition is checked and scanned right here: cheaper than a hop to a thread
+            if definition.data is None or len(definition.data) > _SCAN_INLINE:
+                checked = await asyncio.to_thread(check_and_scan, source)
+            else:
+                checked = check_and_scan(source)
+            inventory = await build_inventory(
+                source,
                 meta,
                 account=self.run.identity.account,
                 region=self.run.identity.region,
                 resolver=self.images,
-                # a small definition is scanned right here: cheaper than a hop to a thread
-                in_thread=definition.data is None or len(definition.data) > _SCAN_INLINE,
+                scan=checked.scan,
             )
+            return inventory, checked.zip_problem is None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not cost the workflow its backup
             log.exception("image inventory of %s failed", item.label, extra={"event": "bug"})
-            return {"entries": [], "problems": [f"the inventory failed: {type(exc).__name__}: {exc}"]}
+            return {"entries": [], "problems": [f"the inventory failed: {type(exc).__name__}: {exc}"]}, False
 
     async def _quarantine(
         self,

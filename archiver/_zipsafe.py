@@ -10,9 +10,16 @@ bytes costs 2 GB of memory. So every reader here
 * reads members only in :data:`CHUNK`-sized steps (:func:`read_member`), never whole, and only up
   to a limit the caller states; a member whose bytes do not match its declared size or CRC is an
   error (:data:`ZIP_ERRORS`), which callers report naming the bundle;
-* checks a whole ZIP (:func:`zip_problem`, used by verify, diff and restore) by reading every
-  member to its declared size and one byte past it: a member that holds more than it declares is
-  refused, having cost at most its declared size plus one chunk.
+* checks a whole ZIP (:func:`zip_problem`, used by backup, verify, diff and restore) by reading
+  every member to its declared size and one byte past it: a member that holds more than it declares
+  is refused, having cost at most its declared size plus one chunk.
+
+Backup checks every definition it archives, so the check is cheap on a sound ZIP: one parse and one
+read of each member past its declared size (:func:`read_sound`), which can only succeed when the
+full check (:func:`full_zip_problem`: a read to the declared size, then one past it) finds nothing;
+anything else, from a bad CRC to a surprise exception, is judged by the full check, so a verdict
+and its wording never depend on the shortcut. :func:`read_sound` also hands back the members a
+caller asks to keep (the image scan's workflow files), so the ZIP is parsed once per bundle.
 """
 
 from __future__ import annotations
@@ -20,10 +27,23 @@ from __future__ import annotations
 import copy
 import zipfile
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["CHUNK", "MAX_MEMBERS", "MAX_UNZIPPED", "ZIP_ERRORS", "open_zip", "read_member", "zip_problem"]
+__all__ = [
+    "CHUNK",
+    "MAX_MEMBERS",
+    "MAX_UNZIPPED",
+    "ZIP_ERRORS",
+    "SoundZip",
+    "full_zip_problem",
+    "open_zip",
+    "read_member",
+    "read_sound",
+    "zip_problem",
+]
 
 MAX_MEMBERS = 100_000
 """More files than any workflow definition holds (a repository import is limited to 1 GiB)."""
@@ -92,8 +112,79 @@ def _longer_than_declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bo
     return seen > info.file_size
 
 
+@dataclass(frozen=True, slots=True)
+class SoundZip:
+    """A ZIP :func:`zip_problem` finds nothing wrong with: its members, in central-directory order,
+    and the bytes of those the caller kept, by index in ``infos``."""
+
+    infos: list[zipfile.ZipInfo]
+    kept: dict[int, bytes]
+
+
+def _read_past_declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: bool) -> bytes | None:
+    """The member's bytes (``b""`` unless ``keep``) if reading one byte past its declared size
+    yields exactly the declared size with a good CRC; ``None`` otherwise. Raises what zipfile does.
+
+    This one read succeeds only where both reads of :func:`full_zip_problem` do: zipfile stops at the
+    declared size (here one more) and checks the CRC when the data ends; with the same ``CHUNK``
+    steps, the full check's first read is this one cut at the declared size, and its second read is
+    this one (the same ``ZipInfo`` fields, one byte more).
+    """
+    size = info.file_size
+    info.file_size = size + 1  # what _longer_than_declared's copy says; read when the member opens
+    try:
+        member = archive.open(info)
+    finally:
+        info.file_size = size
+    seen = 0
+    parts: list[bytes] = []
+    with member:
+        while chunk := member.read(CHUNK):
+            seen += len(chunk)
+            if keep:
+                parts.append(chunk)
+    if seen != size:
+        return None
+    return b"".join(parts)
+
+
+def read_sound(
+    source: Path | IO[bytes], keep: Callable[[int, zipfile.ZipInfo], bool] | None = None
+) -> SoundZip | None:
+    """The ZIP at ``source`` if :func:`zip_problem` would find nothing wrong with it, reading it
+    once; ``None`` when it might (then ask :func:`zip_problem`, which judges it in full).
+
+    ``keep(index, info)``, asked in order for every member that is not a directory, says whether to
+    keep its bytes: the caller bounds what it keeps (the read itself is bounded as in the full
+    check: the declared size plus one chunk, the total by :data:`MAX_UNZIPPED`).
+    """
+    try:
+        with open_zip(source) as archive:
+            infos = archive.infolist()
+            kept: dict[int, bytes] = {}
+            for index, info in enumerate(infos):
+                if info.is_dir():
+                    continue
+                wanted = keep is not None and keep(index, info)
+                data = _read_past_declared(archive, info, wanted)
+                if data is None:
+                    return None
+                if wanted:
+                    kept[index] = data
+    except Exception:  # whatever it was, the full check meets it again and words it
+        return None
+    return SoundZip(infos, kept)
+
+
 def zip_problem(path: Path | IO[bytes]) -> str | None:
     """``None`` if ``path`` is a ZIP within bounds whose every member reads back with a good CRC."""
+    if read_sound(path) is not None:
+        return None
+    return full_zip_problem(path)
+
+
+def full_zip_problem(path: Path | IO[bytes]) -> str | None:
+    """:func:`zip_problem` in full: the verdict, and its wording, on a ZIP that is not plainly sound."""
     try:
         if not zipfile.is_zipfile(path):
             return "is not a ZIP file"

@@ -97,7 +97,7 @@ async def test_deferred_directory_syncs_happen_before_the_block_goes_on(
 ) -> None:
     synced: list[Path] = []
     real = file_module.fsync_dir
-    monkeypatch.setattr(file_module, "fsync_dir", lambda p: (synced.append(p), real(p)))
+    monkeypatch.setattr(file_module, "fsync_dir", lambda p: (synced.append(Path(p)), real(p)))
     store = await FileStore.open(tmp_path / "s")
     root = store.root
     async with deferred_dir_sync(store) as sync:

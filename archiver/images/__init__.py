@@ -18,11 +18,12 @@ from ._inventory import build_inventory
 from ._readiness import Readiness, prepare_images
 from ._refs import EcrImage, normalize, parse_ecr
 from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
-from ._scan import Scan, scan_definition
+from ._scan import Checked, Scan, check_and_scan, scan_definition
 from ._stored import ImagesChecked, verify_images
 from ._stored import unreferenced as unreferenced_blobs
 
 __all__ = [
+    "Checked",
     "EcrImage",
     "EcrResolver",
     "EcrSettings",
@@ -34,6 +35,7 @@ __all__ = [
     "archive_images",
     "build_inventory",
     "bundle_images",
+    "check_and_scan",
     "ecr_settings",
     "normalize",
     "open_ecr_resolver",

@@ -24,7 +24,7 @@ from typing import Any
 from ._found import Occurrence
 from ._refs import EcrImage, normalize, parse_ecr, same_registry, split_registry
 from ._resolve import EcrResolver
-from ._scan import scan_definition
+from ._scan import Scan, scan_definition
 
 __all__ = ["MAX_ENTRIES", "MAX_REFERENCE", "build_inventory"]
 
@@ -99,13 +99,18 @@ async def build_inventory(
     region: str,
     resolver: EcrResolver | None,
     in_thread: bool = True,
+    scan: Scan | None = None,
 ) -> dict[str, Any]:
     """The ``images`` object of a bundle manifest: ``{"entries": [...], "problems": [...]}``.
 
     ``resolver`` ``None`` records every private ECR image as unresolved (no ECR access configured).
     ``in_thread=False`` scans on the calling thread (a small definition: cheaper than a thread hop).
+    ``scan``: the definition's scan when the caller has it (``check_and_scan``), not scanned again.
     """
-    scan = await asyncio.to_thread(scan_definition, definition) if in_thread else scan_definition(definition)
+    if scan is None:
+        scan = (
+            await asyncio.to_thread(scan_definition, definition) if in_thread else scan_definition(definition)
+        )
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     problems = list(scan.problems)
 

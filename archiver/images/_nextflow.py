@@ -22,41 +22,31 @@ _DIRECTIVE = re.compile(r"(?m)^[ \t]*container\b[ \t]*(?:\(|(?=['\"A-Za-z_$]))")
 _ASSIGNMENT = re.compile(r"(?m)^[ \t]*(?:process[ \t]*\.[ \t]*)?container[ \t]*=[ \t]*")
 
 
+# What a left-to-right walk of Groovy meets: a string (a quote, then escapes that take the next
+# character whatever it is, or anything but the quote and a newline, to the closing quote or the end
+# of the line, both included), a ``//`` comment to the end of the line, or a ``/* */`` comment (to the
+# text's end if unclosed). Strings are kept; a comment's characters other than newlines are blanked.
+# A string's content is "unrolled" (a run of plain characters, then escapes each followed by a run).
+_TOKEN = re.compile(
+    r"""'[^\\'\n]*(?:\\[\s\S]?[^\\'\n]*)*['\n]?|"[^\\"\n]*(?:\\[\s\S]?[^\\"\n]*)*["\n]?|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)"""
+)
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _blank(token: re.Match[str]) -> str:
+    found = token.group()
+    return found if found[0] in "'\"" else _NOT_NEWLINE.sub(" ", found)
+
+
 def _strip_comments(text: str) -> str:
     """``text`` with ``//`` and ``/* */`` comments blanked (lines kept), strings left alone."""
-    out = list(text)
-    i, n = 0, len(text)
-    quote: str | None = None
-    while i < n:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote or ch == "\n":
-                quote = None
-            i += 1
-        elif ch in "'\"":
-            quote = ch
-            i += 1
-        elif text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                out[i] = " "
-                i += 1
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            for j in range(i, end):
-                if out[j] != "\n":
-                    out[j] = " "
-            i = end
-        else:
-            i += 1
-    return "".join(out)
+    return _TOKEN.sub(_blank, text)
 
 
 def scan_nextflow(path: str, text: str) -> list[Occurrence]:
     """Every image the Nextflow script or config ``text`` (at ``path``) names."""
+    if "container" not in text:  # both patterns match it in ``code``, the text with blanks only
+        return []
     code = _strip_comments(text)
     config = path.endswith(".config")
     pattern, syntax = (_ASSIGNMENT, "nextflow-config") if config else (_DIRECTIVE, "nextflow-container")

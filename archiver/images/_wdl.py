@@ -11,7 +11,9 @@ expression. Comments and strings are respected when matching braces.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 from ._found import Occurrence, string_literal
 
@@ -29,36 +31,33 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = "\"'"
 
 
-# What follows a ``#`` (a comment, to the end of the line), or an opening quote (a string's content:
-# an escape takes the next character, never a newline; WDL strings do not span lines).
-_HOLE = re.compile(r"[#\"']")
-_COMMENT = re.compile(r"[^\n]*")
-_CONTENT = {q: re.compile(r"(?:\\[^\n]|\\|[^\\\n" + q + r"])*") for q in "\"'"}
+# A comment (``#`` to the end of the line) or a string: an opening quote, its content (an escape
+# takes the next character, never a newline; WDL strings do not span lines) in group 1 or 2, and
+# the closing quote if there is one. ``finditer`` finds each where a left-to-right walk would. The
+# content is written "unrolled" (runs of plain characters, then escapes each followed by a run), so
+# that ``re`` takes a run in one step instead of trying three alternatives at every character.
+_HOLE = re.compile(r"""#[^\n]*|"([^\\\n"]*(?:\\[^\n]?[^\\\n"]*)*)"?|'([^\\\n']*(?:\\[^\n]?[^\\\n']*)*)'?""")
 _BRACES = re.compile(r"[{}]")
+_VALUE_STOPS = re.compile(r"[][()\n]")
+# Every place an image is named needs a section (``runtime``/``requirements``) and a key
+# (``docker``/``container``) matched in the masked text, whose every character is the text's own or
+# a blank (space or ``_``): a text without these words cannot name an image.
+_SECTION_WORDS = ("runtime", "requirements")
+_KEY_WORDS = ("docker", "container")
+
+
+def _blank(hole: re.Match[str]) -> str:
+    found = hole.group()
+    if hole.lastindex is None:  # a comment
+        return " " * len(found)
+    content = hole.end(hole.lastindex) - hole.start(hole.lastindex)
+    return found[0] + "_" * content + found[1 + content :]
 
 
 def _mask(text: str) -> str:
     """``text`` with comments blanked and string contents replaced by ``_`` (same length and lines),
     so that braces and keys are only ever matched in code."""
-    out: list[str] = []
-    pos, n = 0, len(text)
-    while (hole := _HOLE.search(text, pos)) is not None:
-        start = hole.start()
-        out.append(text[pos:start])
-        if text[start] == "#":
-            end = _COMMENT.match(text, start).end()  # type: ignore[union-attr]
-            out.append(" " * (end - start))
-            pos = end
-            continue
-        quote = text[start]
-        end = _CONTENT[quote].match(text, start + 1).end()  # type: ignore[union-attr]
-        out.append(quote + "_" * (end - start - 1))
-        pos = end
-        if end < n and text[end] == quote:
-            out.append(quote)
-            pos += 1
-    out.append(text[pos:])
-    return "".join(out)
+    return _HOLE.sub(_blank, text)
 
 
 def _is_word(ch: str) -> bool:
@@ -99,14 +98,14 @@ def _value_end(masked: str, start: int, end: int) -> int:
     """Where the value expression starting at ``start`` ends: the end of its line, or of the
     bracketed expression it opens (an array of images may span lines)."""
     depth = 0
-    for index in range(start, end):
-        ch = masked[index]
+    for stop in _VALUE_STOPS.finditer(masked, start, end):
+        ch = stop.group()
         if ch in "[(":
             depth += 1
         elif ch in "])":
             depth -= 1
-        elif ch == "\n" and depth <= 0:
-            return index
+        elif depth <= 0:  # a newline
+            return stop.start()
     return end
 
 
@@ -132,25 +131,42 @@ def _declaration(text: str, masked: str, scope: tuple[int, int], name: str) -> t
     return None
 
 
+class _Tasks:
+    """The tasks of a masked text, found when a value first needs its task (an identifier)."""
+
+    def __init__(self, masked: str) -> None:
+        self.masked = masked
+        self.spans: list[tuple[int, int]] | None = None
+
+    def scope(self, at: int) -> tuple[int, int]:
+        """The task around ``at``, or the whole text."""
+        if self.spans is None:
+            self.spans = [
+                (m.start(), _close(self.masked, m.end() - 1)) for m in _at_word_start(_TASK, self.masked)
+            ]
+        return next(((a, b) for a, b in self.spans if a <= at < b), (0, len(self.masked)))
+
+
 def scan_wdl(path: str, text: str) -> list[Occurrence]:
     """Every image the ``runtime``/``requirements`` sections of the WDL source ``text`` name."""
+    if not any(w in text for w in _SECTION_WORDS) or not any(w in text for w in _KEY_WORDS):
+        return []
     masked = _mask(text)
-    tasks = [(m.start(), _close(masked, m.end() - 1)) for m in _at_word_start(_TASK, masked)]
+    tasks = _Tasks(masked)
     found: list[Occurrence] = []
     for section in _at_word_start(_SECTION, masked):
         start, end = section.end() - 1, _close(masked, section.end() - 1)
-        scope = next(((a, b) for a, b in tasks if a <= start < b), (0, len(text)))
         for key in _at_word_start(_KEY, masked, start + 1, end - 1, keys=True):
             syntax = f"wdl-{section.group(1)}-{key.group(1)}"
             value_end = _value_end(masked, key.end(), end - 1)
             raw = _first_value(text[key.end() : value_end], masked[key.end() : value_end])
             line = _line(text, key.start())
-            found += _values(path, line, syntax, raw, text, masked, scope)
+            found += _values(path, line, syntax, raw, text, masked, functools.partial(tasks.scope, start))
     return found
 
 
 def _values(
-    path: str, line: int, syntax: str, raw: str, text: str, masked: str, scope: tuple[int, int]
+    path: str, line: int, syntax: str, raw: str, text: str, masked: str, scope: Callable[[], tuple[int, int]]
 ) -> list[Occurrence]:
     if raw.startswith("[") and raw.endswith("]"):
         items = [i for i in re.split(r",\s*", raw[1:-1].strip()) if i.strip()]
@@ -163,7 +179,7 @@ def _values(
     if value is not None:
         return [Occurrence(path, line, syntax, value)]
     if _IDENT.fullmatch(raw):
-        declared = _declaration(text, masked, scope, raw)
+        declared = _declaration(text, masked, scope(), raw)
         if declared is not None:
             note = (
                 f"the default of `{raw}`, used by the runtime section at line {line}; a run may override it"
