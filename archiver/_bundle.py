@@ -40,6 +40,7 @@ from . import _schema
 from ._errors import BundleError
 from ._jsonutil import load_json_object, parse_rfc3339, pretty_json, rfc3339
 from ._layout import readme_sha256, sanitize_metadata, state_id
+from ._tarwrite import TarWriter
 from ._version import __version__
 from ._zipsafe import zip_problem
 
@@ -161,14 +162,6 @@ class _Hashing:
         self.raw.flush()
 
 
-def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.type = size, mtime, 0o644, tarfile.REGTYPE
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -261,16 +254,17 @@ def write_bundle(
     mtime = max(0, int(_aware(source.creation_time).timestamp()))
     small.insert(0, (MANIFEST, pretty_json(manifest)))
 
-    def add_members(tar_out: IO[bytes]) -> None:
-        with tarfile.open(fileobj=tar_out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFSIZE) as tar:
-            for name, data in small:
-                tar.addfile(_tarinfo(name, len(data), mtime), io.BytesIO(data))
-            with _open_definition(definition) as fh:
-                copied = _Hashing(fh)
-                try:
-                    tar.addfile(_tarinfo(DEFINITION, def_size, mtime), copied)
-                except OSError as exc:
-                    raise BundleError(f"the definition of {source.arn} shrank while bundling") from exc
+    def add_members(sink: Callable[[bytes], object]) -> None:
+        tar = TarWriter(sink, mtime=mtime, bufsize=_TAR_BUFSIZE)
+        for name, data in small:
+            tar.add(name, data)
+        with _open_definition(definition) as fh:
+            copied = _Hashing(fh)
+            try:
+                tar.add_stream(DEFINITION, def_size, copied.read)
+            except OSError as exc:
+                raise BundleError(f"the definition of {source.arn} shrank while bundling") from exc
+        tar.close()
         if copied.hash.hexdigest() != digest.hexdigest():
             raise BundleError(f"the definition of {source.arn} changed while bundling")
 
@@ -279,9 +273,9 @@ def write_bundle(
             out = _Hashing(raw)
             if isinstance(definition, bytes):
                 # Small: one frame compressed at once, with parameters (and memory) sized to it.
-                tar_bytes = io.BytesIO()
-                add_members(tar_bytes)
-                data = tar_bytes.getvalue()
+                pieces: list[bytes] = []
+                add_members(pieces.append)
+                data = b"".join(pieces)
                 params = zstandard.ZstdCompressionParameters.from_level(
                     level, source_size=len(data), write_checksum=True
                 )
@@ -292,7 +286,7 @@ def write_bundle(
                 )
                 zstd = zstandard.ZstdCompressor(compression_params=params)
                 with zstd.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
-                    add_members(zw)
+                    add_members(zw.write)
     except BaseException:
         if isinstance(dest, Path):
             dest.unlink(missing_ok=True)

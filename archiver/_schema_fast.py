@@ -34,6 +34,9 @@ _ANNOTATIONS = frozenset(
 )
 
 
+_STRING_KEYWORDS = frozenset({"type", "pattern", "minLength", "maxLength", "format"})
+
+
 class Unsupported(Exception):
     """The schema uses a keyword (or form) this compiler does not check."""
 
@@ -96,6 +99,8 @@ class _Compiler:
             return _never
         if not isinstance(schema, dict):
             raise Unsupported(f"a schema must be an object or a boolean, not {type(schema).__name__}")
+        if schema.get("type") == "string" and set(schema) - _ANNOTATIONS <= _STRING_KEYWORDS:
+            return self._string(schema)
         checks: list[Check] = []
         handled = set(_ANNOTATIONS)
         for keyword, build in self._KEYWORDS.items():
@@ -129,6 +134,26 @@ class _Compiler:
             return True
 
         return every
+
+    def _string(self, schema: dict[str, Any]) -> Check:
+        """A string schema (``type`` with ``pattern``, ``minLength``, ``maxLength``, ``format``)
+        as one function: the most common node of every schema here, checked without a call per
+        keyword."""
+        search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+        low = _count(schema, "minLength") if "minLength" in schema else 0
+        high = _count(schema, "maxLength") if "maxLength" in schema else None
+        conforms = self._format(schema, 0) if "format" in schema else None
+
+        def string(x: object) -> bool:
+            if not isinstance(x, str):
+                return False
+            if len(x) < low or (high is not None and len(x) > high):
+                return False
+            if search is not None and search(x) is None:
+                return False
+            return conforms is None or conforms(x)
+
+        return string
 
     # -- keywords ------------------------------------------------------------------------------
 
@@ -236,6 +261,16 @@ class _Compiler:
 
     def _one_of(self, schema: dict[str, Any], depth: int) -> Check:
         parts = self._list(schema, "oneOf", depth)
+        if _disjoint_types(schema["oneOf"]):
+            # Branches that each demand their own JSON type (``null`` or a string, say): at most
+            # one can pass, so "exactly one" is "any", decided at the first that does.
+            def first(x: object) -> bool:
+                for part in parts:  # noqa: SIM110 - no generator per call on the hot path
+                    if part(x):
+                        return True
+                return False
+
+            return first
         return lambda x: sum(1 for p in parts if p(x)) == 1
 
     def _not(self, schema: dict[str, Any], depth: int) -> Check:
@@ -283,6 +318,23 @@ class _Compiler:
         if not named and not by_pattern and rest is _always:
             return None
 
+        if not by_pattern:
+            # No patternProperties (every schema here): a member is judged by its name, or by
+            # additionalProperties.
+            def named_members(x: object) -> bool:
+                if not isinstance(x, dict):
+                    return True
+                for key, value in x.items():
+                    check = named.get(key)
+                    if check is None:
+                        if not rest(value):
+                            return False
+                    elif not check(value):
+                        return False
+                return True
+
+            return named_members
+
         def members(x: object) -> bool:
             if not isinstance(x, dict):
                 return True
@@ -309,6 +361,35 @@ class _Compiler:
         then = self.node(schema.get("then", True), depth=depth)
         otherwise = self.node(schema.get("else", True), depth=depth)
         return lambda x: then(x) if test(x) else otherwise(x)
+
+
+# Which JSON types each ``type`` name admits, for telling branches apart (``integer`` is a number).
+_ADMITS = {
+    "object": {"object"},
+    "array": {"array"},
+    "string": {"string"},
+    "boolean": {"boolean"},
+    "null": {"null"},
+    "number": {"integer", "number"},
+    "integer": {"integer", "number"},  # 1.0 is an integer too: integer and number overlap
+}
+
+
+def _disjoint_types(branches: object) -> bool:
+    """Whether every branch has a ``type`` and no JSON value can have the types of two of them."""
+    if not isinstance(branches, list):
+        return False
+    seen: set[str] = set()
+    for branch in branches:
+        wanted = branch.get("type") if isinstance(branch, dict) else None
+        names = [wanted] if isinstance(wanted, str) else wanted
+        if not isinstance(names, list) or not names or any(n not in _ADMITS for n in names):
+            return False
+        admitted = set().union(*(_ADMITS[n] for n in names))
+        if admitted & seen:
+            return False
+        seen |= admitted
+    return True
 
 
 def _count(schema: dict[str, Any], keyword: str) -> int:

@@ -98,3 +98,14 @@ def test_timestamp_fast_path_agrees_with_botocore(value: object) -> None:
     assert (ours.tzinfo is None) == (theirs.tzinfo is None)
     if ours.tzinfo is not None:
         assert ours.utcoffset() == theirs.utcoffset()
+
+
+def test_known_regions_are_those_of_botocore_endpoint_data() -> None:
+    """The region check reads the small partitions.json; it must know what endpoints.json knows."""
+    from aiobotocore.session import AioSession
+
+    from archiver._aws import known_regions
+
+    data = AioSession().get_component("data_loader").load_data("endpoints")
+    named = {region for partition in data["partitions"] for region in partition.get("regions", {})}
+    assert known_regions() == named and "us-east-1" in named and "aws-global" not in named

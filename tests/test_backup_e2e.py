@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,7 +101,13 @@ def test_first_unchanged_and_readme_update_to_a_directory(
 
     # a README change does not show in a listing: a run that sweeps nothing misses it (the
     # documented trade-off), a full run (or the sweep, within --full-every runs) finds it
-    omics(emulator).update_workflow(id="1048576", readmeMarkdown="# fastq-qc\n\nNew README.\n")
+    client = omics(emulator)
+    client.update_workflow(id="1048576", readmeMarkdown="# fastq-qc\n\nNew README.\n")
+    # the update holds the workflow UPDATING for a moment (--update-delay), and a listing that shows
+    # UPDATING does not confirm it: the run below must start once it is ACTIVE again
+    deadline = time.monotonic() + 10
+    while client.get_workflow(id="1048576")["status"] != "ACTIVE" and time.monotonic() < deadline:
+        time.sleep(0.02)
     code, missed = backup(emulator, str(store), "--full-every", "1000", capsys=capsys)
     assert code == 0 and not any(b["new"] for b in missed["bundles"])
     code, third = backup(emulator, str(store), "--full", capsys=capsys)

@@ -30,10 +30,13 @@ from .._errors import UsageError
 __all__ = ["ObjectInfo", "Store", "check_key"]
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=+@,-]+$")
+_KEY = re.compile(r"[A-Za-z0-9._=+@,-]+(?:/[A-Za-z0-9._=+@,-]+)*")  # every segment at once
 
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid store key, else raise :class:`UsageError`."""
+    if _KEY.fullmatch(key) and "/." not in key and key[0] != ".":  # no segment starts with ".": decided
+        return key
     if not key or key.startswith("/") or key.endswith("/"):
         raise UsageError(f"invalid store key {key!r}: must be a relative path without a trailing '/'")
     for seg in key.split("/"):

@@ -41,16 +41,18 @@ from typing import BinaryIO, NamedTuple, TypeVar
 
 from .._errors import ObjectNotFound, StoreError, UsageError
 from ._base import ObjectInfo, check_key
+from ._hop import in_worker
 from ._identity import NoArchive
 from ._local import (
     DIR_MODE,
     TEMP_PREFIX,
-    AtomicFile,
     copy_file_atomic,
     copy_stream_atomic,
     fsync_dir,
     in_thread,
     make_dirs,
+    new_temp,
+    publish_bytes,
 )
 from ._open import check_prefix, is_key_segment
 
@@ -153,9 +155,11 @@ class FileStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
+        self._root_str = str(root)
+        self._prefix = "" if self._root_str == "/" else self._root_str  # + "/" + a key: its path
         self._closed = False
         # Directories whose new entries are not yet durable (see defer_dir_sync), or None: at once.
-        self._unsynced: set[Path] | None = None
+        self._unsynced: set[str] | None = None
         self._deferring = 0  # runs in this process deferring (an org-wide backup runs several)
 
     @classmethod
@@ -189,9 +193,12 @@ class FileStore:
         return self._root
 
     def _path(self, key: str) -> Path:
+        return self._root / self._key(key)
+
+    def _key(self, key: str) -> str:
         if self._closed:
             raise StoreError(f"store {self.url} is closed", key=key)
-        return self._root / check_key(key)
+        return check_key(key)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -206,40 +213,84 @@ class FileStore:
             )
 
     async def put_bytes(self, key: str, data: bytes, *, if_absent: bool = True) -> bool:
-        final = self._path(key)
-
-        def write() -> bool:
-            _check_path(self._root, key, final=True)
-            return self._write_new(final, data, if_absent=if_absent)
-
+        self._key(key)
         with _errors(f"put {key}", key=key):
-            return await in_thread(write)
+            written, _ = await in_thread(
+                partial(self._put, key, partial(_as_built, data), if_absent=if_absent)
+            )
+            return written
 
     async def put_built(self, key: str, build: Callable[[], tuple[bytes, T]]) -> tuple[bool, T | None]:
         """``build()`` an object's bytes and write them if ``key`` is absent, in one thread hop.
 
         Returns ``(False, None)`` without building when the key exists already.
         """
-        final = self._path(key)
-
-        def work() -> tuple[bool, T | None]:
-            _check_path(self._root, key, final=True)
-            if os.path.lexists(final):
-                return False, None
-            data, extra = build()
-            return self._write_new(final, data, if_absent=True), extra
-
+        self._key(key)
         with _errors(f"put {key}", key=key):
-            return await in_thread(work)
+            return await in_worker(partial(self._put, key, build, if_absent=True))
 
-    def _write_new(self, final: Path, data: bytes, *, if_absent: bool) -> bool:
-        out = AtomicFile(final, root=self._root, sync_dir=self._sync_dir)
-        try:
-            out.write(data)
-            return out.commit(if_absent=if_absent)
-        except BaseException:
-            out.discard()
-            raise
+    def _put(
+        self, key: str, build: Callable[[], tuple[bytes, T]], *, if_absent: bool
+    ) -> tuple[bool, T | None]:
+        """Write ``build()``'s bytes under ``key`` (in a worker thread, all file-system work of it).
+
+        The way to ``key`` is checked as :func:`_check_path` does (no symlink on it, or at it);
+        an existing ``key`` with ``if_absent`` is ``(False, None)`` before anything is built. The
+        missing directories are made (0700) only once the bytes are built, each new entry synced
+        with :meth:`_sync_dir`; the file is written as :func:`publish_bytes` says. Paths are
+        strings here: this runs once per bundle, and pathlib's parsing cost more than the writing.
+        """
+        root = self._prefix
+        segments = key.split("/")
+        last = len(segments) - 1
+        here = root
+        missing = last  # the first segment (a directory, or the name itself) that does not exist
+        for i, segment in enumerate(segments):
+            here = f"{here}/{segment}"
+            try:
+                mode = os.lstat(here).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                missing = i
+                break
+            if stat_mod.S_ISLNK(mode):
+                raise _refusal(self._root, "/".join(segments[: i + 1]), key)
+            if i < last and not stat_mod.S_ISDIR(mode):
+                raise FileExistsError(errno.EEXIST, "File exists", here)  # a file where a directory goes
+        else:
+            if if_absent:
+                return False, None
+        data, extra = build()
+        directory = self._dir(segments, last)
+        for attempt in range(3):
+            self._make_dirs(segments, missing)
+            try:
+                fd, tmp = new_temp(directory)
+                break
+            except FileNotFoundError:
+                # A concurrent delete pruned a directory between making it and now: make them again.
+                if attempt == 2:
+                    raise
+                missing = 0
+        final = f"{directory}/{segments[last]}"
+        return publish_bytes(fd, tmp, final, data, if_absent=if_absent, sync_dir=self._sync_dir), extra
+
+    def _dir(self, segments: builtins.list[str], upto: int) -> str:
+        """The directory ``segments[:upto]`` below the root, as a string."""
+        return f"{self._prefix}/{'/'.join(segments[:upto])}" if upto else self._root_str
+
+    def _make_dirs(self, segments: builtins.list[str], first: int) -> None:
+        """Make the directories ``segments[first:-1]`` below ``root`` (0700), syncing each new entry."""
+        parent = self._dir(segments, first)
+        for upto in range(first + 1, len(segments)):
+            here = self._dir(segments, upto)
+            try:
+                os.mkdir(here, DIR_MODE)
+            except FileExistsError:
+                if not os.path.isdir(here):
+                    raise
+            else:
+                self._sync_dir(parent)
+            parent = here
 
     # -- durability of directory entries ---------------------------------------------------------
 
@@ -254,12 +305,12 @@ class FileStore:
         elif not self._deferring:
             self._unsynced = None
 
-    def _sync_dir(self, path: Path) -> None:
+    def _sync_dir(self, path: str | Path) -> None:
         pending = self._unsynced
         if pending is None:
             fsync_dir(path)
         else:
-            pending.add(path)
+            pending.add(os.fspath(path))
 
     async def sync_dirs(self, keys: Iterable[str] = ()) -> None:
         """Make durable every directory entry written while deferred, and every directory on the
@@ -267,14 +318,11 @@ class FileStore:
         pending, self._unsynced = self._unsynced, (set() if self._unsynced is not None else None)
         dirs = set(pending or ())
         for key in keys:
-            here = self._path(key).parent
-            while here != self._root and self._root in here.parents:
-                dirs.add(here)
-                here = here.parent
-            dirs.add(self._root)
+            segments = self._key(key).split("/")
+            dirs.update(self._dir(segments, upto) for upto in range(len(segments)))
 
         def work() -> None:
-            for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            for path in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     fsync_dir(path)
 
@@ -460,6 +508,10 @@ class FileStore:
             f.close()
             raise
         return f
+
+
+def _as_built(data: bytes) -> tuple[bytes, None]:
+    return data, None
 
 
 def _close(f: BinaryIO) -> None:

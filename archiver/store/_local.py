@@ -19,7 +19,9 @@ contain (:func:`archiver.store.check_key`), so no key can ever name a temporary 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import errno
 import os
 import tempfile
 from collections.abc import AsyncIterable, Callable
@@ -34,6 +36,8 @@ __all__ = [
     "copy_file_atomic",
     "copy_stream_atomic",
     "in_thread",
+    "new_temp",
+    "publish_bytes",
     "settle",
     "write_atomic",
 ]
@@ -47,6 +51,8 @@ COPY_CHUNK = 8 << 20
 """Bytes moved per thread hop when copying or flushing a stream to disk."""
 
 DIR_MODE = 0o700
+# mkstemp's flags: a new file only, never through a symlink, not inherited by child processes
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 async def in_thread(func: Callable[[], T], *, cleanup: Callable[[T], object] | None = None) -> T:
@@ -83,7 +89,7 @@ async def settle(fut: asyncio.Future[Any]) -> bool:
     return cancelled
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     """Make a directory's entries (a new or renamed name) durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -108,6 +114,58 @@ def make_dirs(path: Path, root: Path, *, sync_dir: Callable[[Path], None] = fsyn
                 continue
             raise
         sync_dir(d.parent)
+
+
+def new_temp(directory: str) -> tuple[int, str]:
+    """Create a new temporary file (0600) in ``directory``: ``(fd, path)``, as ``tempfile.mkstemp``
+    would, without its per-call Python (random name objects, path normalisation).
+    ``FileNotFoundError`` if the directory is gone."""
+    for _ in range(100):
+        path = f"{directory}/{TEMP_PREFIX}{os.urandom(6).hex()}"
+        try:
+            return os.open(path, _TEMP_FLAGS, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no usable temporary file name found", directory)
+
+
+def publish_bytes(
+    fd: int, tmp: str, final: str, data: bytes, *, if_absent: bool, sync_dir: Callable[[str], None]
+) -> bool:
+    """Write ``data`` to the new temporary file ``fd``/``tmp``, fsync it, and publish it as ``final``
+    (a link that refuses an existing name with ``if_absent``, else a replace); then ``sync_dir``
+    the directory. The temporary file is gone afterwards, whatever happens. What
+    :class:`AtomicFile` does for a stream, for bytes at hand and in one call."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink(tmp)
+        raise
+    os.close(fd)
+    if if_absent:
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        finally:
+            _unlink(tmp)
+    else:
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink(tmp)
+            raise
+    sync_dir(os.path.dirname(final))
+    return True
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class AtomicFile:
