@@ -16,7 +16,6 @@ chunk, its length still checked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -28,6 +27,7 @@ from typing import BinaryIO
 import aiohttp
 
 from ._errors import ExportError, ExportExpired
+from ._slots import Slots
 
 __all__ = ["Downloaded", "Downloader"]
 
@@ -51,7 +51,7 @@ class Downloader:
     """
 
     def __init__(self, *, concurrency: int = 4, timeout: float = 900.0) -> None:
-        self._sem = asyncio.Semaphore(concurrency)
+        self._sem = Slots(concurrency)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_read=60.0)
         self._session: aiohttp.ClientSession | None = None
         self.bytes_downloaded = 0
