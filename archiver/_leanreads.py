@@ -22,6 +22,19 @@ decides how many account-regions one process keeps busy (issue 11, point 5).
   they cannot read, goes to botocore's own parser, and errors are raised as the client's modelled
   ``ClientError`` classes.
 
+And, since every archived item costs at least one such GET, each step is as cheap as botocore's
+own result allows (issue 11 point 5, issue 13 point 6):
+
+* path and query come from a function compiled once per operation (:func:`_compile_request`),
+  held to botocore's rest serializer, which still serializes whatever it does not reproduce;
+* refreshable credentials are asked for their frozen values at most once a second, and only
+  while their expiry is further off than their advisory refresh window plus that second
+  (:func:`_settled`), so every request is signed with what botocore would have handed out and a
+  refresh happens when it would have; botocore's check costs timezone arithmetic per request;
+* without a proxy, the request goes straight to that HTTP session's aiohttp session
+  (:meth:`LeanReads._exchange`): the same headers, timeouts and connection pool, and the same
+  botocore exceptions, without the request and response objects botocore wraps an exchange in.
+
 Nothing is assumed about the endpoint. An operation goes lean only after botocore has sent one
 request for it, in this client or in another whose endpoint-rule inputs are the same (region,
 FIPS, dual-stack, custom endpoint, host-prefix setting: ``_endpoint_key``; a run of many targets
@@ -37,28 +50,51 @@ lean and botocore sends everything, as before.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import hashlib
 import hmac
 import inspect
 import json
+import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import aiohttp
 from aiobotocore.endpoint import convert_to_response_dict
+from aiobotocore.httpsession import AIOHTTPSession
+from aiohttp.http_exceptions import BadStatusLine
 from botocore.auth import _host_from_url
-from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import NoCredentialsError
+from botocore.awsrequest import AWSPreparedRequest, HeadersDict
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 from botocore.serialize import create_serializer
-from botocore.utils import normalize_url_path, percent_encode_sequence
+from botocore.utils import normalize_url_path, percent_encode, percent_encode_sequence
+from multidict import CIMultiDict
+from yarl import URL
 
 __all__ = ["LeanReads"]
 
 _Parse = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_RECHECK = 1.0  # seconds frozen credentials are reused without asking their refreshable source
+# paths that botocore's normalize_url_path and quote(..., safe="/~") leave as they are
+_PLAIN_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[^/]+)+/?")
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what percent_encode leaves as it is
+_Render = Callable[[Mapping[str, Any]], str | None]
 _ALGORITHM = "AWS4-HMAC-SHA256"
 # What botocore's before-send saw for the call in flight, for :meth:`LeanReads.observe`.
 _seen: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("lean_seen", default=None)
@@ -163,6 +199,15 @@ class LeanReads:
         self._converters: dict[str, _Parse | None] = {}
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, day) -> signing key
+        self._direct: dict[str, bool] = {}
+        self._renders: dict[str, _Render | None] = {}  # operation -> compiled path and query
+        # the frozen credentials last read, whose credentials object, and until when (monotonic)
+        # they stand without asking it again (see _settled)
+        self._frozen: Any = None
+        self._frozen_of: Any = None
+        self._frozen_until = 0.0
+        self._token_of: str | None = None
+        self._token_canonical = ""  # base -> whether _exchange may carry its requests
         self._user_agent: Callable[[], str] | None = None
         creator = getattr(client, "_user_agent_creator", None)
         if creator is not None and callable(getattr(creator, "to_string", None)):
@@ -207,6 +252,12 @@ class LeanReads:
         return operation not in self._refused and self._operation(operation) is not None
 
     def _path_and_query(self, model: Any, params: Mapping[str, Any]) -> str:
+        if model.name not in self._renders:
+            self._renders[model.name] = _compile_request(model)
+        render = self._renders[model.name]
+        quick = render(params) if render is not None else None
+        if quick is not None:
+            return quick
         request = self._serializer.serialize_to_request(dict(params), model)
         path = str(request["url_path"])
         query = request["query_string"]
@@ -271,20 +322,64 @@ class LeanReads:
         base = self._base[operation]
         url = base + self._path_and_query(model, params)
         headers = await self._signed_headers(url)
-        request = AWSPreparedRequest("GET", url, headers, None, False)
-        http_response = await self._http.send(request)
-        response = await convert_to_response_dict(http_response, model)
-        status = http_response.status_code
+        direct = self._direct.get(base)
+        if direct is None:
+            direct = self._direct[base] = self._can_go_direct(base)
+        if not direct:
+            request = AWSPreparedRequest("GET", url, headers, None, False)
+            http_response = await self._http.send(request)
+            response = await convert_to_response_dict(http_response, model)
+            status = http_response.status_code
+        else:
+            status, raw_headers, body = await self._exchange(url, headers)
+            response = {"headers": raw_headers, "status_code": status, "body": body}
         converter = self._converter(operation, model) if status < 300 else None
         quick = converter(response) if converter is not None else None
         if quick is not None:
             return quick
+        if direct:  # what convert_to_response_dict hands botocore's parser
+            response = {
+                "headers": HeadersDict(response["headers"]),
+                "status_code": status,
+                "context": {"operation_name": model.name},
+                "body": response["body"],
+            }
         parsed: dict[str, Any] = await self._parser.parse(response, model.output_shape)
         if status >= 300:
             error = parsed.get("Error", {})
             code = error.get("QueryErrorCode") or error.get("Code")
             raise self._client.exceptions.from_code(code)(parsed, operation)
         return parsed
+
+    def _can_go_direct(self, base: str) -> bool:
+        """Whether requests to ``base`` can skip AIOHTTPSession.send: aiobotocore's own send (a
+        subclass may build its TLS context differently, not send differently), and no proxy (a
+        proxy, its headers and TLS context stay with aiobotocore)."""
+        http = self._http
+        config = getattr(http, "_proxy_config", None)
+        if getattr(type(http), "send", None) is not AIOHTTPSession.send or config is None:
+            return False
+        if not callable(getattr(http, "_get_session", None)):
+            return False
+        return not config.proxy_url_for(base + "/")
+
+    async def _exchange(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """AIOHTTPSession.send for a GET without a proxy, body or per-request timeout: the same
+        session, headers and timeouts, and the same botocore exceptions, without building the
+        request and response objects botocore wraps them in."""
+        try:
+            session = await self._http._get_session(None)
+            wire = CIMultiDict(headers)
+            wire["Accept-Encoding"] = "identity"  # as aiobotocore (botocore issue 1255)
+            response = await session.request("GET", URL(url, encoded=True), headers=wire)
+            raw = {k.decode("utf-8").lower(): v.decode("utf-8") for k, v in response.raw_headers}
+            body = await response.read()
+        except Exception as exc:
+            mapped = _botocore_error(exc, url)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return response.status, raw, body
 
     def _converter(self, operation: str, model: Any) -> _Parse | None:
         """The compiled parser of ``operation``'s successful answers (None: botocore's parser)."""
@@ -301,9 +396,15 @@ class LeanReads:
         credentials = self._signer._credentials
         if credentials is None:
             raise NoCredentialsError()
-        frozen = credentials.get_frozen_credentials()
-        if inspect.isawaitable(frozen):
-            frozen = await frozen
+        now = time.monotonic()
+        if credentials is self._frozen_of and now < self._frozen_until:
+            frozen = self._frozen
+        else:
+            frozen = credentials.get_frozen_credentials()
+            if inspect.isawaitable(frozen):
+                frozen = await frozen
+            self._frozen, self._frozen_of = frozen, credentials
+            self._frozen_until = now + _RECHECK if _settled(credentials) else 0.0
         access, secret, token = frozen.access_key, frozen.secret_key, frozen.token
         if access is None or secret is None:
             raise NoCredentialsError()
@@ -311,32 +412,34 @@ class LeanReads:
         base = f"{parts.scheme}://{parts.netloc}"
         host = self._hosts.get(base)
         if host is None:
-            host = self._hosts[base] = _host_from_url(base)  # botocore's: lower case, no default port
+            # botocore's host header (lower case, no default port), as SigV4 canonicalizes it
+            host = self._hosts[base] = " ".join(_host_from_url(base).split())
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = stamp[:8]
-        signed = {"host": host, "x-amz-date": stamp}
         if token:
-            signed["x-amz-security-token"] = token
-        names = sorted(signed)
+            if token is not self._token_of:  # its canonical form, once per session token
+                self._token_of, self._token_canonical = token, " ".join(token.split())
+            names = "host;x-amz-date;x-amz-security-token"
+            signed = f"host:{host}\nx-amz-date:{stamp}\nx-amz-security-token:{self._token_canonical}\n"
+        else:
+            names = "host;x-amz-date"
+            signed = f"host:{host}\nx-amz-date:{stamp}\n"
+        path = parts.path
+        if _PLAIN_PATH.fullmatch(path) is None:  # dot segments, empty segments, no path at all
+            path = normalize_url_path(path)
+        if _UNRESERVED_PATH.fullmatch(path) is None:
+            path = quote(path, safe="/~")
         pairs = sorted(pair.partition("=")[::2] for pair in parts.query.split("&")) if parts.query else []
         canonical = "\n".join(
-            (
-                "GET",
-                quote(normalize_url_path(parts.path), safe="/~"),
-                "&".join(f"{k}={v}" for k, v in pairs),
-                "".join(f"{n}:{' '.join(signed[n].split())}\n" for n in names),
-                ";".join(names),
-                _EMPTY_SHA256,
-            )
+            ("GET", path, "&".join(f"{k}={v}" for k, v in pairs), signed, names, _EMPTY_SHA256)
         )
         scope = f"{day}/{self._region}/{self._service}/aws4_request"
         to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._key(secret, day), to_sign.encode(), hashlib.sha256).hexdigest()
+        signature = hmac.digest(self._key(secret, day), to_sign.encode(), "sha256").hex()
         headers = {
             "X-Amz-Date": stamp,
             "Authorization": (
-                f"{_ALGORITHM} Credential={access}/{scope}, SignedHeaders={';'.join(names)}, "
-                f"Signature={signature}"
+                f"{_ALGORITHM} Credential={access}/{scope}, SignedHeaders={names}, Signature={signature}"
             ),
         }
         if token:
@@ -355,6 +458,101 @@ class LeanReads:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._keys[(secret, day)] = key
         return key
+
+
+def _settled(credentials: Any) -> bool:
+    """Whether refreshable ``credentials`` are sure not to be due a refresh for :data:`_RECHECK`
+    seconds: their expiry is further off than their advisory refresh window plus that.
+
+    botocore checks the expiry (a timezone-aware datetime computation) on every request signed;
+    the windows are minutes long, so a check a second is enough to sign with the very credentials
+    botocore would have handed out. Credentials that are not refreshable, or whose windows cannot
+    be read, are asked every time (that is cheap for them).
+    """
+    needed = getattr(credentials, "refresh_needed", None)
+    advisory = getattr(credentials, "_advisory_refresh_timeout", None)
+    if not callable(needed) or not isinstance(advisory, int | float):
+        return False
+    return not needed(advisory + _RECHECK)
+
+
+def _encode(value: Any) -> str:
+    """botocore's percent_encode, without its work for a value it leaves as it is."""
+    if type(value) is str and _UNRESERVED.fullmatch(value) is not None:
+        return value
+    return str(percent_encode(value))
+
+
+def _compile_request(model: Any) -> _Render | None:
+    """``_path_and_query`` by botocore's rest serializer, for its common cases, as one function.
+
+    botocore's serializer builds a whole request dict (body, headers, host prefix) for every call;
+    for a plain GET only the path labels and the query string matter. The returned function
+    answers None for anything it does not reproduce exactly (a member of another type, a missing
+    label, an unknown parameter), and botocore's serializer is used instead. tests/test_leanreads.py
+    holds it to botocore's.
+    """
+    template = str(model.http.get("requestUri", ""))
+    shape = model.input_shape
+    if shape is None or "?" in template or "#" in template:
+        return None
+    pieces = re.split(r"{(.*?)}", template)
+    head = pieces[0]
+    # each label: (wire name, greedy, the literal after it)
+    labels = [
+        (label.removesuffix("+"), label.endswith("+"), literal)
+        for label, literal in zip(pieces[1::2], pieces[2::2], strict=True)
+    ]
+    members: dict[str, tuple[bool, str, str]] = {}  # parameter -> (in the path, wire name, kind)
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        kind = member.type_name
+        if kind == "list" and location == "querystring":
+            kind = "list" if member.member.type_name in ("string", "integer", "long") else ""
+        elif kind not in ("string", "integer", "long", "boolean") or location not in ("uri", "querystring"):
+            kind = ""
+        # botocore percent-encodes the name of a query parameter too
+        members[name] = (location == "uri", wire if location == "uri" else _encode(wire), kind)
+
+    def render(params: Mapping[str, Any]) -> str | None:
+        uri: dict[str, Any] = {}
+        query: list[str] = []
+        queried = False  # a query parameter was given (an empty list too: then a bare "?")
+        for name, value in params.items():
+            if value is None:
+                continue
+            found = members.get(name)
+            if found is None or not found[2]:
+                return None
+            in_path, wire, kind = found
+            if kind == "boolean":
+                if not in_path and isinstance(value, dict):
+                    return None  # botocore merges a dict into the query: not reproduced here
+                value = str(value).lower()
+            elif kind == "list":
+                if isinstance(value, dict):
+                    return None
+                query.extend([f"{wire}={_encode(item)}" for item in value])
+                queried = True
+                continue
+            elif isinstance(value, list | dict):
+                return None  # botocore expands or merges it: not reproduced here
+            if in_path:
+                uri[wire] = value
+            else:
+                query.append(f"{wire}={_encode(value)}")
+                queried = True
+        out = [head]
+        for wire, greedy, literal in labels:
+            if wire not in uri:
+                return None
+            out.append(str(percent_encode(uri[wire], safe="/~")) if greedy else _encode(uri[wire]))
+            out.append(literal)
+        path = "".join(out)
+        return f"{path}?{'&'.join(query)}" if queried else path
+
+    return render
 
 
 class _Unsupported(Exception):
@@ -433,6 +631,35 @@ def _answer(body: _Convert | None, response: dict[str, Any]) -> dict[str, Any] |
     metadata["HTTPStatusCode"] = response["status_code"]
     metadata["HTTPHeaders"] = {str(k).lower(): v for k, v in headers.items()}
     return {"ResponseMetadata": metadata, **parsed}
+
+
+def _botocore_error(exc: Exception, url: str) -> Exception:
+    """The exception aiobotocore's AIOHTTPSession.send raises for ``exc`` (no proxy in use).
+
+    Its mapping, in its order; tests/test_leanreads.py holds the two to each other.
+    """
+    error: Exception
+    if isinstance(exc, aiohttp.ClientSSLError):
+        error = SSLError(endpoint_url=url, error=exc)
+    elif isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        error = ProxyConnectionError(proxy_url=None, error=exc)
+    elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | BadStatusLine):
+        request = AWSPreparedRequest("GET", url, {}, None, False)
+        error = ConnectionClosedError(error=exc, request=request, endpoint_url=url)
+    elif isinstance(exc, aiohttp.ServerTimeoutError):
+        if str(exc).lower().startswith("connect"):
+            error = ConnectTimeoutError(endpoint_url=url, error=exc)
+        else:
+            error = ReadTimeoutError(endpoint_url=url, error=exc)
+    elif isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientConnectionError | socket.gaierror):
+        error = EndpointConnectionError(endpoint_url=url, error=exc)
+    elif isinstance(exc, asyncio.TimeoutError):
+        error = ReadTimeoutError(endpoint_url=url, error=exc)
+    elif isinstance(exc, concurrent.futures.CancelledError):
+        error = exc
+    else:
+        error = HTTPClientError(error=exc)
+    return error
 
 
 def _record(request: Any, **_: Any) -> None:

@@ -49,6 +49,7 @@ from ._errors import (
 )
 from ._jsonutil import pretty_json
 from ._report import BackupReport
+from ._slots import Slots
 from .images import EcrResolver, build_inventory, check_and_scan
 from .incremental import Sweep, confirmed_entry, listing_matches, seen_fields
 from .store import Store
@@ -166,9 +167,10 @@ class Pipeline:
         self.store = store
         self.config = config
         self.dl = downloader
-        self.wf_sem = asyncio.Semaphore(config.workflow_concurrency)
-        self.ver_sem = asyncio.Semaphore(config.version_concurrency)
-        self.bundle_sem = asyncio.Semaphore(config.bundle_concurrency)
+        # Slots, not asyncio.Semaphore: thousands of queued versions wait in constant time
+        self.wf_sem = Slots(config.workflow_concurrency)
+        self.ver_sem = Slots(config.version_concurrency)
+        self.bundle_sem = Slots(config.bundle_concurrency)
         self._names = itertools.count()  # of temporary files in the run's private work directory
         self.run: RunState
 

@@ -117,10 +117,11 @@ def test_a_backup_of_one_account_region_does_not_load_the_targets_machinery() ->
     code = (
         "import sys; from archiver.cli import build_parser; build_parser(['backup', '--help']); "
         "import archiver._backup, archiver._pipeline; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('archiver', 'yaml', 'jsonschema')))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('archiver', 'yaml', 'jsonschema', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(json.loads(out.replace("'", '"')))
     assert "archiver.cli._backup_targets" in loaded  # its options are on the parser
     assert not {m for m in loaded if m.startswith(("archiver.targets", "archiver.drill", "archiver.restore"))}
     assert not {"yaml", "jsonschema"} & loaded  # targets files; schema explanations only on failure
+    assert not {m for m in loaded if m.split(".")[0] == "rich"}  # only for a terminal's progress

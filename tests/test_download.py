@@ -36,9 +36,31 @@ async def _truncated(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _chunked(request: web.Request) -> web.StreamResponse:
+    """No Content-Length: the length is known only at the end."""
+    resp = web.StreamResponse()
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    for start in range(0, len(PAYLOAD), 1 << 18):
+        await resp.write(PAYLOAD[start : start + (1 << 18)])
+    await resp.write_eof()
+    return resp
+
+
+async def _announced_huge(request: web.Request) -> web.StreamResponse:
+    """Announces far more than any limit, sends a little, then stalls."""
+    resp = web.StreamResponse(headers={"Content-Length": str(1 << 40)})
+    await resp.prepare(request)
+    await resp.write(b"x" * 1000)
+    await asyncio.sleep(1.0)  # reading on would end in a cut-short error, not the size refusal
+    return resp
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     app = web.Application()
+    app.router.add_get("/chunked", _chunked)
+    app.router.add_get("/huge", _announced_huge)
     app.router.add_get("/full", _full)
     app.router.add_get("/expired", _expired)
     app.router.add_get("/truncated", _truncated)
@@ -149,3 +171,49 @@ async def test_a_truncated_object_in_memory_is_an_error(server: str, tmp_path: P
                 memory_limit=1 << 30,
             )
     assert not (tmp_path / "d.zip").exists()
+
+
+async def test_an_announced_body_in_memory_is_one_read_and_a_chunked_one_is_streamed(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content-Length known and within the bound: read at once; unknown: streamed and bounded."""
+    import aiohttp
+
+    streamed: list[int] = []
+    real = aiohttp.StreamReader.iter_chunked
+
+    def spy(self: aiohttp.StreamReader, n: int) -> object:
+        streamed.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(aiohttp.StreamReader, "iter_chunked", spy)
+    async with Downloader() as dl:
+        readme = await dl.fetch_bytes(server + "/full", resource="wf", what="README", limit=len(PAYLOAD))
+        small = await dl.fetch(
+            server + "/full", tmp_path / "s.zip", resource="wf", what="definition", memory_limit=len(PAYLOAD)
+        )
+        assert streamed == []
+        assert readme == PAYLOAD and small.data == PAYLOAD and small.size == len(PAYLOAD)
+        assert dl.bytes_downloaded == 2 * len(PAYLOAD)
+        chunked = await dl.fetch_bytes(server + "/chunked", resource="wf", what="README", limit=len(PAYLOAD))
+        assert chunked == PAYLOAD and len(streamed) == 1
+        with pytest.raises(ExportError, match="over 1000 bytes"):
+            await dl.fetch_bytes(server + "/chunked", resource="wf", what="README", limit=1000)
+        in_file = await dl.fetch(
+            server + "/chunked",
+            tmp_path / "c.zip",
+            resource="wf",
+            what="definition",
+            memory_limit=len(PAYLOAD),
+        )
+        assert in_file.path is not None and in_file.path.read_bytes() == PAYLOAD  # unknown length: a file
+        assert in_file.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+async def test_an_announced_length_over_the_limit_is_refused_before_reading(server: str) -> None:
+    async with Downloader() as dl:
+        with pytest.raises(ExportError, match="over 4096 bytes"):
+            await asyncio.wait_for(
+                dl.fetch_bytes(server + "/huge" + SECRET, resource="wf 1", what="README", limit=4096), 10
+            )
+        assert dl.bytes_downloaded == 0

@@ -45,6 +45,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
         "https://Workflows-Omics.us-east-1.amazonaws.com:443/workflow/a%2Fb%20c/version/%C3%A9%7E?b=2&a=1&a=0",
         "http://127.0.0.1:8080/prefix/workflow/1/version?startingToken=x%2By%3D&maxResults=100",
         "http://localhost/workflow",
+        "http://localhost/a/./b/../c//d/?x=1",
+        "http://localhost/a/.hidden/..",
+        "http://localhost",
+        "http://localhost/wf/v1.0~x_y-z/",
     ],
 )
 async def test_the_signature_is_the_one_botocore_computes(url: str, token: str | None) -> None:
@@ -259,3 +263,304 @@ async def test_the_compiled_parse_is_botocores_parse(operation: str) -> None:
         # what it cannot read is left to botocore's parser
         assert convert({**response, "body": b"not json"}) is None
         assert convert({**response, "body": b"[1, 2]"}) is None
+
+
+# --- the per-request fast paths (session 7): each is held to what it replaces -------------------
+
+
+def _serialized(lean: LeanReads, model: Any, params: dict[str, Any]) -> str | None:
+    """botocore's serializer's path and query (what _path_and_query answered before compiling)."""
+    from botocore.utils import percent_encode_sequence
+
+    try:
+        request = lean._serializer.serialize_to_request(dict(params), model)
+    except Exception:
+        return None
+    path = str(request["url_path"])
+    return path + "?" + percent_encode_sequence(request["query_string"]) if request["query_string"] else path
+
+
+def _odd(rng: random.Random) -> Any:
+    return rng.choice(
+        [
+            "plain",
+            "1.0.0",
+            "a/b c",
+            "é漢字~",
+            "%41+=&?#",
+            "",
+            "..",
+            rng.randrange(-5, 10**6),
+            True,
+            False,
+            ["DEFINITION", "README"],
+            ["a b", 7],
+            (x for x in ()),
+            {"k": "v"},
+            None,
+            3.5,
+        ]
+    )
+
+
+async def test_the_compiled_path_and_query_is_botocores() -> None:
+    session = AioSession()
+    async with session.create_client(
+        "omics", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    ) as client:
+        lean = LeanReads.for_client(client)
+        assert lean is not None
+        service = client.meta.service_model
+        rng = random.Random(7)
+        compiled = 0
+        for name in service.operation_names:
+            model = service.operation_model(name)
+            if lean._operation(name) is None:
+                continue
+            members = list(model.input_shape.members) if model.input_shape else []
+            for _ in range(60):
+                params = {m: _odd(rng) for m in members if rng.random() < 0.8}
+                if rng.random() < 0.1:
+                    params["notAMember"] = "x"
+                params = {k: (list(v) if hasattr(v, "__next__") else v) for k, v in params.items()}
+                expected = _serialized(lean, model, params)
+                if expected is None:  # botocore refuses these parameters: so must the lean path
+                    with pytest.raises(Exception):  # noqa: B017
+                        lean._path_and_query(model, params)
+                    continue
+                assert lean._path_and_query(model, params) == expected, (name, params)
+            render = lean._renders.get(name)
+            compiled += render is not None
+        # and the common call is compiled, not left to botocore
+        model = service.operation_model("GetWorkflowVersion")
+        params = {"workflowId": "12", "versionName": "v 1/é", "type": "PRIVATE", "export": ["DEFINITION"]}
+        render = lean._renders["GetWorkflowVersion"]
+        assert render is not None and render(params) == _serialized(lean, model, params)
+    assert compiled >= 4
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_frozen_credentials_are_reused_for_a_second_only_outside_the_refresh_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from archiver.targets._credentials import AssumedRoleCredentials
+
+    wall = [dt.datetime(2026, 12, 1, 5, 0, tzinfo=dt.UTC)]
+    issued: list[str] = []
+
+    async def refresh() -> dict[str, Any]:
+        issued.append(f"AKID{len(issued)}")
+        expiry = wall[0] + dt.timedelta(seconds=3600)
+        return {"access_key": issued[-1], "secret_key": "s", "token": "t", "expiry_time": expiry.isoformat()}
+
+    credentials = AssumedRoleCredentials(refresh)
+    credentials._time_fetcher = lambda: wall[0]
+    await credentials.get_frozen_credentials()
+    asked = 0
+    real = credentials.get_frozen_credentials
+
+    async def counting() -> Any:
+        nonlocal asked
+        asked += 1
+        return await real()
+
+    credentials.get_frozen_credentials = counting
+    clock = _Clock()
+    monkeypatch.setattr("archiver._leanreads.time.monotonic", clock)
+    session = AioSession()
+    async with session.create_client(
+        "omics", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    ) as client:
+        lean = LeanReads.for_client(client)
+        assert lean is not None
+        lean._signer._credentials = credentials
+        url = "https://omics.us-east-1.amazonaws.com/workflow/1"
+
+        async def key() -> str:
+            return (await lean._signed_headers(url))["Authorization"].split("Credential=")[1].split("/")[0]
+
+        for _ in range(5):
+            assert await key() == "AKID0"
+        assert asked == 1  # reused within the second
+        clock.now += 1.0
+        await key()
+        assert asked == 2  # asked again after it
+        # 15 minutes (the advisory window) + 1 s before expiry: asked on every request, and the
+        # refresh happens exactly when botocore's own check would do it
+        wall[0] += dt.timedelta(seconds=3600 - 15 * 60 - 0.5)
+        clock.now += 1.0
+        for _ in range(3):
+            assert await key() == "AKID0"
+        assert asked == 5
+        wall[0] += dt.timedelta(seconds=1)  # now in the advisory window
+        assert await key() == "AKID1"
+        assert asked == 6
+        # other credentials (an object swapped in) are never answered from the cache
+        lean._signer._credentials = Credentials("OTHER", "s")
+        assert await key() == "OTHER"
+
+
+def test_lean_calls_with_expiring_assumed_credentials_refresh_before_expiry(env: None) -> None:
+    """A run longer than two assumed-role sessions, on the lean path with the cache: never refused."""
+    from archiver.targets import RoleAssumer, Target
+
+    ttl = 3.0
+    target = Target(
+        account="111111111111",
+        region="us-east-1",
+        role_arn="arn:aws:iam::111111111111:role/OmicsArchiverReader",
+    )
+
+    async def go(emu: Emulator) -> tuple[int, int, int]:
+        settings = AwsSettings(region="us-east-1", endpoint_url=emu.url, sts_endpoint_url=emu.url, rates=None)
+        async with RoleAssumer(settings, duration_seconds=900) as assumer:
+            credentials = await assumer.credentials(target)
+            asked = 0
+            real = credentials.get_frozen_credentials
+
+            async def counting() -> Any:
+                nonlocal asked
+                asked += 1
+                return await real()
+
+            credentials.get_frozen_credentials = counting
+            calls = 0
+            async with open_omics_api(
+                AwsSettings(region="us-east-1", endpoint_url=emu.url, credentials=credentials, rates=None)
+            ) as api:
+                started = time.monotonic()
+                while time.monotonic() - started < 2.2 * ttl:
+                    await asyncio.gather(*(api.get_workflow("8388608") for _ in range(4)))
+                    calls += 4
+                    await asyncio.sleep(0.02)
+                assert api._lean is not None and api._lean.ready("GetWorkflow")
+            return credentials.refreshes, asked, calls
+
+    with Emulator(EmulatorConfig(quotas=None, session_ttl=ttl), seed_dir=SEED) as emu:
+        refreshes, asked, calls = asyncio.run(go(emu))
+        stats = emu.stats()
+    assert not stats.errors  # no request was refused: each session was renewed before it expired
+    assert refreshes >= 3
+    assert asked < calls  # the cache was in use
+
+
+def _exceptions() -> list[BaseException]:
+    import concurrent.futures
+    import socket
+
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+
+    key = ConnectionKey("h", 443, True, True, None, None, None)
+    return [
+        aiohttp.ClientConnectorCertificateError(key, ValueError("cert")),
+        aiohttp.ClientConnectorSSLError(key, OSError(1, "ssl")),
+        aiohttp.ClientProxyConnectionError(key, OSError(1, "proxy")),
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientPayloadError("cut"),
+        aiohttp.http_exceptions.BadStatusLine("junk"),
+        aiohttp.ServerTimeoutError("Connection timeout to host"),
+        aiohttp.ServerTimeoutError("Timeout on reading data from socket"),
+        aiohttp.ClientConnectorError(key, OSError(111, "refused")),
+        aiohttp.ClientOSError(104, "reset"),
+        aiohttp.ClientConnectionError("gone"),
+        socket.gaierror(-2, "Name or service not known"),
+        TimeoutError(),
+        concurrent.futures.CancelledError(),
+        ValueError("anything else"),
+    ]
+
+
+@pytest.mark.parametrize("exc", _exceptions(), ids=lambda e: type(e).__name__)
+async def test_the_direct_exchange_raises_what_aiobotocore_raises(
+    exc: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiobotocore.httpsession import AIOHTTPSession
+    from botocore.awsrequest import AWSPreparedRequest
+
+    class Failing:
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise exc
+
+    async def failing_session(self: Any, proxy: Any) -> Any:
+        return Failing()
+
+    monkeypatch.setattr(AIOHTTPSession, "_get_session", failing_session)
+    url = "https://omics.us-east-1.amazonaws.com/workflow/1?type=PRIVATE"
+    session = AioSession()
+    async with session.create_client(
+        "omics", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    ) as client:
+        lean = LeanReads.for_client(client)
+        assert lean is not None and lean._can_go_direct("https://omics.us-east-1.amazonaws.com")
+        with pytest.raises(BaseException) as theirs:
+            await lean._http.send(AWSPreparedRequest("GET", url, {}, None, False))
+        with pytest.raises(BaseException) as ours:
+            await lean._exchange(url, {"X-Amz-Date": "x"})
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value)
+
+
+async def test_the_direct_exchange_sends_the_headers_aiobotocore_sends() -> None:
+    from aiohttp import web
+    from botocore.awsrequest import AWSPreparedRequest
+
+    seen: list[list[tuple[str, str]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(
+            [(k, v) for k, v in request.headers.items() if k.lower() != "host"] + [("path", request.raw_path)]
+        )
+        return web.json_response({"ok": 1}, headers={"x-amzn-RequestId": "r-1", "X-Dup": "a"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        session = AioSession()
+        async with session.create_client(
+            "omics",
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            endpoint_url=base,
+        ) as client:
+            lean = LeanReads.for_client(client)
+            assert lean is not None and lean._can_go_direct(base)
+            url = base + "/workflow/a%2Fb/version/%C3%A9?export=DEFINITION&export=README&type=PRIVATE"
+            headers = await lean._signed_headers(url)
+            response = await lean._http.send(AWSPreparedRequest("GET", url, dict(headers), None, False))
+            status, raw, body = await lean._exchange(url, dict(headers))
+    finally:
+        await runner.cleanup()
+    assert seen[0] == seen[1]
+    assert (status, raw, body) == (
+        response.status_code,
+        dict(response.headers.items()),
+        await response.content,
+    )
+
+
+async def test_a_proxy_keeps_the_lean_requests_on_aiobotocores_send() -> None:
+    from botocore.config import Config
+
+    session = AioSession()
+    async with session.create_client(
+        "omics", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b",
+        config=Config(proxies={"https": "http://proxy.example:3128"}),
+    ) as client:  # fmt: skip
+        lean = LeanReads.for_client(client)
+        assert lean is not None
+        assert not lean._can_go_direct("https://omics.us-east-1.amazonaws.com")
+        assert lean._can_go_direct("http://127.0.0.1:8080")  # no proxy for plain http here

@@ -18,11 +18,14 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..targets import Destination, DestinationRun, Source, SourceRun, Target, TargetLogFilter
-from ._progress import Terminal, human_seconds
+from ._progress import human_seconds
 from ._words import count
+
+if TYPE_CHECKING:
+    from ._terminal import Terminal
 
 __all__ = ["DestinationsProgress"]
 

@@ -24,13 +24,14 @@ from .._backup import BackupConfig
 from .._errors import ArchiverError, UsageError
 from .._metrics import TargetRun, write_metrics, write_targets_metrics
 from ..store import open_archive
-from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, positive_int, store_options
+from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, positive_int, store_options
 from ._destination_options import add_target_tag_option
 from ._progress import TargetsProgress
 from ._words import count
 
 if TYPE_CHECKING:  # a backup of one account-region does not load the targets machinery
     from ..targets import Shard, Target, TargetResult
+    from ._common import Progress
 
 __all__ = ["add_target_options", "run_targets_command", "wants_targets"]
 

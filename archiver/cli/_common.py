@@ -17,13 +17,17 @@ import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._aws import AwsSettings
 from .._errors import UsageError, redact
 from .._ratelimit import DEFAULT_RATES
 from ..store import StoreOptions
-from ._progress import Terminal
+
+if TYPE_CHECKING:  # rich is imported only when a terminal shows progress
+    from ._terminal import Terminal
+
+    Progress = Terminal  # the live area at the bottom of a terminal (see ._terminal)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -393,8 +397,6 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-Progress = Terminal  # the live area at the bottom of a terminal (see ._progress)
-
 # Per-item log lines (one per bundle): on a terminal only with -v, the progress bar counts them.
 _PER_ITEM = frozenset({"bundle", "export-retry"})
 
@@ -445,7 +447,11 @@ def setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> Ter
     stream = stream or sys.stderr
     fmt = getattr(args, "log_format", "auto")
     text = fmt == "text" or (fmt == "auto" and stream.isatty())
-    progress = Terminal(stream) if text and stream.isatty() else None
+    progress: Terminal | None = None
+    if text and stream.isatty():
+        from ._terminal import Terminal  # rich, only for a terminal
+
+        progress = Terminal(stream)
     verbose = bool(getattr(args, "verbose", False))
     handler = _ProgressAwareHandler(stream, progress, per_item=verbose or not text)
     handler.setFormatter(TextFormatter() if text else JsonLinesFormatter())

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
-
-from rich.console import Console, RenderableType
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
-from rich.text import Text
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .._report import BackupReport
 from ._words import count
 
-__all__ = ["BackupProgress", "TargetsProgress", "Terminal", "figures", "human_bytes", "human_seconds"]
+if TYPE_CHECKING:  # rich is imported only when a terminal shows progress (._terminal)
+    from ._terminal import Terminal
+
+__all__ = ["BackupProgress", "TargetsProgress", "figures", "human_bytes", "human_seconds"]
 
 log = logging.getLogger("archiver.progress")
 
@@ -41,95 +40,6 @@ def human_seconds(seconds: float | None) -> str:
         return "-:--:--"
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-class Terminal:
-    """The live bottom line(s) of a terminal; log lines are printed above them.
-
-    ``update(text)`` shows a one-line status; ``bar()`` a progress bar with totals, percentage and
-    ETA. ``clear()`` removes the live area before the command prints its result.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self.console = Console(file=stream, highlight=False, markup=False, emoji=False)
-        self._live: Progress | None = None
-        self._status: TaskID | None = None
-        self._bars: dict[str, TaskID] = {}
-
-    def _start(self, progress: Progress) -> Progress:
-        if self._live is not None:
-            self._live.stop()
-        self._live = progress
-        progress.start()
-        return progress
-
-    def update(self, text: str, *, force: bool = False) -> None:
-        """A status line (the status of commands without a bar)."""
-        live = self._live
-        if live is None or self._status is None:
-            live = self._start(
-                Progress(TextColumn("{task.description}"), console=self.console, transient=True)
-            )
-            self._status, self._bars = live.add_task(text, total=None), {}
-        live.update(self._status, description=text)
-        if force:
-            live.refresh()
-
-    def bar(
-        self,
-        *,
-        key: str = "",
-        description: str,
-        total: float,
-        completed: float,
-        eta: str,
-        detail: str | None = None,
-        visible: bool = True,
-    ) -> None:
-        """A bar (one per ``key``): ``description``, the bar, its percentage and ``eta``; under the
-        bars, ``detail`` (the last one given)."""
-        live = self._live
-        if not isinstance(live, _BarAndDetail):
-            live = _BarAndDetail(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=24),
-                TaskProgressColumn(),
-                TextColumn("{task.fields[eta]}"),
-                console=self.console,
-                transient=True,
-                refresh_per_second=4,
-            )
-            self._start(live)
-            self._bars, self._status = {}, None
-        task = self._bars.get(key)
-        if task is None:
-            task = self._bars[key] = live.add_task(description, total=total, eta=eta)
-        live.update(task, description=description, total=total, completed=completed, eta=eta, visible=visible)
-        if detail is not None:
-            live.detail = detail
-
-    def print(self, text: str) -> None:
-        self.console.print(text, soft_wrap=True)
-
-    def clear(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
-            self._status, self._bars = None, {}
-
-    def restore(self) -> None:
-        """Kept for callers of the older status line; the live area redraws itself."""
-
-
-class _BarAndDetail(Progress):
-    """rich's Progress with one more line under the bar (the counts), so that each line fits 80 columns."""
-
-    detail = ""
-
-    def get_renderables(self) -> Iterable[RenderableType]:
-        yield self.make_tasks_table(self.tasks)
-        if self.detail:
-            yield Text(self.detail, no_wrap=True, overflow="ellipsis")
 
 
 def _is_version(entry: Mapping[str, Any]) -> bool:

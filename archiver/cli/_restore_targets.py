@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._aws import AwsSettings, open_omics_api
 from .._errors import UsageError
@@ -46,9 +46,12 @@ from ..targets import (
     select_by_tags,
 )
 from ._across_progress import DestinationsProgress
-from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, Progress, store_options
+from ._common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, store_options
 from ._destination_options import add_destination_options, check_destination_options, wants_destinations
 from ._words import count
+
+if TYPE_CHECKING:
+    from ._common import Progress
 
 __all__ = [
     "add_destination_options",

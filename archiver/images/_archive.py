@@ -24,6 +24,7 @@ from typing import Any
 from .._bundle import read_manifest_from
 from .._download import Downloader
 from .._errors import ArchiverError, BundleError, StoreError
+from .._slots import Slots
 from ..store import Store
 from ..store._small import read_head
 from ._copy import ImageCopier
@@ -93,7 +94,7 @@ async def archive_images(
     archived: list[Archived] = []
     async with Downloader(concurrency=concurrency) as dl, open_ecr_resolver(settings) as resolver:
         copier = ImageCopier(store, None, dl, work)
-        sem = asyncio.Semaphore(concurrency)
+        sem = Slots(concurrency)
 
         async def one(reference: str, digest: str) -> None:
             target = parse_ecr(reference)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import BundleError, ObjectNotFound, StoreError
+from .._slots import Slots
 from ..store import ObjectInfo, Store
 from ..store._small import get_small
 from ._oci import BLOBS, INDEX_LIMIT, MANIFEST_LIMIT, blob_key, children, digest_of_key
@@ -186,7 +187,7 @@ async def verify_images(
         else min(len(present), math.ceil(len(present) * read_percent / 100))
     )
     sample = sorted(random.Random(seed).sample(present, count))
-    sem = asyncio.Semaphore(concurrency)
+    sem = Slots(concurrency)
 
     async def read(digest: str) -> None:
         async with sem:

@@ -21,6 +21,7 @@ from .._bundle import read_manifest_from
 from .._cache import Cache
 from .._catalog import Catalog, SnapshotRecord
 from .._errors import BundleError, StoreError
+from .._slots import Slots
 from ..drill._record import list_drills
 from ..images._oci import blob_key, is_digest
 from ..store import Store
@@ -95,7 +96,7 @@ async def read_images(store: Store, catalog: Catalog, cache: Cache, *, max_manif
             wanted[key] = info.size if info is not None else int(entry["size"])
     keys = sorted(wanted)
     read_keys, unread = keys[:max_manifests], max(0, len(keys) - max_manifests)
-    sem = asyncio.Semaphore(_CONCURRENCY)
+    sem = Slots(_CONCURRENCY)
 
     async def one(key: str) -> tuple[str, dict[str, Any] | None, str | None]:
         async with sem:

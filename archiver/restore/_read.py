@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO
 
 from .._bundle import BundleContents, read_bundle_from
 from .._errors import BundleError, RestoreError
+from .._slots import Slots
 from .._zipsafe import ZIP_ERRORS, zip_problem
 from ..store import FileStore, Store
 from ._rewrite import EcrReference, find_references
@@ -227,7 +228,7 @@ class BundleReads:
         self.work = work
         self.rewrite = rewrite
         self.memory = MemoryBudget(0 if rewrite else memory, 0 if rewrite else per_item)
-        self.slots = asyncio.Semaphore(concurrency)
+        self.slots = Slots(concurrency)
         self.tasks: dict[str, asyncio.Task[BundleRead]] = {}
 
     def spill(self, entry: Mapping[str, Any]) -> Path:

@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .._aws import OmicsApi, new_session, translate_client_error
 from .._errors import ArchiverError, ResourceNotFound, RestoreError, ServiceError, UsageError
+from .._slots import Slots
 from .._workdir import work_directory
 from ..images import ecr_settings, prepare_images
 from ..store import Store
@@ -164,8 +165,8 @@ class _Target:
         self.api = api
         # one bound per operation: each is paced at its own quota, so tag reads queued behind
         # the pacer must not hold back the version listings (they would run one after the other)
-        self.tag_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
-        self.version_slots = asyncio.Semaphore(_DISCOVERY_CONCURRENCY)
+        self.tag_slots = Slots(_DISCOVERY_CONCURRENCY)
+        self.version_slots = Slots(_DISCOVERY_CONCURRENCY)
         self._workflows: asyncio.Task[list[dict[str, Any]]] | None = None
         self._tags: dict[str, asyncio.Task[dict[str, str] | None]] = {}
         self._versions: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
@@ -444,8 +445,8 @@ class _Restorer:
         self.config = config
         self.stager = stager
         self.board = board
-        self.workflow_slots = asyncio.Semaphore(config.workflow_concurrency)
-        self.version_slots = asyncio.Semaphore(config.workflow_concurrency)
+        self.workflow_slots = Slots(config.workflow_concurrency)
+        self.version_slots = Slots(config.workflow_concurrency)
 
     async def workflow(self, plan: WorkflowPlan) -> None:
         wf = plan.workflow

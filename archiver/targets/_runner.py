@@ -37,6 +37,7 @@ from .._backup import BackupConfig, run_backup
 from .._download import Downloader
 from .._errors import AccessDenied, ArchiverError, redact
 from .._report import BackupReport
+from .._slots import Slots
 from .._workdir import sweep_work_dirs, work_base
 from ..store import Store
 from ._credentials import RoleAssumer
@@ -201,7 +202,7 @@ async def for_each_target(
     in the targets' order.
     """
     results: list[Ran[R] | None] = [None] * len(targets)
-    gate = asyncio.Semaphore(max_targets)
+    gate = Slots(max_targets)
     base_session = new_session(settings.profile, settings.credentials)  # each target's is a copy
     async with RoleAssumer(settings, duration_seconds=session_seconds) as assumer:
 
