@@ -29,7 +29,7 @@ import json
 import re
 import secrets
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -186,11 +186,26 @@ def _received_secrets(response: Mapping[str, Any]) -> set[str]:
         url = response.get(field_name)
         if not isinstance(url, str) or "?" not in url:
             continue
-        for key, value in urllib.parse.parse_qsl(url.split("?", 1)[1], keep_blank_values=True):
+        for key, value in _query_pairs(url.split("?", 1)[1]):
             if key.lower() in _SECRETS and len(value) >= _MIN_SECRET:
                 found.add(value)
         found.add(url)
     return found
+
+
+def _query_pairs(query: str) -> Iterator[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(query, keep_blank_values=True)``, lazily: a value is decoded only
+    when its name is a credential's (every export's two URLs carry a dozen parameters, and this
+    runs for each archived item). A name is decoded only when it holds ``%`` or ``+``."""
+    for field in query.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in name or "+" in name:
+            name = urllib.parse.unquote(name.replace("+", " "))
+        if name.lower() in _SECRETS:
+            value = urllib.parse.unquote(value.replace("+", " "))
+        yield name, value
 
 
 def _leaks(text: str, received: set[str]) -> bool:

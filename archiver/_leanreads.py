@@ -200,6 +200,8 @@ class LeanReads:
         self._hosts: dict[str, str] = {}  # scheme://netloc -> the host header botocore signs
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, day) -> signing key
         self._direct: dict[str, bool] = {}
+        self._wrapped: aiohttp.ClientSession | None = None  # aiobotocore's aiohttp session ...
+        self._session: aiohttp.ClientSession | None = None  # ... and ours over its connector
         self._renders: dict[str, _Render | None] = {}  # operation -> compiled path and query
         # the frozen credentials last read, whose credentials object, and until when (monotonic)
         # they stand without asking it again (see _settled)
@@ -369,9 +371,13 @@ class LeanReads:
         request and response objects botocore wraps them in."""
         try:
             session = await self._http._get_session(None)
+            ours = self._session
+            if ours is None or self._wrapped is not session:  # a first request, or a new session
+                ours = self._session = _sibling(session)
+                self._wrapped = session
             wire = CIMultiDict(headers)
             wire["Accept-Encoding"] = "identity"  # as aiobotocore (botocore issue 1255)
-            response = await session.request("GET", URL(url, encoded=True), headers=wire)
+            response = await ours.request("GET", URL(url, encoded=True), headers=wire)
             raw = {k.decode("utf-8").lower(): v.decode("utf-8") for k, v in response.raw_headers}
             body = await response.read()
         except Exception as exc:
@@ -631,6 +637,24 @@ def _answer(body: _Convert | None, response: dict[str, Any]) -> dict[str, Any] |
     metadata["HTTPStatusCode"] = response["status_code"]
     metadata["HTTPHeaders"] = {str(k).lower(): v for k, v in headers.items()}
     return {"ResponseMetadata": metadata, **parsed}
+
+
+def _sibling(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """An aiohttp session over ``session``'s connection pool, timeouts and cookie jar.
+
+    aiobotocore's session skips the automatic Content-Type header, which makes aiohttp copy and
+    merge the headers of every request to honour it; a GET without a body never gets one anyway,
+    so this session leaves the list empty and sends the very same headers (Accept as aiohttp adds
+    it, the rest as given; tests/test_leanreads.py compares them on the wire). It owns nothing:
+    closing aiobotocore's session closes the pool under both.
+    """
+    return aiohttp.ClientSession(
+        connector=session.connector,
+        connector_owner=False,
+        timeout=session.timeout,
+        cookie_jar=session.cookie_jar,
+        auto_decompress=False,
+    )
 
 
 def _botocore_error(exc: Exception, url: str) -> Exception:

@@ -117,7 +117,8 @@ def test_a_backup_of_one_account_region_does_not_load_the_targets_machinery() ->
     code = (
         "import sys; from archiver.cli import build_parser; build_parser(['backup', '--help']); "
         "import archiver._backup, archiver._pipeline; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('archiver', 'yaml', 'jsonschema', 'rich')))"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('archiver', 'yaml', 'jsonschema', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(json.loads(out.replace("'", '"')))

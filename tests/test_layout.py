@@ -298,3 +298,50 @@ def test_quarantine_prefix() -> None:
 def test_version_metadata_sanitizes_too() -> None:
     meta = sanitize_metadata(version_response())
     assert meta["versionName"] == "v2" and "definition" not in meta
+
+
+def test_received_secrets_are_what_parse_qsl_finds() -> None:
+    """The lazy query parse finds exactly the credential values ``urllib.parse.parse_qsl`` gives."""
+    import random
+
+    from archiver import _layout
+
+    def by_parse_qsl(response: dict[str, str]) -> set[str]:
+        found: set[str] = set()
+        for name in ("definition", "readme"):
+            url = response.get(name, "")
+            if "?" in url:
+                for key, value in urllib.parse.parse_qsl(url.split("?", 1)[1], keep_blank_values=True):
+                    secret = key.lower() in ("x-amz-signature", "x-amz-credential", "x-amz-security-token")
+                    if secret and len(value) >= 16:
+                        found.add(value)
+                found.add(url)
+        return found
+
+    rng = random.Random(5)
+    names = [
+        "X-Amz-Signature",
+        "x-amz-credential",
+        "X-Amz-Security-Token",
+        "X-Amz-%53ignature",
+        "X%2BAmz",
+        "a+b",
+        "",
+    ]
+    pieces = [
+        "0123456789abcdef" * 2,
+        "AKIA%2F20261201%2Fus-east-1",
+        "a+b+c" * 5,
+        "%zz" * 8,
+        "x=y" * 6,
+        "é%C3%A9" * 4,
+        "",
+    ]
+    for _ in range(400):
+        fields = []
+        for _ in range(rng.randrange(0, 8)):
+            name, value = rng.choice(names), rng.choice(pieces)
+            fields.append(rng.choice([f"{name}={value}", name, "", f"{name}={value}={value}"]))
+        url = "https://bucket.s3.amazonaws.com/definition.zip?" + "&".join(fields)
+        response = {"definition": url, "readme": url.replace("definition", "readme")}
+        assert _layout._received_secrets(response) == by_parse_qsl(response), url

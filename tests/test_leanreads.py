@@ -482,17 +482,13 @@ def _exceptions() -> list[BaseException]:
 async def test_the_direct_exchange_raises_what_aiobotocore_raises(
     exc: BaseException, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiobotocore.httpsession import AIOHTTPSession
+    import aiohttp
     from botocore.awsrequest import AWSPreparedRequest
 
-    class Failing:
-        async def request(self, *args: Any, **kwargs: Any) -> Any:
-            raise exc
+    async def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise exc
 
-    async def failing_session(self: Any, proxy: Any) -> Any:
-        return Failing()
-
-    monkeypatch.setattr(AIOHTTPSession, "_get_session", failing_session)
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", failing)  # both sessions' requests
     url = "https://omics.us-east-1.amazonaws.com/workflow/1?type=PRIVATE"
     session = AioSession()
     async with session.create_client(
@@ -545,6 +541,8 @@ async def test_the_direct_exchange_sends_the_headers_aiobotocore_sends() -> None
     finally:
         await runner.cleanup()
     assert seen[0] == seen[1]
+    # the lean session owns nothing: closing the client closed the pool under it (no warning)
+    assert lean._session is not None and lean._session.closed
     assert (status, raw, body) == (
         response.status_code,
         dict(response.headers.items()),
