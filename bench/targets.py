@@ -2,10 +2,11 @@
 
 Seeds the same corpus (N workflows x M versions, ``bench/seed.py``) into T account-regions of one
 emulator (50 ms latency, 30 ms to the first byte of a download, the default quotas, which the
-emulator applies per account, region and operation), then runs, side by side on fresh emulators and stores, ``backup --targets`` of one
-account-region and of all T, through the same code path (a role assumed in each account). The
-figure is the ratio of their wall times (target: <= 1.25 for 50 targets of 20 x 2), with the
-peak RSS and CPU time of each. Prints one JSON document; ``bench/README.md`` records the figures.
+emulator applies per account, region and operation), then runs, side by side on fresh emulators
+and stores, ``backup --targets`` of one account-region and of all T, through the same code path
+(a role assumed in each account). The figure is the ratio of their wall times (target: <= 1.25
+for 50 targets of 20 x 2), with the peak RSS and CPU time of each. Prints one JSON document;
+``bench/README.md`` records the figures.
 """
 
 from __future__ import annotations
