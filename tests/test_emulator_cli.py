@@ -151,3 +151,15 @@ def test_aws_cli_round_trip(server: str, tmp_path: Path) -> None:
     time.sleep(0.1)  # share_deletion_delay (default 0.05 s)
     aws("delete-workflow", "--id", workflow_id)
     assert [w["status"] for w in aws("list-workflows")["items"]] in ([], ["DELETED"])
+
+
+def test_latency_options_reach_the_config() -> None:
+    import argparse
+
+    from archiver.testing._cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--latency-ms", "50", "--download-latency-ms", "30"]))
+    assert config.latency == pytest.approx(0.05) and config.download_latency == pytest.approx(0.03)
+    assert config_from_args(parser.parse_args([])).download_latency == 0

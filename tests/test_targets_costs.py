@@ -109,3 +109,22 @@ async def test_many_targets_read_each_marker_once_and_a_rewrite_again(tmp_path: 
         assert reads == [foreign, foreign]
         with contextlib.suppress(Exception):
             store.open_read = open_read  # type: ignore[method-assign]
+
+
+def test_targets_share_downloads_by_how_many_run_at_once_up_to_a_bound() -> None:
+    from archiver._aws import AwsSettings
+    from archiver._pipeline import BackupConfig
+    from archiver.targets._runner import MAX_SHARED_DOWNLOADS, TargetsConfig, shared_downloads
+
+    def config(per_target: int, max_targets: int = 64) -> TargetsConfig:
+        return TargetsConfig(
+            settings=AwsSettings(),
+            backup=BackupConfig(download_concurrency=per_target),
+            max_targets=max_targets,
+        )
+
+    assert shared_downloads(config(8), 1) == 8
+    assert shared_downloads(config(8), 3) == 24
+    assert shared_downloads(config(8), 50) == MAX_SHARED_DOWNLOADS == 64
+    assert shared_downloads(config(8, max_targets=2), 50) == 16  # only two run at once
+    assert shared_downloads(config(1), 0) == 1

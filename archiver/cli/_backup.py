@@ -90,7 +90,8 @@ def add_parser(sub: Any) -> None:
         type=positive_int,
         default=8,
         metavar="N",
-        help="definition and README downloads at once, per process (default: %(default)s)",
+        help="definition and README downloads at once, per process; with --targets, per target, at most "
+        "64 in all (default: %(default)s)",
     )
     run.add_argument(
         "--processes",

@@ -131,12 +131,12 @@ class BackupProgress:
         if self._began is None:
             self._began = self._last = now
             self._start(report)
-        numbers = figures(report, now - self._began)
+        # the figures only when shown: this runs once per archived item
         if self.terminal is not None:
-            self._draw(numbers)
+            self._draw(figures(report, now - self._began))
         elif now - self._last >= self.interval:
             self._last = now
-            self._log(numbers, report)
+            self._log(figures(report, now - self._began), report)
 
     def _start(self, report: BackupReport) -> None:
         shared = sum(1 for e in report.skipped if e.get("reason") == "shared" and not _is_version(e))

@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--create-delay", type=float, default=0.0, metavar="S", help="seconds in CREATING")
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="added to every API call")
+    parser.add_argument(
+        "--download-latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="added before the first byte of every export download (definition, README), as S3 would",
+    )
     lifecycle = EmulatorConfig()
     for flag, default, text in (
         ("--update-delay", lifecycle.update_delay, "seconds in UPDATING after an update"),
@@ -164,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         share_deletion_delay=args.share_deletion_delay,
         share_failure_rate=args.share_failure_rate,
         latency=args.latency_ms / 1000.0,
+        download_latency=args.download_latency_ms / 1000.0,
         quotas=quotas,
         faults=Faults(
             error_rate=dict(args.error_rate),
