@@ -39,11 +39,6 @@ _QUOTES = "\"'"
 _HOLE = re.compile(r"""#[^\n]*|"([^\\\n"]*(?:\\[^\n]?[^\\\n"]*)*)"?|'([^\\\n']*(?:\\[^\n]?[^\\\n']*)*)'?""")
 _BRACES = re.compile(r"[{}]")
 _VALUE_STOPS = re.compile(r"[][()\n]")
-# Every place an image is named needs a section (``runtime``/``requirements``) and a key
-# (``docker``/``container``) matched in the masked text, whose every character is the text's own or
-# a blank (space or ``_``): a text without these words cannot name an image.
-_SECTION_WORDS = ("runtime", "requirements")
-_KEY_WORDS = ("docker", "container")
 
 
 def _blank(hole: re.Match[str]) -> str:
@@ -149,7 +144,10 @@ class _Tasks:
 
 def scan_wdl(path: str, text: str) -> list[Occurrence]:
     """Every image the ``runtime``/``requirements`` sections of the WDL source ``text`` name."""
-    if not any(w in text for w in _SECTION_WORDS) or not any(w in text for w in _KEY_WORDS):
+    # Every place an image is named needs a section (``runtime``/``requirements``) and a key
+    # (``docker``/``container``) matched in the masked text, whose every character is the text's own
+    # or a blank (space or ``_``): a text without these words cannot name an image.
+    if not ("runtime" in text or "requirements" in text) or not ("docker" in text or "container" in text):
         return []
     masked = _mask(text)
     tasks = _Tasks(masked)
