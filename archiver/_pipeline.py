@@ -617,8 +617,10 @@ class Pipeline:
             async with self.bundle_sem:
                 try:
                     written, info = await put_built(self.store, key, build)
-                except BundleError:
-                    await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
+                except BundleError as exc:
+                    await self._quarantine_bundle(
+                        item, response, meta, exc, definition=definition, readme=readme
+                    )
                     raise
         else:
             bundle_path = self.run.work / f"bundle-{next(self._names)}.tar.zst"
@@ -631,8 +633,10 @@ class Pipeline:
                             definition=_path(definition),
                             level=self.config.compression_level,
                         )
-                    except BundleError:
-                        await self._quarantine(item, response, meta, [], definition=definition, readme=readme)
+                    except BundleError as exc:
+                        await self._quarantine_bundle(
+                            item, response, meta, exc, definition=definition, readme=readme
+                        )
                         raise
                 written = await self.store.put_file(key, bundle_path, if_absent=True)
             finally:
@@ -671,6 +675,27 @@ class Pipeline:
             log.exception("image inventory of %s failed", item.label, extra={"event": "bug"})
             return {"entries": [], "problems": [f"the inventory failed: {type(exc).__name__}: {exc}"]}, False
 
+    async def _quarantine_bundle(
+        self,
+        item: Item,
+        response: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        exc: BundleError,
+        *,
+        definition: Downloaded,
+        readme: bytes | None,
+    ) -> None:
+        """Quarantine an item whose bundle could not be built (a damaged definition ZIP, say).
+
+        The snapshot schema wants every quarantined entry to say what was wrong: the problem is
+        the bundle error, at ``$.definition`` (the export that gave the ZIP). The caller raises the
+        error itself, so the item fails at the ``bundle`` stage.
+        """
+        problem = _schema.SchemaProblem("$.definition", exc.message)
+        await self._quarantine(
+            item, response, meta, [problem], definition=definition, readme=readme, raise_=False
+        )
+
     async def _quarantine(
         self,
         item: Item,
@@ -680,8 +705,12 @@ class Pipeline:
         *,
         definition: Downloaded | None = None,
         readme: bytes | None = None,
+        raise_: bool = True,
     ) -> None:
-        """Keep what failed validation where a person can look at it, and record the failure."""
+        """Keep what failed validation where a person can look at it, and record the failure.
+
+        With ``problems`` (and ``raise_``), raise :class:`MetadataInvalid` naming the first.
+        """
         run = self.run
         prefix = _layout.quarantine_prefix(
             run.identity.account, run.identity.region, run.report.run_id, item.workflow_id, item.version_name
@@ -712,7 +741,7 @@ class Pipeline:
                 "problems": listed,
             }
         )
-        if problems:
+        if problems and raise_:
             best = problems[0]
             raise MetadataInvalid(
                 f"metadata of {item.label} is invalid at {best.path}: {best.message}; "

@@ -131,6 +131,36 @@ def test_invalid_metadata_is_quarantined_and_the_run_goes_on(
     assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
 
 
+def test_a_damaged_definition_is_quarantined_and_the_night_still_gets_its_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        world = emu._core.world
+        version = world.region("us-east-1").account("123456789012").workflows["1048576"].versions["1.1.0"]
+        assert version.definition is not None
+        damaged = bytearray(version.definition)
+        damaged[60] ^= 0xFF  # inside the first member's data: a broken deflate stream
+        version.definition = bytes(damaged)
+        code = main(
+            ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
+        )
+    out, _ = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 3 and report["outcome"] == "partial"
+    assert len(report["bundles"]) == EXPECTED_BUNDLES - 1
+    [failed] = report["failed"]
+    assert (failed["workflowId"], failed["versionName"], failed["stage"]) == ("1048576", "1.1.0", "bundle")
+    [quarantined] = report["quarantined"]
+    [problem] = quarantined["problems"]
+    assert problem["path"] == "$.definition" and "definition" in problem["message"]
+    where = store / quarantined["prefix"]
+    assert (where / "definition.zip").read_bytes() == bytes(damaged)
+    assert json.loads((where / "errors.json").read_text())["problems"] == [problem]
+    snapshot = json.loads((store / report["snapshot"]).read_text())
+    assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
+
+
 def test_a_failed_night_keeps_the_last_good_state_through_prune(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
