@@ -74,6 +74,8 @@ def open_zip(path: Path | IO[bytes]) -> zipfile.ZipFile:
         infos = archive.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ValueError(f"it has {len(infos)} members, more than the {MAX_MEMBERS} allowed")
+        if any(not i.filename for i in infos):  # zipfile's is_dir() would raise IndexError on it
+            raise ValueError("a member has an empty name")
         declared = sum(i.file_size for i in infos)
         if declared > MAX_UNZIPPED:
             raise ValueError(
@@ -180,6 +182,8 @@ def _plain_member(buffer: bytes, info: zipfile.ZipInfo, end_limit: int) -> bytes
     ):
         return None
     at = info.header_offset
+    if at < 0:  # a directory that claims to start past where it does: zipfile cannot seek there
+        return None
     header = buffer[at : at + _LOCAL.size]
     if len(header) != _LOCAL.size:
         return None
@@ -223,8 +227,9 @@ def _plain_member(buffer: bytes, info: zipfile.ZipInfo, end_limit: int) -> bytes
 def _end_limits(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], length: int) -> dict[int, int] | None:
     """Where each member's data must end (by header offset); ``None`` if two members share one."""
     offsets = sorted(i.header_offset for i in infos)
-    if len(set(offsets)) != len(offsets):
-        return None
+    lying = bool(offsets) and (offsets[0] < 0 or offsets[-1] >= archive.start_dir)
+    if lying or len(set(offsets)) != len(offsets):
+        return None  # negative (a lying directory offset), in the directory, or shared: zipfile judges
     ends = [*offsets[1:], min(archive.start_dir, length)]
     return {offset: min(end, archive.start_dir, length) for offset, end in zip(offsets, ends, strict=True)}
 
