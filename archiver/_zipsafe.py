@@ -91,7 +91,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
     """The member's bytes if it declares at most ``limit`` bytes, else ``None``; read in chunks.
 
     zipfile stops at the declared size and checks the CRC at the end, so a member whose data is
-    longer or shorter than it says raises BadZipFile (or EOFError) instead of being believed.
+    longer than it says raises BadZipFile (or EOFError) instead of being believed; one whose
+    stream ends before its declared size (with a CRC made to match) raises BadZipFile here.
     """
     if info.file_size > limit:
         return None
@@ -101,6 +102,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
             out += chunk
             if len(out) > limit:  # pragma: no cover - zipfile stops at the declared size
                 raise zipfile.BadZipFile(f"member {info.filename!r} is longer than it declares")
+    if len(out) < info.file_size:  # zipfile does not notice a stream that ends early
+        raise zipfile.BadZipFile(f"member {info.filename!r} is shorter than it declares")
     return bytes(out)
 
 
@@ -286,13 +289,19 @@ def full_zip_problem(path: Path | IO[bytes]) -> str | None:
             for info in archive.infolist():
                 if info.is_dir():
                     continue
+                seen = 0
                 try:
                     with archive.open(info) as fh:
-                        while fh.read(CHUNK):
-                            pass
+                        while chunk := fh.read(CHUNK):
+                            seen += len(chunk)
                 except zipfile.BadZipFile as exc:
                     why = "bad CRC" if "CRC" in str(exc) else str(exc)
                     return f"is a damaged ZIP file ({why} in {info.filename!r})"
+                if seen < info.file_size:  # a deflate stream that ends early, its CRC made to match
+                    return (
+                        f"is a damaged ZIP file (member {info.filename!r} holds fewer than the "
+                        f"{info.file_size} bytes it declares)"
+                    )
                 if _longer_than_declared(archive, info):
                     return (
                         f"is a damaged ZIP file (member {info.filename!r} holds more than the "
