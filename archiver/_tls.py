@@ -6,14 +6,16 @@ opens a HealthOmics client per target, so 50 targets spent over 2 s of CPU on th
 times. A context only holds the verification settings (CA certificates, client certificate,
 hostname checking); aiohttp itself shares one default context among all its connections, and an
 ``SSLContext`` is safe to share. :class:`SharedTlsHttpSession` builds it once per distinct set of
-settings (``verify``, client certificate) and hands the same one to every client. A proxy's
-context, which aiobotocore adjusts per proxy, is still built per client.
+settings (``verify``, client certificate, and the files they name as they are now: a rotated CA
+bundle or certificate makes a new one) and hands the same one to every client. A proxy's context,
+which aiobotocore adjusts per proxy, is still built per client.
 
 Clients opt in through their config (:func:`aio_config`, ``http_session_cls``).
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 from typing import Any
@@ -35,6 +37,8 @@ class SharedTlsHttpSession(AIOHTTPSession):  # type: ignore[misc]
         if proxy_url or _MISSING in settings:  # a proxy, or an aiobotocore that keeps them elsewhere
             built: tuple[ssl.SSLContext, ssl.SSLContext | None] = super()._build_ssl_contexts(proxy_url)
             return built
+        # a CA bundle or client certificate rewritten in place (rotated) makes a new context
+        settings += tuple(_identity(value) for value in settings)
         with _lock:
             context = _contexts.get(settings)
             if context is None:
@@ -43,6 +47,17 @@ class SharedTlsHttpSession(AIOHTTPSession):  # type: ignore[misc]
 
 
 _MISSING = object()
+
+
+def _identity(value: Any) -> tuple[int, int, int] | None:
+    """A file setting's inode, size and modification time (None: not a file we can see)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        st = os.stat(value)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def aio_config(**options: Any) -> AioConfig:

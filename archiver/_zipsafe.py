@@ -74,6 +74,8 @@ def open_zip(path: Path | IO[bytes]) -> zipfile.ZipFile:
         infos = archive.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ValueError(f"it has {len(infos)} members, more than the {MAX_MEMBERS} allowed")
+        if any(not i.filename for i in infos):  # zipfile's is_dir() would raise IndexError on it
+            raise ValueError("a member has an empty name")
         declared = sum(i.file_size for i in infos)
         if declared > MAX_UNZIPPED:
             raise ValueError(
@@ -89,7 +91,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
     """The member's bytes if it declares at most ``limit`` bytes, else ``None``; read in chunks.
 
     zipfile stops at the declared size and checks the CRC at the end, so a member whose data is
-    longer or shorter than it says raises BadZipFile (or EOFError) instead of being believed.
+    longer than it says raises BadZipFile (or EOFError) instead of being believed; one whose
+    stream ends before its declared size (with a CRC made to match) raises BadZipFile here.
     """
     if info.file_size > limit:
         return None
@@ -99,6 +102,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
             out += chunk
             if len(out) > limit:  # pragma: no cover - zipfile stops at the declared size
                 raise zipfile.BadZipFile(f"member {info.filename!r} is longer than it declares")
+    if len(out) < info.file_size:  # zipfile does not notice a stream that ends early
+        raise zipfile.BadZipFile(f"member {info.filename!r} is shorter than it declares")
     return bytes(out)
 
 
@@ -180,6 +185,8 @@ def _plain_member(buffer: bytes, info: zipfile.ZipInfo, end_limit: int) -> bytes
     ):
         return None
     at = info.header_offset
+    if at < 0:  # a directory that claims to start past where it does: zipfile cannot seek there
+        return None
     header = buffer[at : at + _LOCAL.size]
     if len(header) != _LOCAL.size:
         return None
@@ -223,8 +230,9 @@ def _plain_member(buffer: bytes, info: zipfile.ZipInfo, end_limit: int) -> bytes
 def _end_limits(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], length: int) -> dict[int, int] | None:
     """Where each member's data must end (by header offset); ``None`` if two members share one."""
     offsets = sorted(i.header_offset for i in infos)
-    if len(set(offsets)) != len(offsets):
-        return None
+    lying = bool(offsets) and (offsets[0] < 0 or offsets[-1] >= archive.start_dir)
+    if lying or len(set(offsets)) != len(offsets):
+        return None  # negative (a lying directory offset), in the directory, or shared: zipfile judges
     ends = [*offsets[1:], min(archive.start_dir, length)]
     return {offset: min(end, archive.start_dir, length) for offset, end in zip(offsets, ends, strict=True)}
 
@@ -281,13 +289,19 @@ def full_zip_problem(path: Path | IO[bytes]) -> str | None:
             for info in archive.infolist():
                 if info.is_dir():
                     continue
+                seen = 0
                 try:
                     with archive.open(info) as fh:
-                        while fh.read(CHUNK):
-                            pass
+                        while chunk := fh.read(CHUNK):
+                            seen += len(chunk)
                 except zipfile.BadZipFile as exc:
                     why = "bad CRC" if "CRC" in str(exc) else str(exc)
                     return f"is a damaged ZIP file ({why} in {info.filename!r})"
+                if seen < info.file_size:  # a deflate stream that ends early, its CRC made to match
+                    return (
+                        f"is a damaged ZIP file (member {info.filename!r} holds fewer than the "
+                        f"{info.file_size} bytes it declares)"
+                    )
                 if _longer_than_declared(archive, info):
                     return (
                         f"is a damaged ZIP file (member {info.filename!r} holds more than the "

@@ -137,3 +137,26 @@ async def test_a_directory_pruned_meanwhile_is_made_again(
     monkeypatch.setattr(_file, "new_temp", prune_first)
     assert await store.put_bytes("a/b/c", b"x")
     assert pruned and (tmp_path / "s/a/b/c").read_bytes() == b"x"
+
+
+def test_a_failed_close_of_the_temporary_file_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from archiver.store import _local
+
+    tmp, final = str(tmp_path / ".~tmp-x"), str(tmp_path / "final")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    real_close = os.close
+
+    def close(n: int) -> None:
+        real_close(n)
+        if n == fd:
+            raise OSError(errno.EIO, "I/O error on close")
+
+    monkeypatch.setattr(_local.os, "close", close)
+    with pytest.raises(OSError):
+        _local.publish_bytes(fd, tmp, final, b"data", if_absent=True, sync_dir=lambda _: None)
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == []

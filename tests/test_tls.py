@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiobotocore.session import AioSession
@@ -36,3 +37,17 @@ async def test_clients_with_the_same_verify_setting_share_one_context() -> None:
     bundle = await _context(session, get_cert_path(True))
     assert bundle is not first and bundle is await _context(session, get_cert_path(True))
     assert bundle.verify_mode == ssl.CERT_REQUIRED and bundle.cert_store_stats()["x509_ca"] > 0
+
+
+def _write_bundle(bundle: Path, extra: bytes = b"") -> None:
+    bundle.write_bytes(Path(get_cert_path(True)).read_bytes() + extra)
+
+
+async def test_a_ca_bundle_rewritten_in_place_makes_a_new_context(tmp_path: Path) -> None:
+    session = AioSession()
+    bundle = tmp_path / "ca.pem"
+    _write_bundle(bundle)
+    before = await _context(session, str(bundle))
+    assert before is await _context(session, str(bundle))
+    _write_bundle(bundle, b"\n")  # rotated: same path, another file
+    assert await _context(session, str(bundle)) is not before

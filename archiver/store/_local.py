@@ -137,15 +137,16 @@ def publish_bytes(
     the directory. The temporary file is gone afterwards, whatever happens. What
     :class:`AtomicFile` does for a stream, for bytes at hand and in one call."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # a failed close (EIO on NFS, say) is a failed write too
     except BaseException:
-        os.close(fd)
         _unlink(tmp)
         raise
-    os.close(fd)
     if if_absent:
         try:
             os.link(tmp, final)
