@@ -98,19 +98,15 @@ async def build_inventory(
     account: str,
     region: str,
     resolver: EcrResolver | None,
-    in_thread: bool = True,
     scan: Scan | None = None,
 ) -> dict[str, Any]:
     """The ``images`` object of a bundle manifest: ``{"entries": [...], "problems": [...]}``.
 
     ``resolver`` ``None`` records every private ECR image as unresolved (no ECR access configured).
-    ``in_thread=False`` scans on the calling thread (a small definition: cheaper than a thread hop).
     ``scan``: the definition's scan when the caller has it (``check_and_scan``), not scanned again.
     """
     if scan is None:
-        scan = (
-            await asyncio.to_thread(scan_definition, definition) if in_thread else scan_definition(definition)
-        )
+        scan = await asyncio.to_thread(scan_definition, definition)
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     problems = list(scan.problems)
 
