@@ -161,6 +161,40 @@ def test_a_damaged_definition_is_quarantined_and_the_night_still_gets_its_snapsh
     assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
 
 
+def _needs_zip_version_7(zip_bytes: bytes) -> bytes:
+    """The ZIP with "version needed to extract" 7.0 in every header: Python's zipfile refuses it
+    as it opens the archive (NotImplementedError), before any member is read."""
+    data = bytearray(zip_bytes)
+    for signature, offset in ((b"PK\x01\x02", 6), (b"PK\x03\x04", 4)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + offset : at + offset + 2] = (70).to_bytes(2, "little")
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def test_a_definition_zip_of_an_unsupported_version_is_quarantined_without_a_bug_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "archive"
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
+        world = emu._core.world
+        version = world.region("us-east-1").account("123456789012").workflows["1048576"].versions["1.1.0"]
+        assert version.definition is not None
+        version.definition = _needs_zip_version_7(version.definition)
+        code = main(
+            ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
+        )
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 3 and report["outcome"] == "partial"
+    [quarantined] = report["quarantined"]
+    [problem] = quarantined["problems"]
+    assert problem["path"] == "$.definition" and "zip file version 7.0" in problem["message"]
+    events = [json.loads(line).get("event") for line in err.splitlines() if line.startswith("{")]
+    assert "bug" not in events and "Traceback" not in err
+
+
 def test_a_failed_night_keeps_the_last_good_state_through_prune(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

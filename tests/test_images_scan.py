@@ -9,7 +9,7 @@ import zipfile
 from archiver.images import build_inventory, normalize, parse_ecr, scan_definition
 from archiver.images._cwl import scan_cwl
 from archiver.images._nextflow import scan_nextflow
-from archiver.images._scan import MAX_FILE_BYTES
+from archiver.images._scan import MAX_FILE_BYTES, check_and_scan
 from archiver.images._wdl import _close, _mask, scan_wdl
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -151,6 +151,34 @@ def test_definition_zip_is_scanned_with_bounds() -> None:
     assert scan_definition(b"not a zip").problems == [
         "the definition is not a readable ZIP (File is not a zip file)"
     ]
+
+
+def _patched(data: bytes, offset: int, value: int, *, local_offset: int) -> bytes:
+    """``data`` with the 2-byte field at ``offset`` of the central header (``local_offset`` of the
+    local header) set to ``value``."""
+    out = bytearray(data)
+    for signature, at in ((b"PK\x01\x02", offset), (b"PK\x03\x04", local_offset)):
+        start = out.find(signature)
+        out[start + at : start + at + 2] = value.to_bytes(2, "little")
+    return bytes(out)
+
+
+def test_zips_python_cannot_read_are_problems_not_exceptions() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("main.wdl", f'version 1.0\ntask t {{\n  runtime {{ docker: "{ECR}/x:1" }}\n}}\n')
+    sound = buffer.getvalue()
+    flags = int.from_bytes(sound[sound.find(b"PK\x01\x02") + 8 :][:2], "little")
+    unreadable = {
+        "zip file version 7.0": _patched(sound, 6, 70, local_offset=4),  # refused as it opens
+        "compression method is not supported": _patched(sound, 10, 9, local_offset=8),  # deflate64
+        "is encrypted": _patched(sound, 8, flags | 1, local_offset=6),
+    }
+    for reason, data in unreadable.items():
+        checked = check_and_scan(data)
+        assert checked.zip_problem is not None and reason in checked.zip_problem, reason
+        assert checked.scan.occurrences == [] and any(reason in p for p in checked.scan.problems), reason
+        assert any(reason in p for p in scan_definition(data).problems), reason
 
 
 def test_references() -> None:

@@ -41,7 +41,7 @@ __all__ = [
 MAX_FILE_BYTES = 8 << 20
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 64 << 20
-_READ_ERRORS = (
+_READ_ERRORS = (  # what a damaged or hostile ZIP may raise as it is opened or read
     OSError,
     EOFError,
     RuntimeError,
@@ -141,7 +141,7 @@ def scan_definition(definition: Path | bytes) -> Scan:
             io.BytesIO(definition) if isinstance(definition, bytes) else definition
         ) as archive:
             _scan_members(lambda: archive, archive.infolist(), {}, result)
-    except (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
+    except _READ_ERRORS as exc:
         result.problems.append(f"the definition is not a readable ZIP ({exc})")
     return result
 
@@ -182,6 +182,6 @@ def check_and_scan(definition: Path | bytes) -> Checked:
 
         try:
             _scan_members(archive, sound.infos, sound.kept, result)
-        except (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
+        except _READ_ERRORS as exc:
             result.problems.append(f"the definition is not a readable ZIP ({exc})")
     return Checked(None, result)
