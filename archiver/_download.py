@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import aiohttp
+from yarl import URL
 
 from ._errors import ExportError, ExportExpired
 from ._slots import Slots
@@ -137,7 +138,8 @@ class Downloader:
         """GET ``url`` into the sink that ``open_sink(Content-Length)`` gives, checking the status
         and that every announced byte arrived."""
         try:
-            async with session.get(url, allow_redirects=True) as resp:
+            # encoded=True: sent as signed, not re-quoted (yarl would turn %2F into / in the query)
+            async with session.get(URL(url, encoded=True), allow_redirects=True) as resp:
                 if resp.status == 403:
                     raise ExportExpired(
                         f"the exported {what} URL of {resource} was refused (403): it has expired",

@@ -36,6 +36,14 @@ async def _truncated(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+_SEEN: list[str] = []
+
+
+async def _echo(request: web.Request) -> web.Response:
+    _SEEN.append(request.raw_path)
+    return web.Response(body=b"ok", content_type="application/zip")
+
+
 async def _chunked(request: web.Request) -> web.StreamResponse:
     """No Content-Length: the length is known only at the end."""
     resp = web.StreamResponse()
@@ -62,6 +70,7 @@ async def server() -> AsyncIterator[str]:
     app.router.add_get("/chunked", _chunked)
     app.router.add_get("/huge", _announced_huge)
     app.router.add_get("/full", _full)
+    app.router.add_get("/echo/{name}", _echo)
     app.router.add_get("/expired", _expired)
     app.router.add_get("/truncated", _truncated)
     runner = web.AppRunner(app)
@@ -85,6 +94,16 @@ async def test_download_streams_and_hashes(server: str, tmp_path: Path) -> None:
     assert got.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
     assert (tmp_path / "d.zip").read_bytes() == PAYLOAD
     assert (tmp_path / "d.zip").stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_url_goes_out_byte_for_byte_as_the_service_signed_it(server: str) -> None:
+    """No re-quoting: ``%2F`` in the credential and the token stays ``%2F`` and ``+`` stays ``%2B``.
+    S3 canonicalizes the query before checking the signature, but a proxy or an S3-compatible
+    endpoint need not, and the signature was made over these bytes."""
+    path = "/echo/a%20b.zip" + SECRET + "&X-Amz-Security-Token=IQo%2Bab%2Fc%3D%3D"
+    async with Downloader() as dl:
+        assert await dl.fetch_bytes(server + path, resource="wf 1", what="README", limit=10) == b"ok"
+    assert _SEEN[-1] == path
 
 
 async def test_expired_url_raises_export_expired(server: str, tmp_path: Path) -> None:
