@@ -66,7 +66,7 @@ from .images import ecr_settings, open_ecr_resolver
 from .incremental import Sweep
 from .store import open_store
 from .store._hotpath import deferred_dir_sync
-from .store._s3 import StoreOptions
+from .store._options import StoreOptions
 
 __all__ = ["Feeder", "Sharding", "Worker", "run_local", "run_workflows"]
 

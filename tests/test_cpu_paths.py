@@ -126,3 +126,37 @@ def test_a_backup_of_one_account_region_does_not_load_the_targets_machinery() ->
     assert not {m for m in loaded if m.startswith(("archiver.targets", "archiver.drill", "archiver.restore"))}
     assert not {"yaml", "jsonschema"} & loaded  # targets files; schema explanations only on failure
     assert not {m for m in loaded if m.split(".")[0] == "rich"}  # only for a terminal's progress
+
+
+def test_commands_that_read_a_file_store_import_no_aws_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``list``, ``snapshots``, ``show`` and ``verify`` of a file store read the store alone: the AWS
+    SDK (aiobotocore, botocore, aiohttp: ~0.4 s of CPU to import) is for the commands that call AWS
+    and for S3 stores."""
+    from archiver.cli import main
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "123456789012")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    store = tmp_path / "archive"
+    seed = Path(__file__).resolve().parent.parent / "examples" / "seed"
+    with Emulator(EmulatorConfig(quotas=None), seed_dir=seed) as emu:
+        assert (
+            main(["backup", "--store", str(store), "--endpoint-url", emu.url, "--region", "us-east-1"]) == 0
+        )
+    sdk = ("aiobotocore", "botocore", "boto3", "aiohttp", "jsonschema")
+    commands = [
+        ["list", "--store", str(store)],
+        ["snapshots", "--store", str(store)],
+        ["show", "--store", str(store), "1048576"],
+        ["verify", "--store", str(store), "--read-data"],
+    ]
+    for argv in commands:
+        code = (
+            "import json, sys; from archiver.cli import main; code = main(sys.argv[1:]); "
+            "print(json.dumps([code, sorted({m.split('.')[0] for m in sys.modules})]), file=sys.stderr)"
+        )
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+        exit_code, roots = json.loads(done.stderr.strip().splitlines()[-1])
+        assert exit_code == 0, (argv, done.stderr)
+        assert not set(sdk) & set(roots), (argv[0], set(sdk) & set(roots))

@@ -17,13 +17,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._aws import OmicsApi, open_omics_api
 from .._cache import Cache, cache_dir_for
 from .._catalog import Catalog, SnapshotRecord, load_catalog, show_bundle, snapshot_rows, workflow_rows
 from .._diff import diff_bundles
-from .._download import Downloader
 from .._errors import StoreError, UsageError
 from .._layout import new_snapshot_id
 from .._metrics import write_verify_metrics
@@ -50,6 +48,10 @@ from ._common import (
     store_options,
 )
 from ._words import count
+
+if TYPE_CHECKING:
+    from .._aws import OmicsApi
+    from .._download import Downloader
 
 SELECTORS = (
     "A bundle is named by its key (bundles/.../STATE.tar.zst), by UUID (the newest state of that "
@@ -234,6 +236,10 @@ def run_verify(args: argparse.Namespace) -> int:
             if not args.repair:
                 report = await verify_store(store, options)
             else:
+                # the AWS SDK only for a repair: a plain verify reads the store alone
+                from .._aws import open_omics_api
+                from .._download import Downloader
+
                 async with open_omics_api(aws_settings(args)) as api, Downloader() as dl:
                     repairer = _repairer(api, store, dl, args.work_dir)
                     report = await verify_store(store, options, repairer=repairer)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .._aws import AwsSettings
 from .._errors import UsageError, redact
 from .._ratelimit import DEFAULT_RATES
+from .._settings import AwsSettings
 from ..store import StoreOptions
 
 if TYPE_CHECKING:  # rich is imported only when a terminal shows progress

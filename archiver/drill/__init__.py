@@ -12,9 +12,26 @@ where ``snapshots`` shows it, and as metrics for alerting.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._metrics import DrillRun, write_drill_metrics, write_drills_metrics
 from ._record import DRILL_LIMIT, drill_key, list_drills, write_drill
-from ._run import DrillConfig, DrillReport, run_drill
+
+if TYPE_CHECKING:
+    from ._run import DrillConfig, DrillReport, run_drill
+
+_LAZY = frozenset({"DrillConfig", "DrillReport", "run_drill"})
+
+
+def __getattr__(name: str) -> Any:
+    """The drill itself on first use: it restores, so it imports the AWS SDK, which reading the
+    drills' records (``list``, ``report``) does not need."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _run
+
+    return getattr(_run, name)
+
 
 __all__ = [
     "DRILL_LIMIT",

@@ -12,15 +12,44 @@ its manifest digest through ECR (``BatchGetImage``, once per image per run). The
 
 from __future__ import annotations
 
-from ._archive import archive_images, bundle_images, read_bundle_manifest
+from typing import TYPE_CHECKING, Any
+
 from ._found import Occurrence
 from ._inventory import build_inventory
-from ._readiness import Readiness, prepare_images
 from ._refs import EcrImage, normalize, parse_ecr
-from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
 from ._scan import Checked, Scan, check_and_scan, scan_definition
 from ._stored import ImagesChecked, verify_images
 from ._stored import unreferenced as unreferenced_blobs
+
+if TYPE_CHECKING:
+    from ._archive import archive_images, bundle_images, read_bundle_manifest
+    from ._readiness import Readiness, prepare_images
+    from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
+
+# Imported on first use: these talk to ECR, so they import botocore and aiobotocore, which a command
+# that only reads a file store (verify, list) or a backup without ECR never needs.
+_LAZY = {
+    "archive_images": "_archive",
+    "bundle_images": "_archive",
+    "read_bundle_manifest": "_archive",
+    "Readiness": "_readiness",
+    "prepare_images": "_readiness",
+    "EcrResolver": "_resolve",
+    "EcrSettings": "_resolve",
+    "Resolution": "_resolve",
+    "ecr_settings": "_resolve",
+    "open_ecr_resolver": "_resolve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "Checked",

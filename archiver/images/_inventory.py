@@ -19,12 +19,14 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._found import Occurrence
 from ._refs import EcrImage, normalize, parse_ecr, same_registry, split_registry
-from ._resolve import EcrResolver
 from ._scan import Scan, scan_definition
+
+if TYPE_CHECKING:
+    from ._resolve import EcrResolver
 
 __all__ = ["MAX_ENTRIES", "MAX_REFERENCE", "build_inventory"]
 

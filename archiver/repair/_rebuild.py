@@ -17,16 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._aws import OmicsApi
 from .._bundle import BundleSource, verify_bundle, write_bundle
-from .._download import Downloader
 from .._errors import ArchiverError
 from .._jsonutil import parse_rfc3339
 from .._layout import bundle_key, readme_sha256, sanitize_metadata, state_id
 from ..store import Store
 from ._notes import write_note
+
+if TYPE_CHECKING:  # the caller opens both: a verify without --repair never imports the AWS SDK
+    from .._aws import OmicsApi
+    from .._download import Downloader
 
 __all__ = ["RepairOutcome", "repair_bundle"]
 

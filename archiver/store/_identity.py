@@ -32,7 +32,7 @@ from ._base import Store
 from ._small import get_small
 
 if TYPE_CHECKING:
-    from ._s3 import StoreOptions
+    from ._options import StoreOptions
 
 __all__ = [
     "CONFIG_KEY",

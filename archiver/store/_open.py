@@ -25,10 +25,11 @@ from urllib.parse import unquote, urlsplit
 
 from .._errors import UsageError
 from ._base import Store, check_key
+from ._options import StoreOptions
 
 if TYPE_CHECKING:
     from ._file import FileStore
-    from ._s3 import S3Store, StoreOptions
+    from ._s3 import S3Store
 
 __all__ = ["check_prefix", "is_key", "is_key_segment", "open_store", "parse_store_url"]
 
@@ -121,7 +122,6 @@ async def open_store(
     does not understand, StoreError if the store cannot be opened (e.g. the bucket does not exist).
     """
     from ._file import FileStore
-    from ._s3 import S3Store, StoreOptions
 
     options = options if options is not None else StoreOptions()
     kind, where, prefix = parse_store_url(url)
@@ -129,6 +129,8 @@ async def open_store(
     if kind == "file":
         store = await FileStore.open(Path(where), create=create)
     else:
+        from ._s3 import S3Store  # the AWS SDK only for a store that needs it
+
         store = await S3Store.open(where, prefix, options)
     try:
         yield store
