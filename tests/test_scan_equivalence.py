@@ -77,7 +77,8 @@ def assert_same(definition: bytes | Path) -> Result:
         _, kind, message = old[1]
         assert old[0] is not None and message in old[0]  # the ZIP check refused it already
         unreadable = [f"the definition is not a readable ZIP ({message})"]
-        assert (checked.zip_problem, checked.scan.occurrences, checked.scan.problems) == (old[0], [], unreadable)
+        got = (checked.zip_problem, checked.scan.occurrences, checked.scan.problems)
+        assert got == (old[0], [], unreadable)
         assert (alone.occurrences, alone.problems) == ([], unreadable), kind
     else:
         assert (checked.zip_problem, checked.scan.occurrences, checked.scan.problems) == old
