@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,34 +92,51 @@ class Finished:
 
 
 def run(cmd: Sequence[str], *, log_dir: Path, name: str, timeout: float) -> Finished:
-    """Run ``cmd`` to completion (killed after ``timeout`` s); time it and read its peak RSS."""
+    """Run ``cmd`` to completion (killed after ``timeout`` s); time it and read its peak RSS.
+
+    The command is started by ``_launch.py``, a small process of its own, which reports the
+    command's wall time, peak RSS and CPU time: started from the bench directly, its peak RSS would
+    begin at the bench's (see that module).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    report = log_dir / f"{name}.usage"
+    report.unlink(missing_ok=True)
+    launch = [sys.executable, "-S", "-I", str(_LAUNCH), str(report)]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=bench_env(), cwd=_code_root)
-        watchdog = threading.Timer(timeout, _kill, args=(proc.pid,))
+        proc = subprocess.Popen(
+            [*launch, *cmd], stdout=out, stderr=err, env=bench_env(), cwd=_code_root, start_new_session=True
+        )
+        watchdog = threading.Timer(timeout, _kill_group, args=(proc.pid,))
         watchdog.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            returncode = proc.wait()
         finally:
             watchdog.cancel()
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
+            if proc.poll() is None:  # interrupted: take the command down with its launcher
+                _kill_group(proc.pid)
+    try:
+        seconds, maxrss, user, system = report.read_text().split()
+    except (OSError, ValueError) as exc:
+        why = f"killed after {timeout:g} s" if returncode == -9 else f"exit {returncode}"
+        raise RuntimeError(f"{name}: the launcher reported nothing ({why}); see {err_path}") from exc
     stderr = err_path.read_text(errors="replace")
     return Finished(
-        returncode=proc.returncode,
-        seconds=seconds,
-        maxrss_kib=usage.ru_maxrss,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        returncode=returncode,
+        seconds=float(seconds),
+        maxrss_kib=int(maxrss),
+        cpu_seconds=float(user) + float(system),
         stdout=out_path.read_text(errors="replace"),
         stderr_tail=stderr[-2000:],
     )
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, 9)
+_LAUNCH = Path(__file__).resolve().parent / "_launch.py"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, 9)
 
 
 class Emulator:

@@ -84,3 +84,28 @@ def test_a_failing_section_is_reported_and_the_next_one_runs(tmp_path: Path) -> 
     assert "KeyError" in (tmp_path / "logs" / "section-broken.traceback").read_text()
     summary = section_summary(ran, seconds, failed)
     assert "FAILED: KeyError" in summary and "total" in summary
+
+
+def test_a_child_s_peak_rss_is_its_own_not_the_bench_s(tmp_path: Path) -> None:
+    """Started from the bench directly, a child's peak RSS began at the bench's own: every command
+    seemed to need ~80 MB. The launcher reports the command alone."""
+    import sys
+
+    from bench._proc import run
+
+    ballast = bytearray(150 << 20)  # the bench holding 150 MB
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touched, so resident
+    small = run([sys.executable, "-c", "pass"], log_dir=tmp_path, name="small", timeout=60)
+    big = run(
+        [sys.executable, "-c", "b = bytearray(120 << 20); b[::4096] = b'x' * len(b[::4096])"],
+        log_dir=tmp_path,
+        name="big",
+        timeout=60,
+    )
+    del ballast
+    assert small.returncode == 0 and big.returncode == 0
+    assert small.maxrss_kib < 60 << 10, small.maxrss_kib  # a bare interpreter: ~10 MB, not 150
+    assert 120 << 10 <= big.maxrss_kib < 200 << 10, big.maxrss_kib
+    assert 0 < small.cpu_seconds < big.cpu_seconds + 1 and small.seconds > 0
+    with pytest.raises(RuntimeError, match=r"killed after 0\.5 s"):
+        run([sys.executable, "-c", "import time; time.sleep(30)"], log_dir=tmp_path, name="slow", timeout=0.5)
