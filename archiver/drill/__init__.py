@@ -12,25 +12,17 @@ where ``snapshots`` shows it, and as metrics for alerting.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_names
 from ._metrics import DrillRun, write_drill_metrics, write_drills_metrics
 from ._record import DRILL_LIMIT, drill_key, list_drills, write_drill
 
 if TYPE_CHECKING:
     from ._run import DrillConfig, DrillReport, run_drill
 
-_LAZY = frozenset({"DrillConfig", "DrillReport", "run_drill"})
-
-
-def __getattr__(name: str) -> Any:
-    """The drill itself on first use: it restores, so it imports the AWS SDK, which reading the
-    drills' records (``list``, ``report``) does not need."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _run
-
-    return getattr(_run, name)
+# the drill restores, so it imports the AWS SDK, which reading the drills' records does not need
+__getattr__ = lazy_names(__name__, dict.fromkeys(("DrillConfig", "DrillReport", "run_drill"), "_run"))
 
 
 __all__ = [

@@ -12,8 +12,9 @@ its manifest digest through ECR (``BatchGetImage``, once per image per run). The
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_names
 from ._found import Occurrence
 from ._inventory import build_inventory
 from ._refs import EcrImage, normalize, parse_ecr
@@ -27,29 +28,22 @@ if TYPE_CHECKING:
     from ._resolve import EcrResolver, EcrSettings, Resolution, ecr_settings, open_ecr_resolver
 
 # Imported on first use: these talk to ECR, so they import botocore and aiobotocore, which a command
-# that only reads a file store (verify, list) or a backup without ECR never needs.
-_LAZY = {
-    "archive_images": "_archive",
-    "bundle_images": "_archive",
-    "read_bundle_manifest": "_archive",
-    "Readiness": "_readiness",
-    "prepare_images": "_readiness",
-    "EcrResolver": "_resolve",
-    "EcrSettings": "_resolve",
-    "Resolution": "_resolve",
-    "ecr_settings": "_resolve",
-    "open_ecr_resolver": "_resolve",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
+# that only reads a file store (list, show, verify) never needs.
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "archive_images": "_archive",
+        "bundle_images": "_archive",
+        "read_bundle_manifest": "_archive",
+        "Readiness": "_readiness",
+        "prepare_images": "_readiness",
+        "EcrResolver": "_resolve",
+        "EcrSettings": "_resolve",
+        "Resolution": "_resolve",
+        "ecr_settings": "_resolve",
+        "open_ecr_resolver": "_resolve",
+    },
+)
 
 __all__ = [
     "Checked",

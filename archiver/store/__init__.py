@@ -7,8 +7,9 @@ implements the :class:`Store` protocol and its invariants (see ``_base``). Comma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_names
 from ._base import ObjectInfo, Store, check_key
 from ._file import FileStore
 from ._identity import CONFIG_KEY, NoArchive, StoreConfig, open_archive, read_config, require_archive
@@ -19,14 +20,8 @@ if TYPE_CHECKING:
     from ._s3 import S3Store
 
 
-def __getattr__(name: str) -> Any:
-    """``S3Store`` on first use: importing the S3 backend imports aiobotocore and botocore, which a
-    command on a file store never needs (about 0.3 s of CPU)."""
-    if name == "S3Store":
-        from ._s3 import S3Store
-
-        return S3Store
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the S3 backend imports aiobotocore and botocore, which a command on a file store never needs
+__getattr__ = lazy_names(__name__, {"S3Store": "_s3"})
 
 
 __all__ = [
