@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,22 +132,33 @@ def test_invalid_metadata_is_quarantined_and_the_run_goes_on(
     assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
 
 
-def test_a_damaged_definition_is_quarantined_and_the_night_still_gets_its_snapshot(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    store = tmp_path / "archive"
+def _backup_with_definition(
+    store: Path, capsys: pytest.CaptureFixture[str], change: Callable[[bytes], bytes]
+) -> tuple[int, dict[str, Any], str, bytes]:
+    """Back up the example seed after ``change`` rewrote the definition ZIP of 1048576 version
+    1.1.0: the exit code, the JSON report, the log (stderr) and the changed definition."""
     with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
         world = emu._core.world
         version = world.region("us-east-1").account("123456789012").workflows["1048576"].versions["1.1.0"]
         assert version.definition is not None
-        damaged = bytearray(version.definition)
-        damaged[60] ^= 0xFF  # inside the first member's data: a broken deflate stream
-        version.definition = bytes(damaged)
+        version.definition = change(version.definition)
         code = main(
             ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
         )
-    out, _ = capsys.readouterr()
-    report = json.loads(out)
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err, version.definition
+
+
+def test_a_damaged_definition_is_quarantined_and_the_night_still_gets_its_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def damage(definition: bytes) -> bytes:
+        damaged = bytearray(definition)
+        damaged[60] ^= 0xFF  # inside the first member's data: a broken deflate stream
+        return bytes(damaged)
+
+    store = tmp_path / "archive"
+    code, report, _, damaged = _backup_with_definition(store, capsys, damage)
     assert code == 3 and report["outcome"] == "partial"
     assert len(report["bundles"]) == EXPECTED_BUNDLES - 1
     [failed] = report["failed"]
@@ -155,7 +167,7 @@ def test_a_damaged_definition_is_quarantined_and_the_night_still_gets_its_snapsh
     [problem] = quarantined["problems"]
     assert problem["path"] == "$.definition" and "definition" in problem["message"]
     where = store / quarantined["prefix"]
-    assert (where / "definition.zip").read_bytes() == bytes(damaged)
+    assert (where / "definition.zip").read_bytes() == damaged
     assert json.loads((where / "errors.json").read_text())["problems"] == [problem]
     snapshot = json.loads((store / report["snapshot"]).read_text())
     assert snapshot["failed"] == report["failed"] and snapshot["quarantined"] == report["quarantined"]
@@ -176,17 +188,7 @@ def _needs_zip_version_7(zip_bytes: bytes) -> bytes:
 def test_a_definition_zip_of_an_unsupported_version_is_quarantined_without_a_bug_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = tmp_path / "archive"
-    with Emulator(EmulatorConfig(quotas=None), seed_dir=SEED) as emu:
-        world = emu._core.world
-        version = world.region("us-east-1").account("123456789012").workflows["1048576"].versions["1.1.0"]
-        assert version.definition is not None
-        version.definition = _needs_zip_version_7(version.definition)
-        code = main(
-            ["backup", "--store", str(store), "--endpoint-url", emu.url, "--json", "--log-format", "json"]
-        )
-    out, err = capsys.readouterr()
-    report = json.loads(out)
+    code, report, err, _ = _backup_with_definition(tmp_path / "archive", capsys, _needs_zip_version_7)
     assert code == 3 and report["outcome"] == "partial"
     [quarantined] = report["quarantined"]
     [problem] = quarantined["problems"]
